@@ -1,0 +1,4 @@
+#![doc = include_str!("../README.md")]
+
+pub use tyrum_secrets_core as core;
+pub use tyrum_secrets_core::*;
