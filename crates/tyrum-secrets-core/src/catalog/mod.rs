@@ -295,12 +295,12 @@ impl Catalog {
         let version = provider.write(&entry.locator, value)?;
         self.update(id, |entry| {
             let previous = entry.current;
-            if let VersionPin::Pinned(current) = previous {
-                if current >= version {
-                    // A concurrent rotation published a later version and
-                    // already moved the handle; ours stays behind it.
-                    return Ok(());
-                }
+            if let VersionPin::Pinned(current) = previous
+                && current >= version
+            {
+                // A concurrent rotation published a later version and
+                // already moved the handle; ours stays behind it.
+                return Ok(());
             }
             entry.current = VersionPin::Pinned(version);
             entry.rotated_at = Some(now);
