@@ -373,9 +373,7 @@ pub enum EnvError {
         reason: String,
     },
     /// [`EnvLoader::load_from`] was asked to remove variables.
-    #[error(
-        "remove_from_environment works only with load(), which reads the process environment"
-    )]
+    #[error("remove_from_environment works only with load(), which reads the process environment")]
     RemovalNeedsProcessEnvironment,
 }
 

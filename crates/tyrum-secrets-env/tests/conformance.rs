@@ -122,7 +122,10 @@ mod mounted {
         vec![
             ("username", format!("CANARY-user-{generation}").into_bytes()),
             ("password", format!("CANARY-pass-{generation}").into_bytes()),
-            ("tls/tls.key", format!("CANARY-tls-{generation}\n\0\u{ff}").into_bytes()),
+            (
+                "tls/tls.key",
+                format!("CANARY-tls-{generation}\n\0\u{ff}").into_bytes(),
+            ),
         ]
     }
 
@@ -159,10 +162,16 @@ mod mounted {
     }
 
     mod kubelet_layout {
-        tyrum_secrets_testkit::read_only_provider_conformance!(super::kubelet(), super::fixtures("new"));
+        tyrum_secrets_testkit::read_only_provider_conformance!(
+            super::kubelet(),
+            super::fixtures("new")
+        );
     }
 
     mod plain_files {
-        tyrum_secrets_testkit::read_only_provider_conformance!(super::plain(), super::fixtures("plain"));
+        tyrum_secrets_testkit::read_only_provider_conformance!(
+            super::plain(),
+            super::fixtures("plain")
+        );
     }
 }

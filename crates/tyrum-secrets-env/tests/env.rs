@@ -134,9 +134,7 @@ fn every_locator_has_one_version_and_writes_are_read_only() {
         .load_from(vars(&[("P_KEY", b"value-5555")]))
         .expect("load");
     let key = locator("KEY");
-    let got = provider
-        .read(&key, VersionSelector::Latest)
-        .expect("read");
+    let got = provider.read(&key, VersionSelector::Latest).expect("read");
     assert_eq!(got.version, Version::FIRST);
     let v2 = Version::FIRST.next().expect("v2");
     assert!(matches!(
@@ -207,7 +205,6 @@ fn debug_of_the_provider_and_errors_holds_no_value() {
     let missing = provider
         .read(&locator("NOPE"), VersionSelector::Latest)
         .expect_err("missing");
-    let text =
-        format!("{provider:?} {provider:#?} {read:?} {duplicate:?} {duplicate} {missing:?}");
+    let text = format!("{provider:?} {provider:#?} {read:?} {duplicate:?} {duplicate} {missing:?}");
     assert!(!text.contains("CANARY"), "a value leaked: {text}");
 }

@@ -95,14 +95,8 @@ fn readers_during_a_swap_loop_see_whole_versions_and_settle_on_the_newest() {
     };
     std::thread::scope(|s| {
         for reader in 0..3 {
-            let (provider, locators, done, reads, unavailable, record) = (
-                &provider,
-                &locators,
-                &done,
-                &reads,
-                &unavailable,
-                &record,
-            );
+            let (provider, locators, done, reads, unavailable, record) =
+                (&provider, &locators, &done, &reads, &unavailable, &record);
             s.spawn(move || {
                 let mut last = (Version::FIRST, 1u32);
                 while !done.load(Ordering::Acquire) {
@@ -114,7 +108,10 @@ fn readers_during_a_swap_loop_see_whole_versions_and_settle_on_the_newest() {
                         provider
                             .read_together(locators, VersionSelector::Latest)
                             .map(|snap| {
-                                (snap.version, KEYS.iter().copied().zip(snap.values).collect())
+                                (
+                                    snap.version,
+                                    KEYS.iter().copied().zip(snap.values).collect(),
+                                )
                             })
                     };
                     let (version, values) = match result {
@@ -199,7 +196,10 @@ fn a_rotation_shows_up_as_a_new_version_without_reopening() {
         .read(&locator("username"), VersionSelector::Exact(second.version))
         .expect("read");
     assert_eq!(generation_of("username", user.value.expose_secret()), 2);
-    assert_eq!(provider.rotation().expect("rotation"), Rotation::FollowsDataSwap);
+    assert_eq!(
+        provider.rotation().expect("rotation"),
+        Rotation::FollowsDataSwap
+    );
 }
 
 #[test]
@@ -501,7 +501,10 @@ fn debug_of_the_provider_snapshots_and_errors_holds_no_value() {
     let dir = tempfile::tempdir().expect("tempdir");
     KubeletVolume::create(
         dir.path(),
-        &[("token", CANARY.as_bytes().to_vec()), ("big", CANARY.repeat(8).into_bytes())],
+        &[
+            ("token", CANARY.as_bytes().to_vec()),
+            ("big", CANARY.repeat(8).into_bytes()),
+        ],
     )
     .expect("kubelet write");
     let provider = open(dir.path()).with_max_file_len(CANARY.len() + 1);

@@ -103,9 +103,7 @@ pub enum MountError {
         found: FileKind,
     },
     /// The file is larger than the limit.
-    #[error(
-        "{path} is {len} bytes; at most {max} are read (Kubernetes Secrets are at most 1 MiB)"
-    )]
+    #[error("{path} is {len} bytes; at most {max} are read (Kubernetes Secrets are at most 1 MiB)")]
     TooLarge {
         /// The path.
         path: PathBuf,

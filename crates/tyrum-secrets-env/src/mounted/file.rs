@@ -53,7 +53,11 @@ pub(super) fn relative_path(locator: &Locator) -> Result<PathBuf, &'static str> 
 /// reader, and with `O_NOFOLLOW` when `follow` is false, so a symlink in
 /// place of a data file is refused rather than followed out of the mount.
 /// The buffer is wiped on every path out.
-pub(super) fn read_bounded(path: &Path, max: usize, follow: bool) -> Result<SecretBytes, FileError> {
+pub(super) fn read_bounded(
+    path: &Path,
+    max: usize,
+    follow: bool,
+) -> Result<SecretBytes, FileError> {
     let mut flags = libc::O_NONBLOCK;
     if !follow {
         flags |= libc::O_NOFOLLOW;
@@ -97,9 +101,7 @@ fn read_exact_len(file: &mut File, expected: usize, max: usize) -> Result<Secret
         if filled == capacity {
             // More bytes than fstat reported.
             return Err(if filled > max {
-                FileError::TooLarge {
-                    len: filled as u64,
-                }
+                FileError::TooLarge { len: filled as u64 }
             } else {
                 FileError::Changed
             });

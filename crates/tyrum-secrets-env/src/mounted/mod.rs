@@ -231,7 +231,9 @@ impl MountedSecretProvider {
     fn book(&self) -> MutexGuard<'_, VersionBook> {
         // Every mutation of the book is a push and a pop that cannot panic
         // half-way, so a poisoned lock still guards a consistent book.
-        self.book.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.book
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     fn layout(&self) -> Result<Layout, MountError> {
@@ -379,10 +381,9 @@ impl MountedSecretProvider {
                 max: self.max_file_len,
             },
             FileError::PermissionDenied(source) => MountError::PermissionDenied { path, source },
-            FileError::Missing | FileError::Changed => MountError::KeptChanging {
-                path,
-                attempts: 1,
-            },
+            FileError::Missing | FileError::Changed => {
+                MountError::KeptChanging { path, attempts: 1 }
+            }
             FileError::Io(source) => MountError::Io {
                 context: format!("reading {}", path.display()),
                 source,
@@ -479,7 +480,13 @@ fn walk(
         };
         let relative = format!("{prefix}{name}");
         if file_type.is_dir() {
-            walk(&entry.path(), &format!("{relative}/"), depth + 1, follow, found)?;
+            walk(
+                &entry.path(),
+                &format!("{relative}/"),
+                depth + 1,
+                follow,
+                found,
+            )?;
         } else if file_type.is_file()
             && let Ok(locator) = Locator::new(relative)
         {
