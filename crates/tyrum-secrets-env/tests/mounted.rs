@@ -525,3 +525,45 @@ fn debug_of_the_provider_snapshots_and_errors_holds_no_value() {
     );
     assert!(!text.contains("CANARY"), "a value leaked: {text}");
 }
+
+#[test]
+fn a_missing_key_at_the_current_version_is_not_found() {
+    let (dir, _volume) = volume(1);
+    let result = open(dir.path()).read(
+        &locator("no-such-key"),
+        VersionSelector::Exact(Version::FIRST),
+    );
+    assert!(
+        matches!(result, Err(ProviderError::NotFound { .. })),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn read_together_reads_matching_keys_and_refuses_an_empty_list() {
+    let (dir, volume) = volume(1);
+    let provider = open(dir.path());
+    volume.write(&payload(7)).expect("kubelet write");
+    let locators: Vec<Locator> = KEYS.iter().map(|k| locator(k)).collect();
+    let snapshot = provider
+        .read_together(&locators, VersionSelector::Latest)
+        .expect("read");
+    assert_eq!(snapshot.values.len(), KEYS.len());
+    for (key, value) in KEYS.iter().zip(&snapshot.values) {
+        assert_eq!(generation_of(key, value.expose_secret()), 7);
+    }
+    let err = provider
+        .read_together(&[], VersionSelector::Latest)
+        .expect_err("empty");
+    assert!(matches!(mount_error(&err), MountError::NoLocators), "{err}");
+    let err = provider
+        .read_together(
+            &[locator("username"), locator("absent")],
+            VersionSelector::Latest,
+        )
+        .expect_err("one missing");
+    assert!(
+        matches!(&err, ProviderError::NotFound { locator } if locator.as_str() == "absent"),
+        "{err}"
+    );
+}

@@ -20,12 +20,24 @@ use tyrum_secrets_env::MountedSecretProvider;
 
 const WORKER: &str = "TYRUM_MOUNT_WORKER_ROOT";
 const NOBODY: &str = "65534";
+/// The worker's exit code when it cannot reach the test files at all (a
+/// umask or mount that keeps `nobody` out): the check did not run.
+const SETUP_FAILED: u8 = 3;
+
+enum Failure {
+    Setup(String),
+    Check(String),
+}
 
 fn main() -> ExitCode {
     if let Some(root) = std::env::var_os(WORKER) {
         return match check_as_unprivileged(Path::new(&root)) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
+            Err(Failure::Setup(message)) => {
+                eprintln!("{message}");
+                ExitCode::from(SETUP_FAILED)
+            }
+            Err(Failure::Check(message)) => {
                 eprintln!("worker failed: {message}");
                 ExitCode::FAILURE
             }
@@ -117,6 +129,14 @@ fn run() -> Result<Outcome, String> {
             }
             Err(e) => return Err(format!("spawn the worker: {e}")),
         };
+        // setpriv exits 126/127 when it cannot execute the binary.
+        let code = output.status.code();
+        if privileged && matches!(code, Some(126 | 127)) || code == Some(i32::from(SETUP_FAILED)) {
+            return Ok(Outcome::Skipped(format!(
+                "the unprivileged worker could not reach the test files: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
         if !output.status.success() {
             return Err(format!(
                 "worker for {} exited with {}: {}",
@@ -129,24 +149,27 @@ fn run() -> Result<Outcome, String> {
     Ok(Outcome::Ran)
 }
 
-fn check_as_unprivileged(root: &Path) -> Result<(), String> {
-    let provider = MountedSecretProvider::open(root).map_err(|e| format!("open: {e}"))?;
+fn check_as_unprivileged(root: &Path) -> Result<(), Failure> {
+    let provider =
+        MountedSecretProvider::open(root).map_err(|e| Failure::Setup(format!("open: {e}")))?;
     let locator = |name| Locator::new(name).expect("valid locator");
     // The reader can read at all: the denial below is the file's mode.
     let open = provider
         .read(&locator("open"), VersionSelector::Latest)
-        .map_err(|e| format!("readable file: {e}"))?;
+        .map_err(|e| Failure::Setup(format!("readable file: {e}")))?;
     if open.value.expose_secret() != b"readable-value-1" {
-        return Err("readable file read back wrong".into());
+        return Err(Failure::Check("readable file read back wrong".into()));
     }
     match provider.read(&locator("locked"), VersionSelector::Latest) {
         Err(ProviderError::PermissionDenied { message }) => {
             if message.contains("locked-value") {
-                return Err("the error holds the value".into());
+                return Err(Failure::Check("the error holds the value".into()));
             }
             Ok(())
         }
-        Err(e) => Err(format!("expected PermissionDenied, got {e}")),
-        Ok(_) => Err("a mode-000 file was read".into()),
+        Err(e) => Err(Failure::Check(format!(
+            "expected PermissionDenied, got {e}"
+        ))),
+        Ok(_) => Err(Failure::Check("a mode-000 file was read".into())),
     }
 }

@@ -45,7 +45,7 @@ impl fmt::Display for FileKind {
 /// `ValueTooLarge`, `PermissionDenied`, `Unavailable` (the mount kept
 /// changing), `Corrupt` (a malformed `..data` link), `Io`, and `Backend`
 /// whose [`source`](std::error::Error::source) is this error for the rest
-/// (dangling symlink, not a file, invalid locator, not a directory).
+/// (dangling symlink, not a file, invalid locator, no locators).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MountError {
@@ -86,6 +86,10 @@ pub enum MountError {
         /// Why.
         reason: &'static str,
     },
+    /// [`MountedSecretProvider::read_together`](super::MountedSecretProvider::read_together)
+    /// was given no locator.
+    #[error("read_together needs at least one locator")]
+    NoLocators,
     /// The visible entry is a symlink whose target does not exist.
     #[error(
         "{path} is a dangling symlink; the Secret volume is damaged or still being written: check kubelet"

@@ -218,7 +218,8 @@ impl MountedSecretProvider {
     /// locator that fails.
     ///
     /// # Errors
-    /// As [`SecretProvider::read`].
+    /// As [`SecretProvider::read`]; a `Backend` error with
+    /// [`MountError::NoLocators`] for an empty slice.
     pub fn read_together(
         &self,
         locators: &[Locator],
@@ -286,6 +287,9 @@ impl MountedSecretProvider {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = locators.first() else {
+            return Err(MountError::NoLocators);
+        };
         for _ in 0..MAX_ATTEMPTS {
             let current = match self.layout()? {
                 Layout::Plain => return self.read_plain(locators, &paths, selector),
@@ -295,7 +299,7 @@ impl MountedSecretProvider {
                 VersionSelector::Latest => (current, None),
                 VersionSelector::Exact(version) => match self.book().target_of(version) {
                     Some(target) => (target, Some(version)),
-                    None => return Err(version_not_found(locators, 0, version)),
+                    None => return Err(version_not_found(first, version)),
                 },
             };
             let dir = self.root.join(&target);
@@ -308,13 +312,17 @@ impl MountedSecretProvider {
                     },
                 },
                 Err(Attempt::Missing(index)) => {
-                    if let Some(version) = pinned {
-                        return Err(version_not_found(locators, index, version));
-                    }
-                    if self.layout()? != Layout::Kubelet(target) {
+                    let still_current = self.layout()? == Layout::Kubelet(target);
+                    match pinned {
+                        // The key is not in the current version: it is not
+                        // stored at all.
+                        _ if still_current => {}
+                        Some(version) => {
+                            return Err(version_not_found(&locators[index], version));
+                        }
                         // The directory was replaced (and perhaps removed)
                         // under the read: read the new one.
-                        continue;
+                        None => continue,
                     }
                     return Err(self.missing(&locators[index], &paths[index]));
                 }
@@ -336,8 +344,9 @@ impl MountedSecretProvider {
     ) -> Result<(Version, Vec<SecretBytes>), MountError> {
         if let VersionSelector::Exact(version) = selector
             && version != Version::FIRST
+            && let Some(first) = locators.first()
         {
-            return Err(version_not_found(locators, 0, version));
+            return Err(version_not_found(first, version));
         }
         let mut values = Vec::with_capacity(paths.len());
         for (index, path) in paths.iter().enumerate() {
@@ -436,16 +445,10 @@ impl MountedSecretProvider {
     }
 }
 
-fn version_not_found(locators: &[Locator], index: usize, version: Version) -> MountError {
-    match locators.get(index) {
-        Some(locator) => MountError::VersionNotFound {
-            locator: locator.clone(),
-            version,
-        },
-        None => MountError::KeptChanging {
-            path: PathBuf::new(),
-            attempts: 0,
-        },
+fn version_not_found(locator: &Locator, version: Version) -> MountError {
+    MountError::VersionNotFound {
+        locator: locator.clone(),
+        version,
     }
 }
 
