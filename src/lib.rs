@@ -2,3 +2,6 @@
 
 pub use tyrum_secrets_core as core;
 pub use tyrum_secrets_core::*;
+
+#[cfg(feature = "env")]
+pub use tyrum_secrets_env as env;
