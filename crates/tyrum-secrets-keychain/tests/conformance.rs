@@ -1,0 +1,94 @@
+//! The conformance suite against keyring-core's mock store (hermetic), a real
+//! Secret Service (gnome-keyring) and a real kernel session keyring. The
+//! last two are ignored in plain `cargo test`; `scripts/test` runs them.
+
+use std::sync::Arc;
+
+use tyrum_secrets_keychain::{CredentialStore, KeychainProvider};
+
+fn mock_store() -> Arc<CredentialStore> {
+    keyring_core::mock::Store::new().expect("the mock store builds")
+}
+
+fn mock() -> KeychainProvider {
+    KeychainProvider::new(mock_store()).expect("default configuration is valid")
+}
+
+tyrum_secrets_testkit::provider_conformance!(mock());
+
+/// Values split across Windows-sized items (2,560 bytes).
+mod mock_with_windows_sized_items {
+    use super::*;
+    tyrum_secrets_testkit::provider_conformance!(
+        KeychainProvider::builder(mock_store())
+            .chunk_len(tyrum_secrets_keychain::WINDOWS_MAX_ITEM_LEN)
+            .build()
+            .expect("valid configuration")
+    );
+}
+
+/// Every value and index split across many tiny items.
+mod mock_with_tiny_items {
+    use super::*;
+    tyrum_secrets_testkit::provider_conformance!(
+        KeychainProvider::builder(mock_store())
+            .chunk_len(64)
+            .max_value_len(8 * 1024)
+            .build()
+            .expect("valid configuration")
+    );
+}
+
+#[cfg(target_os = "linux")]
+mod secret_service {
+    use super::*;
+    use std::time::Duration;
+
+    fn provider() -> KeychainProvider {
+        assert!(
+            std::env::var_os("TYRUM_TEST_SECRET_SERVICE").is_some(),
+            "no Secret Service was started for this test; run scripts/test"
+        );
+        let store = tyrum_secrets_keychain::stores::secret_service(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("cannot reach the Secret Service: {e}"));
+        KeychainProvider::builder(store)
+            .namespace("tyrum-conformance")
+            .build()
+            .expect("valid configuration")
+    }
+
+    tyrum_secrets_testkit::provider_conformance!(
+        ignore = "needs a Secret Service (gnome-keyring); run scripts/test",
+        provider()
+    );
+}
+
+#[cfg(target_os = "linux")]
+mod kernel_keyutils {
+    use super::*;
+    use tyrum_secrets_core::SecretProvider;
+
+    fn provider() -> KeychainProvider {
+        assert!(
+            std::env::var_os("TYRUM_TEST_KEYUTILS").is_some(),
+            "no fresh kernel session keyring was set up for this test; run scripts/test"
+        );
+        let store = tyrum_secrets_keychain::stores::kernel_keyutils()
+            .unwrap_or_else(|e| panic!("cannot open the kernel keyring: {e}"));
+        let provider = KeychainProvider::builder(store)
+            .namespace("tyrum-conformance")
+            .build()
+            .expect("valid configuration");
+        assert_eq!(
+            provider.capabilities().persistence,
+            tyrum_secrets_core::Persistence::UntilReboot
+        );
+        assert!(provider.persistence_warning().is_some());
+        provider
+    }
+
+    tyrum_secrets_testkit::provider_conformance!(
+        ignore = "needs a kernel session keyring (keyctl session -); run scripts/test",
+        provider()
+    );
+}
