@@ -14,6 +14,6 @@ pub use file_key::{
 pub use keyring_core;
 pub use keyring_core::CredentialStore;
 pub use provider::{
-    DEFAULT_MAX_VALUE_LEN, DEFAULT_NAMESPACE, DEFAULT_TIMEOUT, KEYUTILS_ITEM_LEN,
-    KeychainProvider, KeychainProviderBuilder, WINDOWS_MAX_ITEM_LEN, persistence_warning,
+    DEFAULT_MAX_VALUE_LEN, DEFAULT_NAMESPACE, DEFAULT_TIMEOUT, KEYUTILS_ITEM_LEN, KeychainProvider,
+    KeychainProviderBuilder, WINDOWS_MAX_ITEM_LEN, persistence_warning,
 };

@@ -14,7 +14,7 @@ use tyrum_secrets_core::{
 };
 use zeroize::Zeroizing;
 
-use crate::blob::{Blobs, MAX_PIECES, MIN_CHUNK_LEN};
+use crate::blob::{Blobs, Head, MAX_PIECES, MIN_CHUNK_LEN};
 use crate::error::KeychainError;
 use crate::index::{LocatorIndex, RootIndex, VersionRecord};
 
@@ -397,11 +397,11 @@ impl Inner {
         format!("{}#v{version}", self.namespace)
     }
 
-    /// The locator's index and how many items it takes, `None` if the
-    /// locator was never written.
-    fn load_index(&self, locator: &Locator) -> Result<Option<(LocatorIndex, usize)>, KeychainError> {
+    /// The locator's index and its blob head, `None` if the locator was
+    /// never written.
+    fn load_index(&self, locator: &Locator) -> Result<Option<(LocatorIndex, Head)>, KeychainError> {
         match self.blobs().read(&self.index_service(), locator.as_str())? {
-            Some((pieces, bytes)) => Ok(Some((LocatorIndex::parse(&bytes, locator)?, pieces))),
+            Some((head, bytes)) => Ok(Some((LocatorIndex::parse(&bytes, locator)?, head))),
             None => Ok(None),
         }
     }
@@ -410,19 +410,19 @@ impl Inner {
         &self,
         locator: &Locator,
         index: &LocatorIndex,
-        old_pieces: usize,
+        previous: Option<Head>,
     ) -> Result<(), KeychainError> {
         self.blobs()
             .write(
                 &self.index_service(),
                 locator.as_str(),
                 &index.to_json(),
-                old_pieces,
+                previous,
             )
             .map(drop)
     }
 
-    fn require_index(&self, locator: &Locator) -> Result<(LocatorIndex, usize), KeychainError> {
+    fn require_index(&self, locator: &Locator) -> Result<(LocatorIndex, Head), KeychainError> {
         self.load_index(locator)?
             .ok_or_else(|| KeychainError::NotFound {
                 locator: locator.clone(),
@@ -481,24 +481,22 @@ impl Inner {
     }
 
     fn write(&self, locator: &Locator, value: &[u8]) -> Result<Version, KeychainError> {
-        let (mut index, old_pieces) = self
-            .load_index(locator)?
-            .unwrap_or_else(|| (LocatorIndex::empty(), 0));
+        let (mut index, previous) = match self.load_index(locator)? {
+            Some((index, head)) => (index, Some(head)),
+            None => (LocatorIndex::empty(), None),
+        };
         let number = index.next;
         let version = Version::new(number).ok_or_else(|| corrupt_index(locator))?;
         let next = number
             .checked_add(1)
             .ok_or_else(|| corrupt_index(locator))?;
         let service = self.value_service(number);
-        // Items a crashed earlier write left at this version are replaced,
-        // and any extra pieces of them removed.
-        let orphan = self
-            .blobs()
-            .pieces(&service, locator.as_str())?
-            .unwrap_or(0);
+        // Items an interrupted earlier write left at this version are
+        // replaced, and their pieces removed.
+        let orphan = self.blobs().head(&service, locator.as_str())?;
         self.blobs()
             .write(&service, locator.as_str(), value, orphan)?;
-        if old_pieces == 0 {
+        if previous.is_none() {
             self.add_to_root(locator)?;
         }
         index.versions.push(VersionRecord {
@@ -507,12 +505,12 @@ impl Inner {
             len: u64::try_from(value.len()).unwrap_or(u64::MAX),
         });
         index.next = next;
-        self.store_index(locator, &index, old_pieces)?;
+        self.store_index(locator, &index, previous)?;
         Ok(version)
     }
 
     fn delete(&self, locator: &Locator, version: Version) -> Result<(), KeychainError> {
-        let (mut index, pieces) = self.require_index(locator)?;
+        let (mut index, head) = self.require_index(locator)?;
         let record = index
             .versions
             .iter_mut()
@@ -525,7 +523,7 @@ impl Inner {
             // Unreadable first, erased second: an interrupted delete never
             // leaves a readable version the caller asked to delete.
             record.deleted = true;
-            self.store_index(locator, &index, pieces)?;
+            self.store_index(locator, &index, Some(head))?;
         }
         self.blobs()
             .erase(&self.value_service(version.get()), locator.as_str())
@@ -533,7 +531,7 @@ impl Inner {
     }
 
     fn destroy(&self, locator: &Locator, version: Version) -> Result<(), KeychainError> {
-        let (mut index, pieces) = self.require_index(locator)?;
+        let (mut index, head) = self.require_index(locator)?;
         let position = index
             .versions
             .iter()
@@ -545,7 +543,7 @@ impl Inner {
         self.blobs()
             .erase(&self.value_service(version.get()), locator.as_str())?;
         index.versions.remove(position);
-        self.store_index(locator, &index, pieces)
+        self.store_index(locator, &index, Some(head))
     }
 
     fn versions(&self, locator: &Locator) -> Result<Vec<VersionInfo>, KeychainError> {
@@ -570,13 +568,13 @@ impl Inner {
 
     fn add_to_root(&self, locator: &Locator) -> Result<(), KeychainError> {
         let service = self.root_service();
-        let (mut root, pieces) = match self.blobs().read(&service, ROOT_USER)? {
-            Some((pieces, bytes)) => (RootIndex::parse(&bytes)?, pieces),
-            None => (RootIndex::empty(), 0),
+        let (mut root, previous) = match self.blobs().read(&service, ROOT_USER)? {
+            Some((head, bytes)) => (RootIndex::parse(&bytes)?, Some(head)),
+            None => (RootIndex::empty(), None),
         };
         if root.locators.insert(locator.clone()) {
             self.blobs()
-                .write(&service, ROOT_USER, &root.to_json(), pieces)?;
+                .write(&service, ROOT_USER, &root.to_json(), previous)?;
         }
         Ok(())
     }
