@@ -61,6 +61,25 @@ mod secret_service {
         ignore = "needs a Secret Service (gnome-keyring); run scripts/test",
         provider()
     );
+
+    #[test]
+    #[ignore = "needs a Secret Service (gnome-keyring); run scripts/test"]
+    fn file_store_key_is_created_once_in_the_secret_service() {
+        use tyrum_secrets_core::ExposeSecret;
+        let store = tyrum_secrets_keychain::stores::secret_service(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("cannot reach the Secret Service: {e}"));
+        let name = tyrum_secrets_testkit::conformance::fresh_locator("file-key");
+        let first = tyrum_secrets_keychain::load_or_create_file_store_key(&store, name.as_str())
+            .expect("created");
+        // A new connection sees the same key.
+        let again_store = tyrum_secrets_keychain::stores::secret_service(Duration::from_secs(10))
+            .expect("second connection");
+        let again =
+            tyrum_secrets_keychain::load_or_create_file_store_key(&again_store, name.as_str())
+                .expect("loaded");
+        assert_eq!(first.expose_secret(), again.expose_secret());
+        assert_ne!(first.expose_secret(), &[0u8; 32]);
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -91,4 +110,18 @@ mod kernel_keyutils {
         ignore = "needs a kernel session keyring (keyctl session -); run scripts/test",
         provider()
     );
+
+    #[test]
+    #[ignore = "needs a kernel session keyring (keyctl session -); run scripts/test"]
+    fn file_store_key_is_refused_in_the_kernel_keyring() {
+        let store = tyrum_secrets_keychain::stores::kernel_keyutils().expect("keyring");
+        let result = tyrum_secrets_keychain::load_or_create_file_store_key(&store, "file-store");
+        match result {
+            Err(e @ tyrum_secrets_keychain::KeychainError::NotDurable { .. }) => {
+                assert!(e.to_string().contains("reboot"), "{e}");
+            }
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("a file-store key was kept in a keyring that forgets at reboot"),
+        }
+    }
 }
