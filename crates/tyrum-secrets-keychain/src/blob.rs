@@ -35,6 +35,9 @@ pub(crate) struct Head {
     generation: u8,
 }
 
+/// A blob's bytes, wiped on drop.
+pub(crate) type BlobBytes = Zeroizing<Vec<u8>>;
+
 /// Reads and writes blobs in one store with one chunk length.
 pub(crate) struct Blobs<'a> {
     pub(crate) store: &'a CredentialStore,
@@ -48,7 +51,7 @@ impl Blobs<'_> {
         &self,
         service: &str,
         user: &str,
-    ) -> Result<Option<(Head, Zeroizing<Vec<u8>>)>, KeychainError> {
+    ) -> Result<Option<(Head, BlobBytes)>, KeychainError> {
         let Some(raw) = self.raw_head(service, user)? else {
             return Ok(None);
         };
@@ -154,11 +157,7 @@ impl Blobs<'_> {
         Ok(true)
     }
 
-    fn raw_head(
-        &self,
-        service: &str,
-        user: &str,
-    ) -> Result<Option<Zeroizing<Vec<u8>>>, KeychainError> {
+    fn raw_head(&self, service: &str, user: &str) -> Result<Option<BlobBytes>, KeychainError> {
         let action = format!("reading keychain item {service}/{user}");
         match self.entry(service, user, &action)?.get_secret() {
             Ok(bytes) => Ok(Some(Zeroizing::new(bytes))),

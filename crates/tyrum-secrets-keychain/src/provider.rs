@@ -341,7 +341,9 @@ pub(crate) fn map_store_persistence(persistence: CredentialPersistence) -> Persi
 
 /// The process-wide lock of one namespace in one kind of store.
 pub(crate) fn namespace_lock(vendor: &str, namespace: &str) -> Arc<Mutex<()>> {
-    static LOCKS: OnceLock<Mutex<HashMap<(String, String), Arc<Mutex<()>>>>> = OnceLock::new();
+    /// One lock per (store vendor, namespace).
+    type Locks = HashMap<(String, String), Arc<Mutex<()>>>;
+    static LOCKS: OnceLock<Mutex<Locks>> = OnceLock::new();
     let mut locks = LOCKS
         .get_or_init(Mutex::default)
         .lock()

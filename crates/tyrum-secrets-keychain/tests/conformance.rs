@@ -2,6 +2,12 @@
 //! Secret Service (gnome-keyring) and a real kernel session keyring. The
 //! last two are ignored in plain `cargo test`; `scripts/test` runs them.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code: a failed expectation is a test failure"
+)]
+
 use std::sync::Arc;
 
 use tyrum_secrets_keychain::{CredentialStore, KeychainProvider};

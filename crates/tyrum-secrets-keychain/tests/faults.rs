@@ -5,6 +5,12 @@
 //! `Cred::set_error`), and a wrapper store that fails exactly the N-th store
 //! call, so every step of every operation is hit.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code: a failed expectation is a test failure"
+)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,8 +44,12 @@ impl std::fmt::Display for FakeDbusError {
 }
 impl std::error::Error for FakeDbusError {}
 
-/// Every kind of store error, and the provider error it must become.
-fn error_cases() -> Vec<(&'static str, fn() -> StoreError, fn(&ProviderError) -> bool)> {
+/// A store error kind: its name, how to make one, and the provider error it
+/// must become.
+type ErrorCase = (&'static str, fn() -> StoreError, fn(&ProviderError) -> bool);
+
+/// Every kind of store error.
+fn error_cases() -> Vec<ErrorCase> {
     vec![
         (
             "NoStorageAccess",

@@ -8,6 +8,11 @@
 //! crate forbids `unsafe` (so no `set_var`), hence the checks run in a child
 //! test process started with that variable set.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code: a failed expectation is a test failure"
+)]
 #![cfg(target_os = "linux")]
 
 use std::io::{BufRead, BufReader, Write};
