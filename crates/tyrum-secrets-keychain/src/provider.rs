@@ -221,8 +221,12 @@ pub(crate) fn bounded<T: Send + 'static>(
 
 impl KeychainProviderBuilder {
     /// The prefix of every keychain service name: 1 to 64 ASCII letters,
-    /// digits, `-`, `_` or `.`. Default [`DEFAULT_NAMESPACE`]. Providers with
+    /// digits, `-` or `_`. Default [`DEFAULT_NAMESPACE`]. Providers with
     /// different namespaces in one store do not see each other's secrets.
+    ///
+    /// Stores that join service and user into one name (Windows with `.`,
+    /// kernel keyutils with `@`) stay unambiguous because a namespace holds
+    /// none of `.`, `@` or `#`.
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
         self
@@ -301,13 +305,13 @@ fn check_namespace(namespace: &str) -> Result<(), KeychainError> {
         && namespace.len() <= 64
         && namespace
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
     if ok {
         Ok(())
     } else {
         Err(KeychainError::Config {
             message: format!(
-                "namespace {namespace:?} must be 1 to 64 ASCII letters, digits, '-', '_' or '.'"
+                "namespace {namespace:?} must be 1 to 64 ASCII letters, digits, '-' or '_'"
             ),
         })
     }

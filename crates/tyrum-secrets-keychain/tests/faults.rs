@@ -637,7 +637,14 @@ fn values_over_the_limit_are_refused_naming_the_limit() {
 #[test]
 fn bad_configuration_is_refused() {
     let store = || -> Arc<CredentialStore> { mock::Store::new().expect("mock store") };
-    for namespace in ["", "has#hash", "has@at", "has space", &"x".repeat(65)] {
+    for namespace in [
+        "",
+        "has#hash",
+        "has@at",
+        "has.dot",
+        "has space",
+        &"x".repeat(65),
+    ] {
         assert!(
             KeychainProvider::builder(store())
                 .namespace(namespace)
