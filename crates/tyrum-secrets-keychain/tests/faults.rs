@@ -683,3 +683,62 @@ fn provider_and_errors_debug_show_no_value() {
         .expect_err("missing version");
     assert!(!format!("{missing} {missing:?}").contains("CANARY-fault"));
 }
+
+#[test]
+fn bookkeeping_items_hold_no_value_bytes() {
+    let store = mock::Store::new().expect("mock store");
+    let dyn_store: Arc<CredentialStore> = store.clone();
+    let provider = KeychainProvider::new(dyn_store).expect("provider");
+    let l = locator("canary/bookkeeping");
+    provider.write(&l, &secret(CANARY)).expect("write");
+    let mut value_items = 0;
+    for cred in mock_creds(&store) {
+        let (service, _) = cred.specifiers.clone();
+        let bytes = cred
+            .inner
+            .lock()
+            .expect("mock cred lock")
+            .borrow()
+            .secret
+            .clone()
+            .unwrap_or_default();
+        let holds_canary = bytes.windows(CANARY.len()).any(|w| w == CANARY);
+        if service.ends_with("#index") || service.ends_with("#locators") {
+            assert!(!holds_canary, "{service} holds the value");
+        } else if holds_canary {
+            value_items += 1;
+        }
+    }
+    assert_eq!(
+        value_items, 1,
+        "the value lives in exactly one version item"
+    );
+}
+
+#[test]
+fn persistence_is_reported_and_warned_about() {
+    let forgetful: Arc<CredentialStore> = mock::Store::new().expect("mock store");
+    let provider = KeychainProvider::new(forgetful).expect("provider");
+    assert_eq!(
+        provider.capabilities().persistence,
+        tyrum_secrets_core::Persistence::Process
+    );
+    assert!(provider.persistence_warning().is_some());
+
+    let durable: Arc<CredentialStore> = Arc::new(FailNth {
+        inner: mock::Store::new().expect("mock store"),
+        calls: Arc::new(AtomicUsize::new(0)),
+        fail_at: Arc::new(AtomicUsize::new(usize::MAX)),
+        persistence_durable: true,
+    });
+    let provider = KeychainProvider::new(durable).expect("provider");
+    assert_eq!(
+        provider.capabilities().persistence,
+        tyrum_secrets_core::Persistence::Durable
+    );
+    assert_eq!(provider.persistence_warning(), None);
+    assert!(
+        tyrum_secrets_keychain::persistence_warning(tyrum_secrets_core::Persistence::UntilReboot)
+            .is_some_and(|w| w.contains("reboot"))
+    );
+}
