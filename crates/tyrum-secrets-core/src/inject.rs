@@ -17,7 +17,10 @@
 //! A string that starts with `secret:` is a handle. One that does not parse
 //! is an error, never passed on as a literal.
 //!
-//! Limits: `Command` keeps its own copy of environment values, which std
+//! Limits: std's `Debug` for `Command` prints the environment variables it
+//! sets, so never log or format a `Command` after injecting into it (the
+//! redactor catches it in logs that pass through it, because every value was
+//! registered). `Command` keeps its own copy of environment values, which std
 //! does not wipe, and a child's environment is readable by processes of the
 //! same user (`/proc/<pid>/environ`). Prefer files or pipes for long-lived
 //! children where that matters.
@@ -39,6 +42,9 @@ impl Resolver {
     /// Resolves each handle and sets it as an environment variable of
     /// `command`. Nothing is set unless every handle resolved and every
     /// value fits in an environment variable.
+    ///
+    /// Never format the `Command` with `{:?}` afterwards: std's `Debug`
+    /// prints the variables it sets.
     ///
     /// # Errors
     /// [`InjectError::InvalidEnvName`] before anything is resolved;

@@ -214,14 +214,17 @@ mod tests {
     #[test]
     fn hung_sink_times_out_and_queued_records_are_abandoned_not_written() {
         let sink = Arc::new(GatedSink::default());
-        let gate = AuditGate::new(sink.clone(), Duration::from_millis(50), false).unwrap();
-        // First record: the worker starts it and hangs in the sink.
-        let started = Instant::now();
-        assert!(matches!(gate.record(record()), Err(AuditError::Timeout { .. })));
-        assert!(started.elapsed() < Duration::from_secs(5), "caller was not blocked");
-        wait_until(|| sink.started.load(Ordering::SeqCst) == 1);
-        // Second record: queued behind the hung one, abandoned on timeout.
-        assert!(matches!(gate.record(record()), Err(AuditError::Timeout { .. })));
+        let gate = AuditGate::new(sink.clone(), Duration::from_secs(1), false).unwrap();
+        std::thread::scope(|scope| {
+            // First record: the worker starts it and hangs in the sink.
+            let first = scope.spawn(|| gate.record(record()));
+            wait_until(|| sink.started.load(Ordering::SeqCst) == 1);
+            // Second record: queued behind the hung one, abandoned on timeout.
+            let started = Instant::now();
+            assert!(matches!(gate.record(record()), Err(AuditError::Timeout { .. })));
+            assert!(started.elapsed() < Duration::from_secs(30), "caller was not blocked");
+            assert!(matches!(first.join().unwrap(), Err(AuditError::Timeout { .. })));
+        });
         sink.release();
         // The started write lands late (over-reporting); the abandoned one never does.
         wait_until(|| sink.stored.load(Ordering::SeqCst) == 1);
