@@ -1,6 +1,12 @@
 //! No audit file, error message or `Debug` output of the resolve path ever
 //! contains a resolved value, whatever the value and whatever the outcome.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -41,15 +47,17 @@ fn hex(bytes: &[u8]) -> String {
 fn exercise(value: &str) -> (String, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
-    let provider = Arc::new(FaultyProvider::new(MemoryProvider::new(), FaultPlan::none()));
+    let provider = Arc::new(FaultyProvider::new(
+        MemoryProvider::new(),
+        FaultPlan::none(),
+    ));
     let memory = ProviderId::new("memory").unwrap();
     let catalog = Arc::new(
         Catalog::new(MemoryCatalogStore::new())
             .with_shared_provider(memory.clone(), provider.clone() as Arc<dyn SecretProvider>),
     );
-    let sink: Arc<dyn AuditSink> = Arc::new(
-        JsonLinesAuditSink::open(&path, AuditChainKey::generate().unwrap()).unwrap(),
-    );
+    let sink: Arc<dyn AuditSink> =
+        Arc::new(JsonLinesAuditSink::open(&path, AuditChainKey::generate().unwrap()).unwrap());
     let policy = RulePolicy::from_json_str(
         r#"{"rules": [
             {"id": "open", "effect": "allow", "secret": "memory:open/*"},
@@ -96,12 +104,27 @@ fn exercise(value: &str) -> (String, Vec<u8>) {
         );
     }
     provider.set_plan(FaultPlan::fail_all());
-    record(resolver.resolve(open.id(), &request).map(|s| format!("{s:?}")).map_err(Into::into));
+    record(
+        resolver
+            .resolve(open.id(), &request)
+            .map(|s| format!("{s:?}"))
+            .map_err(Into::into),
+    );
     provider.set_plan(FaultPlan::none());
     let args = serde_json::json!({"a": open.id().to_string(), "b": denied.id().to_string()});
-    record(resolver.substitute_json(&args, &request).map(|s| format!("{s:?}")).map_err(Into::into));
+    record(
+        resolver
+            .substitute_json(&args, &request)
+            .map(|s| format!("{s:?}"))
+            .map_err(Into::into),
+    );
     let args = serde_json::json!({"a": open.id().to_string()});
-    record(resolver.substitute_json(&args, &request).map(|s| format!("{s:?}")).map_err(Into::into));
+    record(
+        resolver
+            .substitute_json(&args, &request)
+            .map(|s| format!("{s:?}"))
+            .map_err(Into::into),
+    );
     record(
         resolver
             .render_template(&format!("Bearer {{{{{}}}}}", open.id()), &request)
@@ -111,11 +134,18 @@ fn exercise(value: &str) -> (String, Vec<u8>) {
     let mut command = std::process::Command::new("true");
     record(
         resolver
-            .inject_env(&mut command, [("V", open.id()), ("W", denied.id())], &request)
+            .inject_env(
+                &mut command,
+                [("V", open.id()), ("W", denied.id())],
+                &request,
+            )
             .map(|()| String::new())
             .map_err(Into::into),
     );
-    seen.push_str(&format!("{resolver:?} {:?}", catalog.store().list().unwrap()));
+    seen.push_str(&format!(
+        "{resolver:?} {:?}",
+        catalog.store().list().unwrap()
+    ));
     (seen, std::fs::read(&path).unwrap())
 }
 

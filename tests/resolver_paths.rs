@@ -1,6 +1,12 @@
 //! Every decision path of the resolver writes the right audit record
 //! exactly once — or, when the audit sink fails or hangs, hands out nothing.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -40,11 +46,16 @@ impl Fixture {
         sink_override: Option<Arc<dyn AuditSink>>,
         configure: impl FnOnce(tyrum_secrets::ResolverBuilder) -> tyrum_secrets::ResolverBuilder,
     ) -> Self {
-        let provider = Arc::new(FaultyProvider::new(MemoryProvider::new(), FaultPlan::none()));
-        let catalog = Arc::new(Catalog::new(MemoryCatalogStore::new()).with_shared_provider(
-            ProviderId::new("memory").unwrap(),
-            provider.clone() as Arc<dyn SecretProvider>,
+        let provider = Arc::new(FaultyProvider::new(
+            MemoryProvider::new(),
+            FaultPlan::none(),
         ));
+        let catalog = Arc::new(
+            Catalog::new(MemoryCatalogStore::new()).with_shared_provider(
+                ProviderId::new("memory").unwrap(),
+                provider.clone() as Arc<dyn SecretProvider>,
+            ),
+        );
         let sink = Arc::new(MemoryAuditSink::new());
         let approvals = Arc::new(MemoryApprovals::new());
         let builder = Resolver::builder(
@@ -75,7 +86,11 @@ impl Fixture {
     }
 
     fn api_key(&self, scope: &str, value: &str) -> SecretHandle {
-        self.create(scope, KindSpec::new(SecretKind::ApiKey, None).unwrap(), value)
+        self.create(
+            scope,
+            KindSpec::new(SecretKind::ApiKey, None).unwrap(),
+            value,
+        )
     }
 
     /// Resolves and returns the result plus the records this attempt added.
@@ -172,7 +187,11 @@ fn unmatched_secret_is_denied_by_default() {
     let (result, records) = f.attempt(h.id(), &request());
     assert!(matches!(
         result,
-        Err(ResolveError::Denied { rule: None, reason: DecisionReason::Default, .. })
+        Err(ResolveError::Denied {
+            rule: None,
+            reason: DecisionReason::Default,
+            ..
+        })
     ));
     assert_eq!(only(records).error_kind, Some(ErrorKind::Denied));
 }
@@ -185,7 +204,10 @@ fn missing_approval_is_refused() {
     let (result, records) = f.attempt(h.id(), &request());
     assert!(matches!(
         result,
-        Err(ResolveError::ApprovalRejected { rejection: ApprovalRejection::Missing, .. })
+        Err(ResolveError::ApprovalRejected {
+            rejection: ApprovalRejection::Missing,
+            ..
+        })
     ));
     assert_eq!(f.provider.calls(), calls);
     let r = only(records);
@@ -201,15 +223,40 @@ fn wrong_approvals_are_refused_and_a_right_one_is_used_once() {
     let h = f.api_key("guarded/prod", "sk-guarded-value-2");
     let other = f.api_key("guarded/other", "sk-guarded-value-3");
     let grant = |id: &str, handle: &HandleId, call: &str, expires: Timestamp| {
-        f.approvals
-            .issue(ApprovalGrant::one_shot(id, handle.clone(), "alpha", call, expires))
+        f.approvals.issue(ApprovalGrant::one_shot(
+            id,
+            handle.clone(),
+            "alpha",
+            call,
+            expires,
+        ))
     };
     let cases = [
-        (grant("a-other-handle", other.id(), "call-1", in_a_minute()), ApprovalRejection::OtherHandle),
-        (grant("a-other-call", h.id(), "call-2", in_a_minute()), ApprovalRejection::OtherToolCall),
-        (grant("a-expired", h.id(), "call-1", Timestamp::from_unix_millis(1)), ApprovalRejection::Expired),
         (
-            ApprovalGrant::one_shot("a-never-issued", h.id().clone(), "alpha", "call-1", in_a_minute()),
+            grant("a-other-handle", other.id(), "call-1", in_a_minute()),
+            ApprovalRejection::OtherHandle,
+        ),
+        (
+            grant("a-other-call", h.id(), "call-2", in_a_minute()),
+            ApprovalRejection::OtherToolCall,
+        ),
+        (
+            grant(
+                "a-expired",
+                h.id(),
+                "call-1",
+                Timestamp::from_unix_millis(1),
+            ),
+            ApprovalRejection::Expired,
+        ),
+        (
+            ApprovalGrant::one_shot(
+                "a-never-issued",
+                h.id().clone(),
+                "alpha",
+                "call-1",
+                in_a_minute(),
+            ),
             ApprovalRejection::Unknown,
         ),
     ];
@@ -230,7 +277,10 @@ fn wrong_approvals_are_refused_and_a_right_one_is_used_once() {
             assert_eq!(r.approval_id.as_deref(), Some(approval_id.as_str()));
         }
     }
-    assert!(!f.approvals.is_used("a-other-call"), "a mis-bound grant is not consumed");
+    assert!(
+        !f.approvals.is_used("a-other-call"),
+        "a mis-bound grant is not consumed"
+    );
 
     let good = grant("a-good", h.id(), "call-1", in_a_minute());
     let (result, records) = f.attempt(h.id(), &request().with_approval(good.clone()));
@@ -242,9 +292,15 @@ fn wrong_approvals_are_refused_and_a_right_one_is_used_once() {
     let (result, records) = f.attempt(h.id(), &request().with_approval(good));
     assert!(matches!(
         result,
-        Err(ResolveError::ApprovalRejected { rejection: ApprovalRejection::AlreadyUsed, .. })
+        Err(ResolveError::ApprovalRejected {
+            rejection: ApprovalRejection::AlreadyUsed,
+            ..
+        })
     ));
-    assert_eq!(only(records).approval_rejection, Some(ApprovalRejection::AlreadyUsed));
+    assert_eq!(
+        only(records).approval_rejection,
+        Some(ApprovalRejection::AlreadyUsed)
+    );
 }
 
 #[test]
@@ -257,7 +313,10 @@ fn revoked_handle_fails_and_is_recorded() {
     let r = only(records);
     assert_eq!(r.outcome, Outcome::Failed);
     assert_eq!(r.error_kind, Some(ErrorKind::Revoked));
-    assert_eq!(r.decision, None, "the policy is not asked for a revoked handle");
+    assert_eq!(
+        r.decision, None,
+        "the policy is not asked for a revoked handle"
+    );
 }
 
 #[test]
@@ -327,7 +386,10 @@ fn sink_failure_returns_no_value() {
         let h = f.api_key("open/ci", "sk-sink-fail-1");
         let result = f.resolver.resolve(h.id(), &request());
         match result {
-            Err(ResolveError::Audit { id, source: AuditError::Rejected { .. } }) => {
+            Err(ResolveError::Audit {
+                id,
+                source: AuditError::Rejected { .. },
+            }) => {
                 assert_eq!(&id, h.id())
             }
             other => panic!("expected an audit failure, got {other:?}"),
@@ -371,9 +433,15 @@ fn sink_timeout_returns_no_value_and_does_not_hang() {
     let result = f.resolver.resolve(h.id(), &request());
     assert!(matches!(
         result,
-        Err(ResolveError::Audit { source: AuditError::Timeout { .. }, .. })
+        Err(ResolveError::Audit {
+            source: AuditError::Timeout { .. },
+            ..
+        })
     ));
-    assert!(started.elapsed() < Duration::from_secs(30), "resolve did not hang");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "resolve did not hang"
+    );
     *sink.release.lock().unwrap() = true;
     sink.released.notify_all();
 }
@@ -385,7 +453,10 @@ struct PickyRedactor(Mutex<Vec<HandleId>>);
 impl RedactionHook for PickyRedactor {
     fn register(&self, handle: &HandleId, value: &SecretBytes) -> Result<(), RedactionHookError> {
         if value.expose_secret().len() < 8 {
-            return Err(RedactionHookError::new(handle.clone(), "value shorter than 8 bytes"));
+            return Err(RedactionHookError::new(
+                handle.clone(),
+                "value shorter than 8 bytes",
+            ));
         }
         self.0.lock().unwrap().push(handle.clone());
         Ok(())
@@ -433,6 +504,12 @@ fn file_audit_log_holds_every_attempt_verifies_and_fingerprints_match() {
         .collect();
     let value = SecretBytes::from(b"sk-file-audit-CANARY-1".to_vec());
     assert!(fp_key().matches(&records[0], &value));
-    assert!(!fp_key().matches(&records[0], &SecretBytes::from(b"sk-file-audit-CANARY-2".to_vec())));
-    assert_eq!(records[1].fingerprint, None, "a denied attempt read no value");
+    assert!(!fp_key().matches(
+        &records[0],
+        &SecretBytes::from(b"sk-file-audit-CANARY-2".to_vec())
+    ));
+    assert_eq!(
+        records[1].fingerprint, None,
+        "a denied attempt read no value"
+    );
 }

@@ -112,7 +112,8 @@ impl Resolver {
         let values = self.resolve_all(ids.iter(), request)?;
         let mut texts = BTreeMap::new();
         for (id, value) in &values {
-            let text = string_from_bytes(value).ok_or_else(|| InjectError::NotUtf8 { id: id.clone() })?;
+            let text =
+                string_from_bytes(value).ok_or_else(|| InjectError::NotUtf8 { id: id.clone() })?;
             texts.insert(id.clone(), text);
         }
         Ok(SecretJson(substitute(arguments, &texts)))
@@ -214,7 +215,11 @@ fn collect_handles(
             let id = text
                 .parse::<HandleId>()
                 .map_err(|source| InjectError::MalformedHandle {
-                    at: if path.is_empty() { "/".to_owned() } else { path.clone() },
+                    at: if path.is_empty() {
+                        "/".to_owned()
+                    } else {
+                        path.clone()
+                    },
                     source,
                 })?;
             ids.push(id);

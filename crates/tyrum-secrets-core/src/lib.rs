@@ -37,8 +37,8 @@ pub use provider::{
     Version, VersionInfo, VersionSelector, VersionState, VersionedSecret,
 };
 pub use resolver::{
-    Destination, NoRedaction, Purpose, RedactionHook, RedactionHookError, RequestError,
-    Requester, ResolveError, ResolveRequest, ResolvedSecret, Resolver, ResolverBuilder,
+    Destination, NoRedaction, Purpose, RedactionHook, RedactionHookError, RequestError, Requester,
+    ResolveError, ResolveRequest, ResolvedSecret, Resolver, ResolverBuilder,
 };
 pub use time::Timestamp;
 pub use value::{

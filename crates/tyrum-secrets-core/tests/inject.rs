@@ -1,6 +1,12 @@
 //! Injection hands values to the execution context through the same
 //! policy and audit path, all or nothing, and never as a literal handle.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 use std::process::Command;
 use std::sync::Arc;
 
@@ -71,7 +77,11 @@ fn child_process_receives_the_injected_env_var_and_the_parent_does_not() {
     let mut command = Command::new("sh");
     command.args(["-c", r#"printf '%s' "$TYRUM_INJECT_TEST_TOKEN""#]);
     f.resolver
-        .inject_env(&mut command, [("TYRUM_INJECT_TEST_TOKEN", h.id())], &request())
+        .inject_env(
+            &mut command,
+            [("TYRUM_INJECT_TEST_TOKEN", h.id())],
+            &request(),
+        )
         .unwrap();
     let output = command.output().unwrap();
     assert!(output.status.success());
@@ -116,7 +126,11 @@ fn failed_env_injection_sets_nothing() {
         .inject_env(&mut command, [("A=B", good.id())], &request())
         .unwrap_err();
     assert!(matches!(err, InjectError::InvalidEnvName { .. }));
-    assert_eq!(f.sink.len(), before, "a bad name is refused before resolving");
+    assert_eq!(
+        f.sink.len(),
+        before,
+        "a bad name is refused before resolving"
+    );
 }
 
 #[test]
@@ -176,7 +190,10 @@ fn malformed_unknown_and_revoked_handles_are_errors_not_literals() {
         Err(InjectError::MalformedHandle { at, .. }) => assert_eq!(at, "/headers/0/auth"),
         other => panic!("expected a malformed handle, got {other:?}"),
     }
-    assert!(f.sink.is_empty(), "nothing resolves when a handle is malformed");
+    assert!(
+        f.sink.is_empty(),
+        "nothing resolves when a handle is malformed"
+    );
 
     let unknown = HandleId::generate().unwrap();
     let err = f
@@ -210,7 +227,10 @@ fn header_template_renders_into_a_secret_string() {
         .unwrap();
     assert_eq!(rendered.expose_secret(), "Bearer tok-header-CANARY-5");
     assert!(!format!("{rendered:?}").contains("CANARY"));
-    let binary = f.secret("tools/bin", &[0xff, 0xfe, 0x00, 0x01, 0x80, 0x81, 0x82, 0x83]);
+    let binary = f.secret(
+        "tools/bin",
+        &[0xff, 0xfe, 0x00, 0x01, 0x80, 0x81, 0x82, 0x83],
+    );
     assert!(matches!(
         f.resolver
             .render_template(&format!("{{{{{}}}}}", binary.id()), &request()),

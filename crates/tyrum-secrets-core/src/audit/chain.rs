@@ -172,12 +172,11 @@ impl JsonLinesAuditSink {
                 .and_then(|()| file.sync_all())
                 .map_err(io("cannot cut a torn last line"))?;
         }
-        let head = verify_audit_bytes(&bytes, &key, None).map_err(|source| {
-            AuditError::Tampered {
+        let head =
+            verify_audit_bytes(&bytes, &key, None).map_err(|source| AuditError::Tampered {
                 path: path.clone(),
                 source,
-            }
-        })?;
+            })?;
         Ok(Self {
             state: Mutex::new(State {
                 file,
@@ -224,8 +223,9 @@ impl AuditSink for JsonLinesAuditSink {
         })
         .map_err(|_| AuditError::rejected("the audit record could not be serialized"))?;
         let mac = hex(&self.key.mac(&entry).finalize().into_bytes());
-        let mut line =
-            Vec::with_capacity(LINE_PREFIX.len() + MAC_HEX_LEN + LINE_MIDDLE.len() + entry.len() + 2);
+        let mut line = Vec::with_capacity(
+            LINE_PREFIX.len() + MAC_HEX_LEN + LINE_MIDDLE.len() + entry.len() + 2,
+        );
         line.extend_from_slice(LINE_PREFIX);
         line.extend_from_slice(mac.as_bytes());
         line.extend_from_slice(LINE_MIDDLE);
@@ -338,10 +338,10 @@ pub fn verify_audit_bytes(
             seq: parsed.seq,
             mac: mac_hex.to_owned(),
         };
-        if let Some(expected) = expected.filter(|e| e.seq == head.seq) {
-            if expected.mac != head.mac {
-                return Err(fail(VerifyProblem::HeadMismatch { seq: head.seq }));
-            }
+        if let Some(expected) = expected.filter(|e| e.seq == head.seq)
+            && expected.mac != head.mac
+        {
+            return Err(fail(VerifyProblem::HeadMismatch { seq: head.seq }));
         }
     }
     if let Some(expected) = expected {

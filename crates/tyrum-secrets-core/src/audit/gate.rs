@@ -221,9 +221,18 @@ mod tests {
             wait_until(|| sink.started.load(Ordering::SeqCst) == 1);
             // Second record: queued behind the hung one, abandoned on timeout.
             let started = Instant::now();
-            assert!(matches!(gate.record(record()), Err(AuditError::Timeout { .. })));
-            assert!(started.elapsed() < Duration::from_secs(30), "caller was not blocked");
-            assert!(matches!(first.join().unwrap(), Err(AuditError::Timeout { .. })));
+            assert!(matches!(
+                gate.record(record()),
+                Err(AuditError::Timeout { .. })
+            ));
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "caller was not blocked"
+            );
+            assert!(matches!(
+                first.join().unwrap(),
+                Err(AuditError::Timeout { .. })
+            ));
         });
         sink.release();
         // The started write lands late (over-reporting); the abandoned one never does.

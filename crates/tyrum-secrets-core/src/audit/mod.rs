@@ -9,6 +9,20 @@
 //! The resolver fails closed on audit: if the sink reports an error, or does
 //! not answer within the configured timeout, the resolve fails and no value
 //! is handed out.
+//!
+//! # Blocking sinks, timeouts and late writes
+//!
+//! Sinks that never block ([`AuditSink::may_block`] is `false`, like
+//! [`MemoryAuditSink`]) are called inline. Every other sink is called on a
+//! worker thread the resolver owns, and the resolving thread waits at most
+//! the audit timeout (default 5 s). A record still queued when its caller
+//! gives up is never written. A record whose write had already started may
+//! land after its caller gave up: the log then claims a hand-over that did
+//! not happen. That is the safe direction — a log may over-report, never
+//! under-report — so read a `resolved` record as "the value may have been
+//! handed out". When a sink hangs, later records queue up to a bound and
+//! then fail at once ([`AuditError::Backlogged`]); no caller ever waits past
+//! the timeout.
 
 mod chain;
 mod fingerprint;
@@ -126,9 +140,9 @@ impl AuditRecord {
 #[non_exhaustive]
 pub enum Outcome {
     /// The value was handed to the executor — unless the audit write that
-    /// carried this record timed out after starting (see
-    /// [`gate`](crate::audit) docs on late writes): a record may over-report
-    /// a hand-over, never under-report one.
+    /// carried this record timed out after starting (see the
+    /// [module docs](self) on late writes): a record may over-report a
+    /// hand-over, never under-report one.
     Resolved,
     /// Policy or approval refused.
     Denied,
@@ -366,7 +380,7 @@ pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
         }
     }
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     bytes

@@ -262,7 +262,10 @@ mod tests {
         let h = HandleId::generate().unwrap();
         let other = HandleId::generate().unwrap();
         let g = grant(&h);
-        let req = Requester::new("alpha").unwrap().tool_call("call-1").unwrap();
+        let req = Requester::new("alpha")
+            .unwrap()
+            .tool_call("call-1")
+            .unwrap();
         let now = Timestamp::now();
         assert_eq!(g.check_binding(&h, &req, now), Ok(()));
         assert_eq!(
@@ -274,7 +277,10 @@ mod tests {
             g.check_binding(&h, &beta, now),
             Err(ApprovalRejection::OtherAgent)
         );
-        let call2 = Requester::new("alpha").unwrap().tool_call("call-2").unwrap();
+        let call2 = Requester::new("alpha")
+            .unwrap()
+            .tool_call("call-2")
+            .unwrap();
         assert_eq!(
             g.check_binding(&h, &call2, now),
             Err(ApprovalRejection::OtherToolCall)

@@ -286,13 +286,7 @@ fn parse_rule(index: usize, value: &Value) -> Result<Rule, PolicyError> {
     for key in fields.keys() {
         if !matches!(
             key.as_str(),
-            "id" | "effect"
-                | "secret"
-                | "agent"
-                | "tool"
-                | "destination"
-                | "kind"
-                | "description"
+            "id" | "effect" | "secret" | "agent" | "tool" | "destination" | "kind" | "description"
         ) {
             return Err(err(
                 key,
@@ -466,7 +460,9 @@ pub enum PolicyError {
         message: String,
     },
     /// The top level is not an object.
-    #[error("a policy is a JSON object with \"default\", \"payment_instruments_enabled\" and \"rules\"")]
+    #[error(
+        "a policy is a JSON object with \"default\", \"payment_instruments_enabled\" and \"rules\""
+    )]
     NotAnObject,
     /// A top-level field is wrong.
     #[error("policy field {field:?} {message}")]

@@ -45,8 +45,8 @@ use crate::policy::{
     RejectAllApprovals,
 };
 use crate::{
-    Catalog, CatalogError, ExposeSecret, HandleId, ProviderError, SecretBytes,
-    SecretHandle, Timestamp, Version,
+    Catalog, CatalogError, ExposeSecret, HandleId, ProviderError, SecretBytes, SecretHandle,
+    Timestamp, Version,
 };
 
 /// How long the resolver waits for an audit sink by default.
@@ -433,7 +433,10 @@ pub enum ResolveError {
         reason: DecisionReason,
     },
     /// An approval was required and not satisfied.
-    #[error("secret handle {id} needs an approval{}: {rejection}", rule_suffix(rule))]
+    #[error(
+        "secret handle {id} needs an approval{}: {rejection}",
+        rule_suffix(rule)
+    )]
     ApprovalRejected {
         /// The handle.
         id: HandleId,

@@ -335,7 +335,10 @@ mod tests {
     #[test]
     fn blank_purpose_is_refused() {
         assert_eq!(Purpose::new("").unwrap_err(), RequestError::EmptyPurpose);
-        assert_eq!(Purpose::new(" \t ").unwrap_err(), RequestError::EmptyPurpose);
+        assert_eq!(
+            Purpose::new(" \t ").unwrap_err(),
+            RequestError::EmptyPurpose
+        );
         assert!(Purpose::new("deploy").is_ok());
     }
 

@@ -46,9 +46,21 @@ const POLICY: &str = r#"{
 fn matching_allow_rule_allows_and_names_itself() {
     let policy = RulePolicy::from_json_str(POLICY).unwrap();
     let h = handle("file", "workspace/acme/github", SecretKind::ApiKey);
-    let d = decide(&policy, &h, "ci-7", Some("http.fetch"), Some("api.github.com"));
+    let d = decide(
+        &policy,
+        &h,
+        "ci-7",
+        Some("http.fetch"),
+        Some("api.github.com"),
+    );
     assert_eq!(d, Decision::by_rule(Effect::Allow, "ci-github"));
-    let d = decide(&policy, &h, "ci-7", Some("http.fetch"), Some("uploads.github.com"));
+    let d = decide(
+        &policy,
+        &h,
+        "ci-7",
+        Some("http.fetch"),
+        Some("uploads.github.com"),
+    );
     assert_eq!(d.effect, Effect::Allow);
 }
 
@@ -58,15 +70,66 @@ fn each_condition_narrows_the_rule() {
     let h = handle("file", "workspace/acme/github", SecretKind::ApiKey);
     let denied_by_default = Decision::by_default(Effect::Deny);
     // Wrong agent, tool, destination, missing destination, wrong kind, wrong provider.
-    assert_eq!(decide(&policy, &h, "dev-1", Some("http.fetch"), Some("api.github.com")), denied_by_default);
-    assert_eq!(decide(&policy, &h, "ci-7", Some("http.post"), Some("api.github.com")), denied_by_default);
-    assert_eq!(decide(&policy, &h, "ci-7", Some("http.fetch"), Some("evil.example")), denied_by_default);
-    assert_eq!(decide(&policy, &h, "ci-7", Some("http.fetch"), None), denied_by_default);
-    assert_eq!(decide(&policy, &h, "ci-7", None, Some("api.github.com")), denied_by_default);
+    assert_eq!(
+        decide(
+            &policy,
+            &h,
+            "dev-1",
+            Some("http.fetch"),
+            Some("api.github.com")
+        ),
+        denied_by_default
+    );
+    assert_eq!(
+        decide(
+            &policy,
+            &h,
+            "ci-7",
+            Some("http.post"),
+            Some("api.github.com")
+        ),
+        denied_by_default
+    );
+    assert_eq!(
+        decide(
+            &policy,
+            &h,
+            "ci-7",
+            Some("http.fetch"),
+            Some("evil.example")
+        ),
+        denied_by_default
+    );
+    assert_eq!(
+        decide(&policy, &h, "ci-7", Some("http.fetch"), None),
+        denied_by_default
+    );
+    assert_eq!(
+        decide(&policy, &h, "ci-7", None, Some("api.github.com")),
+        denied_by_default
+    );
     let token = handle("file", "workspace/acme/github", SecretKind::BearerToken);
-    assert_eq!(decide(&policy, &token, "ci-7", Some("http.fetch"), Some("api.github.com")), denied_by_default);
+    assert_eq!(
+        decide(
+            &policy,
+            &token,
+            "ci-7",
+            Some("http.fetch"),
+            Some("api.github.com")
+        ),
+        denied_by_default
+    );
     let vault = handle("vault", "workspace/acme/github", SecretKind::ApiKey);
-    assert_eq!(decide(&policy, &vault, "ci-7", Some("http.fetch"), Some("api.github.com")), denied_by_default);
+    assert_eq!(
+        decide(
+            &policy,
+            &vault,
+            "ci-7",
+            Some("http.fetch"),
+            Some("api.github.com")
+        ),
+        denied_by_default
+    );
 }
 
 #[test]
@@ -99,7 +162,10 @@ fn explicit_deny_wins_over_allow_and_approval() {
 fn default_is_deny_unless_set_to_require_approval() {
     let h = handle("file", "x", SecretKind::Generic);
     let deny = RulePolicy::from_json_str("{}").unwrap();
-    assert_eq!(decide(&deny, &h, "a", None, None), Decision::by_default(Effect::Deny));
+    assert_eq!(
+        decide(&deny, &h, "a", None, None),
+        Decision::by_default(Effect::Deny)
+    );
     let approve = RulePolicy::from_json_str(r#"{"default": "require_approval"}"#).unwrap();
     assert_eq!(
         decide(&approve, &h, "a", None, None),
@@ -140,17 +206,50 @@ fn payment_instruments_need_the_switch_and_a_rule_naming_the_kind() {
 #[test]
 fn malformed_policy_errors_name_rule_and_field() {
     let cases: &[(&str, &str)] = &[
-        (r#"{"rules": [{"id": "r1", "effect": "permit", "secret": "*"}]}"#, r#"rule "r1" field "effect""#),
-        (r#"{"rules": [{"id": "r1", "effect": "allow"}]}"#, r#"rule "r1" field "secret""#),
-        (r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "File:x"}]}"#, r#"rule "r1" field "secret""#),
-        (r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "workspace"}]}"#, r#"rule "r1" field "secret""#),
-        (r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "*", "destinaton": "x"}]}"#, r#"rule "r1" field "destinaton""#),
-        (r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "*", "kind": "card"}]}"#, r#"rule "r1" field "kind""#),
-        (r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "*", "agent": []}]}"#, r#"rule "r1" field "agent""#),
-        (r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "*", "tool": [1]}]}"#, r#"rule "r1" field "tool""#),
-        (r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "*", "destination": "API.example"}]}"#, r#"rule "r1" field "destination""#),
-        (r#"{"rules": [{"effect": "allow", "secret": "*"}]}"#, r##"rule "#0" field "id""##),
-        (r#"{"rules": [{"id": "a", "effect": "deny", "secret": "*"}, {"id": "a", "effect": "deny", "secret": "*"}]}"#, r#"rule id "a" is used twice"#),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "permit", "secret": "*"}]}"#,
+            r#"rule "r1" field "effect""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow"}]}"#,
+            r#"rule "r1" field "secret""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "File:x"}]}"#,
+            r#"rule "r1" field "secret""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "workspace"}]}"#,
+            r#"rule "r1" field "secret""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "*", "destinaton": "x"}]}"#,
+            r#"rule "r1" field "destinaton""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "*", "kind": "card"}]}"#,
+            r#"rule "r1" field "kind""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "*", "agent": []}]}"#,
+            r#"rule "r1" field "agent""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "*", "tool": [1]}]}"#,
+            r#"rule "r1" field "tool""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "*", "destination": "API.example"}]}"#,
+            r#"rule "r1" field "destination""#,
+        ),
+        (
+            r#"{"rules": [{"effect": "allow", "secret": "*"}]}"#,
+            r##"rule "#0" field "id""##,
+        ),
+        (
+            r#"{"rules": [{"id": "a", "effect": "deny", "secret": "*"}, {"id": "a", "effect": "deny", "secret": "*"}]}"#,
+            r#"rule id "a" is used twice"#,
+        ),
         (r#"{"rulez": []}"#, r#"field "rulez" is unknown"#),
         (r#"{"rules": "#, "not valid JSON at line 1"),
     ];
@@ -164,9 +263,16 @@ fn malformed_policy_errors_name_rule_and_field() {
 fn policy_file_errors_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policy.json");
-    std::fs::write(&path, r#"{"rules": [{"id": "r1", "effect": "nope", "secret": "*"}]}"#).unwrap();
+    std::fs::write(
+        &path,
+        r#"{"rules": [{"id": "r1", "effect": "nope", "secret": "*"}]}"#,
+    )
+    .unwrap();
     let err = RulePolicy::from_file(&path).unwrap_err().to_string();
-    assert!(err.contains("policy.json") && err.contains(r#"field "effect""#), "{err}");
+    assert!(
+        err.contains("policy.json") && err.contains(r#"field "effect""#),
+        "{err}"
+    );
     assert!(matches!(
         RulePolicy::from_file(&dir.path().join("missing.json")),
         Err(PolicyError::Io { .. })
