@@ -513,3 +513,32 @@ fn file_audit_log_holds_every_attempt_verifies_and_fingerprints_match() {
         "a denied attempt read no value"
     );
 }
+
+#[test]
+fn concurrent_resolves_through_the_file_log_keep_one_valid_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let chain_key = || AuditChainKey::new(SecretBytes::from(vec![5u8; 32])).unwrap();
+    let sink: Arc<dyn AuditSink> = Arc::new(JsonLinesAuditSink::open(&path, chain_key()).unwrap());
+    let f = Fixture::with_sink(Some(sink), |b| b);
+    let ok = f.api_key("open/ci", "sk-concurrent-value-1");
+    let denied = f.api_key("forbidden/x", "sk-concurrent-value-2");
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let (f, ok, denied) = (&f, &ok, &denied);
+            scope.spawn(move || {
+                for i in 0..25 {
+                    let id = if (t + i) % 3 == 0 {
+                        denied.id()
+                    } else {
+                        ok.id()
+                    };
+                    let result = f.resolver.resolve(id, &request());
+                    assert_eq!(result.is_ok(), id == ok.id());
+                }
+            });
+        }
+    });
+    let head = verify_audit_log(&path, &chain_key(), None).unwrap();
+    assert_eq!(head.seq, 100, "one record per attempt, none lost");
+}
