@@ -42,7 +42,7 @@ fn writer(path: &Path) -> ! {
             // Long enough that a kill often lands mid-write.
             "x".repeat(4096),
         );
-        sink.record(&record).unwrap();
+        sink.record(record).unwrap();
         writeln!(stdout, "{}", sink.head().seq).unwrap();
         stdout.flush().unwrap();
     }

@@ -364,7 +364,7 @@ fn provider_failure_is_recorded_as_such() {
 struct FailingSink;
 
 impl AuditSink for FailingSink {
-    fn record(&self, _: &AuditRecord) -> Result<(), AuditError> {
+    fn record(&self, _: AuditRecord) -> Result<(), AuditError> {
         Err(AuditError::rejected("disk full (simulated)"))
     }
 }
@@ -375,7 +375,7 @@ fn sink_failure_returns_no_value() {
         #[derive(Debug)]
         struct Failing(bool);
         impl AuditSink for Failing {
-            fn record(&self, r: &AuditRecord) -> Result<(), AuditError> {
+            fn record(&self, r: AuditRecord) -> Result<(), AuditError> {
                 FailingSink.record(r)
             }
             fn may_block(&self) -> bool {
@@ -412,7 +412,7 @@ struct HangingSink {
 }
 
 impl AuditSink for HangingSink {
-    fn record(&self, _: &AuditRecord) -> Result<(), AuditError> {
+    fn record(&self, _: AuditRecord) -> Result<(), AuditError> {
         self.entered.fetch_add(1, Ordering::SeqCst);
         let mut done = self.release.lock().unwrap();
         while !*done {

@@ -329,15 +329,13 @@ impl SecretJson {
         let mut writer = WipingWriter(Vec::new());
         // Writing a `Value` into memory cannot fail.
         let _ = serde_json::to_writer(&mut writer, &self.0);
-        let bytes = std::mem::take(&mut writer.0);
-        match String::from_utf8(bytes) {
-            Ok(text) => SecretString::from(text),
-            Err(e) => {
-                let mut bytes = e.into_bytes();
-                bytes.zeroize();
-                SecretString::from(String::new())
-            }
-        }
+        // Copy into an exact-capacity string so that turning it into a boxed
+        // `str` does not reallocate and leave an unwiped copy behind; the
+        // writer wipes its own buffer when dropped.
+        let text = std::str::from_utf8(&writer.0).unwrap_or_default();
+        let mut exact = String::with_capacity(text.len());
+        exact.push_str(text);
+        SecretString::from(exact)
     }
 }
 

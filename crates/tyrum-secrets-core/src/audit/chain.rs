@@ -208,7 +208,7 @@ impl JsonLinesAuditSink {
 }
 
 impl AuditSink for JsonLinesAuditSink {
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    fn record(&self, record: AuditRecord) -> Result<(), AuditError> {
         let mut state = self.lock();
         if state.broken {
             return Err(AuditError::Broken {
@@ -219,7 +219,7 @@ impl AuditSink for JsonLinesAuditSink {
         let entry = serde_json::to_vec(&EntryOut {
             seq,
             prev: &state.head.mac,
-            record,
+            record: &record,
         })
         .map_err(|_| AuditError::rejected("the audit record could not be serialized"))?;
         let mac = hex(&self.key.mac(&entry).finalize().into_bytes());

@@ -75,7 +75,7 @@ impl AuditGate {
                         {
                             continue; // abandoned by its caller: never written
                         }
-                        let result = worker_sink.record(&job.record);
+                        let result = worker_sink.record(job.record);
                         // The caller may have gone; nobody to tell then.
                         let _ = job.reply.send(result);
                     }
@@ -97,7 +97,7 @@ impl AuditGate {
     /// Records `record`, failing closed on error or timeout.
     pub(crate) fn record(&self, record: AuditRecord) -> Result<(), AuditError> {
         let Some(worker) = &self.worker else {
-            return self.sink.record(&record);
+            return self.sink.record(record);
         };
         let state = Arc::new(AtomicU8::new(PENDING));
         let (reply, answer) = mpsc::sync_channel(1);
@@ -182,7 +182,7 @@ mod tests {
     }
 
     impl AuditSink for GatedSink {
-        fn record(&self, _record: &AuditRecord) -> Result<(), AuditError> {
+        fn record(&self, _record: AuditRecord) -> Result<(), AuditError> {
             self.started.fetch_add(1, Ordering::SeqCst);
             let mut open = self.open.lock().unwrap();
             while !*open {

@@ -201,7 +201,7 @@ pub trait AuditSink: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     /// [`AuditError`]; the resolve that produced the record then fails.
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError>;
+    fn record(&self, record: AuditRecord) -> Result<(), AuditError>;
 
     /// Whether `record` may block on I/O or on other threads for long.
     ///
@@ -215,7 +215,7 @@ pub trait AuditSink: Send + Sync + fmt::Debug {
 }
 
 impl<S: AuditSink + ?Sized> AuditSink for std::sync::Arc<S> {
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    fn record(&self, record: AuditRecord) -> Result<(), AuditError> {
         (**self).record(record)
     }
     fn may_block(&self) -> bool {
@@ -267,12 +267,12 @@ impl MemoryAuditSink {
 }
 
 impl AuditSink for MemoryAuditSink {
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    fn record(&self, record: AuditRecord) -> Result<(), AuditError> {
         let mut records = self.lock();
         if self.capacity.is_some_and(|c| records.len() >= c) {
             records.pop_front();
         }
-        records.push_back(record.clone());
+        records.push_back(record);
         Ok(())
     }
 
@@ -413,7 +413,7 @@ mod tests {
                 requester.clone(),
                 "p".into(),
             );
-            sink.record(&record).unwrap();
+            sink.record(record).unwrap();
         }
         let ids: Vec<_> = sink.records().into_iter().map(|r| r.request_id).collect();
         assert_eq!(ids, ["r1", "r2"]);

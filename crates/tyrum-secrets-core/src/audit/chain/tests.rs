@@ -23,7 +23,7 @@ fn log_with(dir: &Path, n: u64) -> (PathBuf, ChainHead) {
     let path = dir.join("audit.jsonl");
     let sink = JsonLinesAuditSink::open(&path, key(7)).unwrap();
     for i in 1..=n {
-        sink.record(&record(i)).unwrap();
+        sink.record(record(i)).unwrap();
     }
     (path, sink.head())
 }
@@ -196,7 +196,7 @@ fn reopen_continues_the_chain() {
     let (path, head) = log_with(dir.path(), 2);
     let sink = JsonLinesAuditSink::open(&path, key(7)).unwrap();
     assert_eq!(sink.head(), head);
-    sink.record(&record(3)).unwrap();
+    sink.record(record(3)).unwrap();
     let head = sink.head();
     drop(sink);
     assert_eq!(head.seq, 3);
@@ -229,7 +229,7 @@ fn reopen_cuts_a_torn_last_line() {
     std::fs::write(&path, &bytes).unwrap();
     let sink = JsonLinesAuditSink::open(&path, key(7)).unwrap();
     assert_eq!(sink.head(), head);
-    sink.record(&record(3)).unwrap();
+    sink.record(record(3)).unwrap();
     assert_eq!(verify_audit_log(&path, &key(7), None).unwrap().seq, 3);
 }
 
