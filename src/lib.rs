@@ -2,3 +2,7 @@
 
 pub use tyrum_secrets_core as core;
 pub use tyrum_secrets_core::*;
+
+/// The encrypted file provider, the embedded default for a single host.
+#[cfg(feature = "file")]
+pub use tyrum_secrets_file as file;
