@@ -491,7 +491,8 @@ fn write_atomically(path: &Path, header: &[u8], log: &[u8]) -> Result<(), FileEr
 }
 
 fn open_identity(path: &Path) -> Result<(File, Identity, u64), FileError> {
-    let file = File::open(path).map_err(|e| FileError::io("opening the store file", path, e))?;
+    let file =
+        open_private(path, false).map_err(|e| FileError::io("opening the store file", path, e))?;
     let meta = file
         .metadata()
         .map_err(|e| FileError::io("checking the store file", path, e))?;
