@@ -1,6 +1,11 @@
 //! The file provider passes the whole provider conformance suite, with a
 //! passphrase (cheap KDF) and with a raw key.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic is a test failure"
+)]
+
 use tyrum_secrets_file::{FileOptions, FileProvider, KeySource, StoreKey};
 
 /// A provider on a fresh store in a temporary directory that lives as long

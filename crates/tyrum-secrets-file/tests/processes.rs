@@ -4,6 +4,11 @@
 //! `harness = false`: `main` runs the checks and re-executes this binary with
 //! `TYRUM_WORKER=<role>` for the child processes.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test binary without the test harness: a panic is a test failure"
+)]
+
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

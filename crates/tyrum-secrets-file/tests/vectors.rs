@@ -2,6 +2,11 @@
 //! their known values. Nothing here writes to tests/data: a missing or
 //! changed vector fails the test instead of being regenerated.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic is a test failure"
+)]
+
 use std::path::{Path, PathBuf};
 
 use tyrum_secrets_core::{
