@@ -4,6 +4,12 @@
 //! Checks use fresh locators under `conformance/<random>/`, so they can run
 //! in parallel against one shared real backend.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "checks report a broken contract by panicking, like assert!"
+)]
+
 use tyrum_secrets_core::{ExposeSecret, Locator, ProviderError, SecretBytes, SecretProvider};
 
 /// A fresh locator `conformance/<random>/<name>`, unique per call.
