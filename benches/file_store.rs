@@ -5,7 +5,10 @@
 //! Targets: open 10,000 secrets ≤ 50 ms; read one ≤ 5 µs; one write costs
 //! the same at 100 and at 100,000 secrets (dominated by fsync).
 
-#![allow(missing_docs, reason = "criterion's macros generate undocumented items")]
+#![allow(
+    missing_docs,
+    reason = "criterion's macros generate undocumented items"
+)]
 #![allow(clippy::unwrap_used, reason = "a benchmark: a panic is a failed run")]
 
 use std::hint::black_box;

@@ -178,11 +178,7 @@ impl FileProvider {
                 locator,
                 value.expose_secret(),
             )?;
-            let sealed = framed[framed.len()
-                - value.expose_secret().len()
-                - format::TAG_LEN
-                - format::NONCE_LEN..]
-                .to_vec();
+            let sealed = format::sealed_part(&framed, locator).to_vec();
             frames.extend_from_slice(&framed);
             planned.push((locator.clone(), version, sealed));
         }
@@ -467,13 +463,15 @@ impl SecretProvider for FileProvider {
 
 impl fmt::Debug for FileProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let store = self.lock();
-        f.debug_struct("FileProvider")
-            .field("path", &store.path)
-            .field("key_source", &self.source)
-            .field("locators", &store.index.len())
-            .field("bytes", &store.file_len())
-            .field("options", &self.options)
-            .finish()
+        let mut out = f.debug_struct("FileProvider");
+        out.field("key_source", &self.source);
+        // try_lock: formatting must never wait for, or deadlock with, an
+        // operation in progress.
+        if let Ok(store) = self.store.try_lock() {
+            out.field("path", &store.path)
+                .field("locators", &store.index.len())
+                .field("bytes", &store.file_len());
+        }
+        out.field("options", &self.options).finish()
     }
 }

@@ -366,11 +366,10 @@ impl Store {
                             locator,
                             &value,
                         )?;
-                        let sealed_at = framed.len() - slot.sealed.len();
                         resealed
                             .entry(locator.clone())
                             .or_default()
-                            .insert(version, framed[sealed_at..].to_vec());
+                            .insert(version, format::sealed_part(&framed, locator).to_vec());
                         framed
                     }
                 };
@@ -399,7 +398,7 @@ impl Store {
             }
         }
         write_atomically(&self.path, &header.encode(), &log)?;
-        let (file, identity, _) = open_identity(&self.path)?;
+        let (file, identity) = open_identity(&self.path)?;
         for (locator, versions) in resealed {
             if let Some(entry) = self.index.get_mut(&locator) {
                 for (version, sealed) in versions {
@@ -490,13 +489,13 @@ fn write_atomically(path: &Path, header: &[u8], log: &[u8]) -> Result<(), FileEr
     result.map_err(|e| FileError::io("rewriting the store file", path, e))
 }
 
-fn open_identity(path: &Path) -> Result<(File, Identity, u64), FileError> {
+fn open_identity(path: &Path) -> Result<(File, Identity), FileError> {
     let file =
         open_private(path, false).map_err(|e| FileError::io("opening the store file", path, e))?;
     let meta = file
         .metadata()
         .map_err(|e| FileError::io("checking the store file", path, e))?;
-    Ok((file, identity_of(&meta), meta.len()))
+    Ok((file, identity_of(&meta)))
 }
 
 /// Opens the store read-write and reads all of it.
