@@ -397,6 +397,7 @@ impl Store {
                 )?);
             }
         }
+        remove_stale_temporaries(&self.path);
         write_atomically(&self.path, &header.encode(), &log)?;
         let (file, identity) = open_identity(&self.path)?;
         for (locator, versions) in resealed {
@@ -469,6 +470,32 @@ pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Removes `<store>.tmp-*` files left by rewrites that crashed before their
+/// rename: they may hold ciphertext of destroyed versions. Call only while
+/// holding the writer lock, when no rewrite can be in progress. Best effort:
+/// a file that cannot be removed is retried by the next rewrite.
+fn remove_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let mut prefix = name.to_os_string();
+    prefix.push(".tmp-");
+    let prefix = prefix.to_string_lossy().into_owned();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Writes `header` and `log` to a temporary file, fsyncs it, renames it over
 /// `path` and fsyncs the directory.
 fn write_atomically(path: &Path, header: &[u8], log: &[u8]) -> Result<(), FileError> {
@@ -521,9 +548,19 @@ fn identity_of(meta: &fs::Metadata) -> Identity {
     }
 }
 
+/// Without inode numbers, a file replaced by rename is told apart by its
+/// creation time.
 #[cfg(not(unix))]
-fn identity_of(_meta: &fs::Metadata) -> Identity {
-    Identity { dev: 0, ino: 0 }
+fn identity_of(meta: &fs::Metadata) -> Identity {
+    let created = meta
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64);
+    Identity {
+        dev: 0,
+        ino: created,
+    }
 }
 
 /// The exclusive writer lock: an advisory lock (`flock` on Unix) on the

@@ -456,6 +456,25 @@ fn destroyed_ciphertext_leaves_the_file_at_compaction() {
 }
 
 #[test]
+fn compaction_removes_temporaries_of_crashed_rewrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(dir.path());
+    let p = FileProvider::open_with(&path, passphrase(), options()).unwrap();
+    p.write(&loc("t/one"), &secret(b"temp-check-value"))
+        .unwrap();
+    let stale = dir.path().join("store.tyrum.tmp-0123456789abcdef");
+    let unrelated = dir.path().join("other.tyrum.tmp-0123456789abcdef");
+    std::fs::write(&stale, b"ciphertext of a crashed compaction").unwrap();
+    std::fs::write(&unrelated, b"not ours").unwrap();
+    p.compact().unwrap();
+    assert!(
+        !stale.exists(),
+        "a crashed rewrite's temporary file survived"
+    );
+    assert!(unrelated.exists(), "removed another store's file");
+}
+
+#[test]
 fn change_key_rewraps_only_the_data_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(dir.path());
