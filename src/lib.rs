@@ -10,3 +10,6 @@ pub use tyrum_secrets_file as file;
 /// Environment variables and Kubernetes mounted-secret directories.
 #[cfg(feature = "env")]
 pub use tyrum_secrets_env as env;
+
+#[cfg(feature = "keychain")]
+pub use tyrum_secrets_keychain as keychain;

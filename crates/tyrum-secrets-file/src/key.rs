@@ -7,7 +7,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use tyrum_secrets_core::durable::{open_private, sync_parent_dir};
-use tyrum_secrets_core::{ExposeSecret, SecretString};
+use tyrum_secrets_core::{ExposeSecret, SecretBox, SecretString};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::FileError;
@@ -84,6 +84,16 @@ impl StoreKey {
     /// The key bytes. Crate-internal: the only exposure of a key.
     pub(crate) fn expose(&self) -> &[u8; KEY_LEN] {
         &self.0
+    }
+}
+
+/// Copies a key held in a `SecretBox` (as the keychain provider's file-key
+/// helper returns it) without leaving an unwiped copy behind.
+impl From<&SecretBox<[u8; KEY_LEN]>> for StoreKey {
+    fn from(key: &SecretBox<[u8; KEY_LEN]>) -> Self {
+        let mut out = Zeroizing::new([0u8; KEY_LEN]);
+        out.copy_from_slice(key.expose_secret());
+        Self(out)
     }
 }
 
@@ -376,6 +386,12 @@ mod tests {
         let key_debug = format!("{key:?}");
         let text = format!("{key_debug} {source:?} {:?}", KeySource::Key(key));
         assert!(!text.contains("AAAA") && !text.contains("CANARY"));
+    }
+
+    #[test]
+    fn store_key_from_a_secret_box_keeps_the_bytes() {
+        let boxed = SecretBox::new(Box::new([0x5c; KEY_LEN]));
+        assert_eq!(StoreKey::from(&boxed).expose(), &[0x5c; KEY_LEN]);
     }
 
     #[test]

@@ -262,7 +262,6 @@ impl Catalog {
 
     /// Reads the value an entry points at. Crate-private: only the resolver,
     /// after policy and audit, may call it.
-    #[allow(dead_code, reason = "the resolver is its caller")]
     pub(crate) fn read_entry(&self, entry: &CatalogEntry) -> Result<VersionedSecret, CatalogError> {
         let provider = self.provider_or_err(entry.handle.provider())?;
         let selector = match entry.current {
