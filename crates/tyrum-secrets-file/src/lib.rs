@@ -5,10 +5,11 @@ mod format;
 #[doc(hidden)]
 pub mod fuzzing;
 mod key;
+mod lock;
 mod provider;
 mod store;
 
 pub use error::FileError;
 pub use key::{KEY_LEN, KdfLimits, KdfParams, KeyKind, KeySource, StoreKey};
+pub use lock::WriterLock;
 pub use provider::{FileOptions, FileProvider};
-pub use store::WriterLock;

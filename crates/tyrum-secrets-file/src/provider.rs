@@ -13,7 +13,8 @@ use tyrum_secrets_core::{
 use crate::error::FileError;
 use crate::format::{self, MAX_VALUE_LEN, RecordKind};
 use crate::key::{KdfLimits, KdfParams, KeySource, StoreKey};
-use crate::store::{CreateParams, Slot, Store, WriterLock};
+use crate::lock::WriterLock;
+use crate::store::{CreateParams, Slot, Store};
 
 /// How long a writer waits for another writer's lock by default.
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);

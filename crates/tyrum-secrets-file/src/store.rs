@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tyrum_secrets_core::Locator;
 use tyrum_secrets_core::durable::{open_private, sync_parent_dir};
@@ -14,6 +14,7 @@ use tyrum_secrets_core::durable::{open_private, sync_parent_dir};
 use crate::error::FileError;
 use crate::format::{self, HEADER_LEN, Header, RawRecord, RecordKind, STORE_ID_LEN};
 use crate::key::{KdfLimits, KeyKind, KeySource, SALT_LEN, StoreKey};
+use crate::lock::WriterLock;
 
 /// One version of a locator.
 pub(crate) struct Slot {
@@ -560,44 +561,5 @@ fn identity_of(meta: &fs::Metadata) -> Identity {
     Identity {
         dev: 0,
         ino: created,
-    }
-}
-
-/// The exclusive writer lock: an advisory lock (`flock` on Unix) on the
-/// sibling `<store>.lock` file.
-///
-/// The kernel releases it when the holder's file descriptor closes, which
-/// includes the holder dying by any signal, so a crashed writer never leaves
-/// a stale lock behind. The lock is on a separate file because the store
-/// file itself is replaced by rename during compaction.
-#[derive(Debug)]
-pub struct WriterLock {
-    _file: File,
-}
-
-impl WriterLock {
-    pub(crate) fn acquire(lock_path: &Path, timeout: Duration) -> Result<Self, FileError> {
-        let file = open_private(lock_path, false)
-            .map_err(|e| FileError::io("opening the lock file", lock_path, e))?;
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(1);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(Self { _file: file }),
-                Err(fs::TryLockError::WouldBlock) => {}
-                Err(fs::TryLockError::Error(e)) => {
-                    return Err(FileError::io("locking the store", lock_path, e));
-                }
-            }
-            let waited = start.elapsed();
-            if waited >= timeout {
-                return Err(FileError::LockTimeout {
-                    lock_path: lock_path.to_owned(),
-                    waited,
-                });
-            }
-            std::thread::sleep(pause.min(timeout - waited));
-            pause = (pause * 2).min(Duration::from_millis(20));
-        }
     }
 }
