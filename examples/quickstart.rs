@@ -1,7 +1,7 @@
 //! The README's first command: `cargo run --example quickstart`.
 //!
-//! Stores a secret and prints its handle (never the value); resolves it
-//! through a policy and a hash-chained audit log into a child process's
+//! Stores a secret in the encrypted file provider (the embedded default) and
+//! prints its handle (never the value); resolves it through a policy and a hash-chained audit log into a child process's
 //! environment; shows another agent being denied; rotates, revokes (the
 //! resolve fails with `Revoked`) and restores it. It prints no secret value.
 
@@ -9,21 +9,32 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tyrum_secrets::file::{FileProvider, KeySource};
 use tyrum_secrets::{
-    AuditChainKey, Catalog, JsonLinesAuditSink, KindSpec, MemoryCatalogStore, MemoryProvider,
+    AuditChainKey, Catalog, ExposeSecret, JsonLinesAuditSink, KindSpec, MemoryCatalogStore,
     NewSecret, ProviderId, Purpose, Requester, ResolveError, ResolveRequest, Resolver,
-    RotateOptions, RulePolicy, Scope, SecretBytes, SecretKind, verify_audit_log,
+    RotateOptions, RulePolicy, Scope, SecretBytes, SecretKind, SecretString, verify_audit_log,
 };
 
 fn main() -> Result<(), Box<dyn Error>> {
     let dir = tempfile::tempdir()?;
 
+    // --- the encrypted file store, in a temporary directory for this run ---
+    // The passphrase comes from TYRUM_SECRETS_PASSPHRASE, or is generated for
+    // the run (and thrown away with the directory). Argon2id runs with its
+    // real work factors (64 MiB, 3 passes, 4 lanes) either way.
+    let passphrase = match std::env::var("TYRUM_SECRETS_PASSPHRASE") {
+        Ok(passphrase) => SecretString::from(passphrase),
+        Err(_) => generated_passphrase()?,
+    };
+    let store_path = dir.path().join("secrets.tyrum");
+    let store = FileProvider::open(&store_path, KeySource::Passphrase(passphrase))?;
+    println!("secrets are stored encrypted in {}", store_path.display());
+
     // --- store a secret: the model and every log see only the handle ------
-    let provider = ProviderId::new("memory")?;
-    let catalog = Arc::new(
-        Catalog::new(MemoryCatalogStore::new())
-            .with_provider(provider.clone(), MemoryProvider::new()),
-    );
+    let provider = ProviderId::new("file")?;
+    let catalog =
+        Arc::new(Catalog::new(MemoryCatalogStore::new()).with_provider(provider.clone(), store));
     // In a real gateway the value comes from an operator prompt or an API;
     // here it is made up for the run and never printed.
     let value = SecretBytes::from(format!("sk-quickstart-{}", std::process::id()).into_bytes());
@@ -35,13 +46,18 @@ fn main() -> Result<(), Box<dyn Error>> {
     .label("purpose", "quickstart");
     let handle = catalog.create(spec, &value)?;
     println!("stored a secret; the model and every log see only {handle}");
+    let on_disk = std::fs::read(&store_path)?;
+    let plaintext_on_disk = on_disk
+        .windows(value.expose_secret().len())
+        .any(|window| window == value.expose_secret());
+    println!("the store file holds the value in plaintext: {plaintext_on_disk}");
 
     // --- policy and audit --------------------------------------------------
     // Only the deploy bot, only from its shell tool; everything else is denied.
     let policy = RulePolicy::from_json_str(
         r#"{ "default": "deny",
              "rules": [ { "id": "deploy-bot", "effect": "allow",
-                          "secret": "memory:workspace/demo",
+                          "secret": "file:workspace/demo",
                           "agent": "deploy-bot", "tool": "shell.exec" } ] }"#,
     )?;
     // Every attempt is recorded in JSON lines chained with HMAC-SHA256. A real
@@ -111,4 +127,15 @@ fn main() -> Result<(), Box<dyn Error>> {
         head.seq
     );
     Ok(())
+}
+
+/// A random passphrase for this run: 32 bytes from the OS, as hex.
+fn generated_passphrase() -> Result<SecretString, Box<dyn Error>> {
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(bytes.as_mut()).map_err(|e| format!("no OS randomness: {e}"))?;
+    let mut hex = zeroize::Zeroizing::new(String::with_capacity(64));
+    for byte in bytes.iter() {
+        hex.push_str(&format!("{byte:02x}"));
+    }
+    Ok(SecretString::from(hex.as_str()))
 }
