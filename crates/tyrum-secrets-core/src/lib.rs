@@ -6,6 +6,7 @@ pub mod handle;
 mod kind;
 mod memory;
 pub mod provider;
+pub mod redaction;
 mod time;
 mod value;
 
@@ -22,6 +23,7 @@ pub use provider::{
     Capabilities, Locator, LocatorError, Operation, Persistence, ProviderError, SecretProvider,
     Version, VersionInfo, VersionSelector, VersionState, VersionedSecret,
 };
+pub use redaction::{Redacted, RedactionError, Redactor};
 pub use time::Timestamp;
 pub use value::{
     ExposeSecret, SecretBox, SecretBytes, SecretSlice, SecretString, bytes_from_string,
