@@ -58,5 +58,8 @@ fn redact_text(matcher: &Matcher, text: &str) -> Option<String> {
     let bytes = matcher.replace(text.as_bytes(), true)?;
     // Spans are widened to character boundaries and placeholders are ASCII,
     // so this is UTF-8; the lossy fallback only keeps it free of panics.
-    Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    Some(
+        String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }

@@ -4,8 +4,8 @@
 
 use std::collections::HashSet;
 
-use aho_corasick::{AhoCorasick, Input, MatchKind};
 use crate::HandleId;
+use aho_corasick::{AhoCorasick, Input, MatchKind};
 
 /// An immutable snapshot of the registered values, compiled.
 ///

@@ -68,6 +68,9 @@ mod writer;
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+#[cfg(feature = "tracing")]
+mod tracing_tests;
 
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -43,9 +43,15 @@ fn text_without_secrets_is_borrowed_not_copied() {
     let redactor = redactor_with(&[(1, "sk-live-4f9a8b7c")]);
     let text = "nothing to see here, sk-live but not the key";
     assert!(matches!(redactor.redact_str(text).into_inner(), Cow::Borrowed(t) if t == text));
-    assert!(matches!(redactor.redact_bytes(text.as_bytes()).into_inner(), Cow::Borrowed(_)));
+    assert!(matches!(
+        redactor.redact_bytes(text.as_bytes()).into_inner(),
+        Cow::Borrowed(_)
+    ));
     let empty = Redactor::new();
-    assert!(matches!(empty.redact_str(text).into_inner(), Cow::Borrowed(_)));
+    assert!(matches!(
+        empty.redact_str(text).into_inner(),
+        Cow::Borrowed(_)
+    ));
 }
 
 #[test]
@@ -70,7 +76,10 @@ fn password_inside_basic_auth_header_is_redacted_at_any_offset() {
     let password = "hunter2-correct-horse";
     let redactor = redactor_with(&[(1, password)]);
     for user in ["a", "ab", "abc", "alice", "bob@example.com"] {
-        let header = format!("Authorization: Basic {}", STANDARD.encode(format!("{user}:{password}")));
+        let header = format!(
+            "Authorization: Basic {}",
+            STANDARD.encode(format!("{user}:{password}"))
+        );
         let out = redactor.redact_str(&header);
         assert!(out.as_str().contains(&placeholder(1)), "user {user}: {out}");
         // At most the characters mixing in the user name or the padding
@@ -94,10 +103,16 @@ fn value_that_is_a_prefix_of_another_does_not_split_the_longer_one() {
 fn overlapping_values_are_merged_without_leaking_a_tail() {
     let redactor = redactor_with(&[(1, "AAAABBBBCCCC"), (2, "CCCCDDDDEEEE")]);
     let out = redactor.redact_str("<AAAABBBBCCCCDDDDEEEE>");
-    assert_eq!(out.as_str(), format!("<{}{}>", placeholder(1), placeholder(2)));
+    assert_eq!(
+        out.as_str(),
+        format!("<{}{}>", placeholder(1), placeholder(2))
+    );
     // A partial overlap that completes neither value leaves ordinary text.
     let out = redactor.redact_str("<CCCCDDDDEEEE AAAABBBBCCCCDDDD>");
-    assert_eq!(out.as_str(), format!("<{} {}DDDD>", placeholder(2), placeholder(1)));
+    assert_eq!(
+        out.as_str(),
+        format!("<{} {}DDDD>", placeholder(2), placeholder(1))
+    );
     // A chain of three.
     let redactor = redactor_with(&[(1, "11112222"), (2, "22223333"), (3, "33334444")]);
     let out = redactor.redact_str("111122223333444455");
@@ -123,11 +138,16 @@ fn unicode_values_are_redacted_and_output_stays_utf8() {
     // A non-UTF-8 value can match inside multi-byte characters of text: the
     // span is widened to whole characters (here all three emoji).
     let raw = Redactor::new();
-    raw.register(&handle(2), &secret([0x98, 0x80, 0xF0, 0x9F, 0x98, 0x80, 0xF0, 0x9F]))
-        .unwrap();
+    raw.register(
+        &handle(2),
+        &secret([0x98, 0x80, 0xF0, 0x9F, 0x98, 0x80, 0xF0, 0x9F]),
+    )
+    .unwrap();
     let out = raw.redact_str("a😀😀😀b");
     assert_eq!(out.as_str(), format!("a{}b", placeholder(2)));
-    assert!(matches!(raw.redact_bytes("a😀😀😀b".as_bytes()).into_inner(), Cow::Owned(b) if b.len() > 4));
+    assert!(
+        matches!(raw.redact_bytes("a😀😀😀b".as_bytes()).into_inner(), Cow::Owned(b) if b.len() > 4)
+    );
 }
 
 #[test]
@@ -150,10 +170,16 @@ fn short_value_is_refused_with_an_error_that_never_contains_it() {
     let redactor = Redactor::new();
     let canary = "CANARY7";
     let error = redactor.register(&handle(1), &secret(canary)).unwrap_err();
-    assert!(matches!(error, RedactionError::ValueTooShort { min: 8, .. }));
+    assert!(matches!(
+        error,
+        RedactionError::ValueTooShort { min: 8, .. }
+    ));
     let message = error.to_string();
     let debug = format!("{error:?}");
-    assert!(message.contains(&handle(1).to_string()) && message.contains('8'), "{message}");
+    assert!(
+        message.contains(&handle(1).to_string()) && message.contains('8'),
+        "{message}"
+    );
     for text in [&message, &debug] {
         assert!(!text.contains(canary) && !text.contains("ANARY"), "{text}");
     }
@@ -168,9 +194,16 @@ fn short_value_is_refused_with_an_error_that_never_contains_it() {
 fn minimum_value_length_is_configurable() {
     let redactor = Redactor::with_min_value_len(4);
     redactor.register(&handle(1), &secret("abcd")).unwrap();
-    assert_eq!(redactor.redact_str("xabcdx").as_str(), format!("x{}x", placeholder(1)));
+    assert_eq!(
+        redactor.redact_str("xabcdx").as_str(),
+        format!("x{}x", placeholder(1))
+    );
     let strict = Redactor::with_min_value_len(32);
-    assert!(strict.register(&handle(1), &secret("sk-live-4f9a8b7c")).is_err());
+    assert!(
+        strict
+            .register(&handle(1), &secret("sk-live-4f9a8b7c"))
+            .is_err()
+    );
     assert_eq!(Redactor::with_min_value_len(0).min_value_len(), 1);
 }
 
@@ -181,24 +214,38 @@ fn register_all_is_all_or_nothing() {
     let (good, bad) = (secret("long-enough-value"), secret("short"));
     assert!(redactor.register_all([(&h1, &good), (&h2, &bad)]).is_err());
     assert_eq!(redactor.value_count(), 0);
-    assert_eq!(redactor.redact_str("long-enough-value").as_str(), "long-enough-value");
+    assert_eq!(
+        redactor.redact_str("long-enough-value").as_str(),
+        "long-enough-value"
+    );
 }
 
 #[test]
 fn same_value_under_two_handles_is_named_after_the_first_until_removed() {
     let redactor = redactor_with(&[(1, "shared-value-123"), (2, "shared-value-123")]);
-    assert_eq!(redactor.redact_str("shared-value-123").as_str(), placeholder(1));
+    assert_eq!(
+        redactor.redact_str("shared-value-123").as_str(),
+        placeholder(1)
+    );
     assert_eq!(redactor.remove(&handle(1)), 1);
-    assert_eq!(redactor.redact_str("shared-value-123").as_str(), placeholder(2));
+    assert_eq!(
+        redactor.redact_str("shared-value-123").as_str(),
+        placeholder(2)
+    );
     assert_eq!(redactor.remove(&handle(2)), 1);
-    assert_eq!(redactor.redact_str("shared-value-123").as_str(), "shared-value-123");
+    assert_eq!(
+        redactor.redact_str("shared-value-123").as_str(),
+        "shared-value-123"
+    );
 }
 
 #[test]
 fn every_version_of_a_rotated_handle_stays_redacted_until_removed() {
     let redactor = redactor_with(&[(1, "version-one-value"), (1, "version-two-value")]);
     // Registering a pair again is a no-op.
-    redactor.register(&handle(1), &secret("version-two-value")).unwrap();
+    redactor
+        .register(&handle(1), &secret("version-two-value"))
+        .unwrap();
     assert_eq!(redactor.value_count(), 2);
     assert_eq!(redactor.handle_count(), 1);
     let text = "old=version-one-value new=version-two-value";
@@ -208,7 +255,10 @@ fn every_version_of_a_rotated_handle_stays_redacted_until_removed() {
     assert!(redactor.remove_value(&handle(1), &secret("version-one-value")));
     assert!(!redactor.remove_value(&handle(1), &secret("version-one-value")));
     let out = redactor.redact_str(text);
-    assert_eq!(out.as_str(), format!("old=version-one-value new={}", placeholder(1)));
+    assert_eq!(
+        out.as_str(),
+        format!("old=version-one-value new={}", placeholder(1))
+    );
 
     assert_eq!(redactor.remove(&handle(1)), 1);
     assert_eq!(redactor.remove(&handle(1)), 0);
@@ -228,7 +278,10 @@ fn json_values_and_keys_are_redacted_at_every_depth() {
     });
     let out = redactor.redact_json(&input).into_inner();
     let p1 = placeholder(1);
-    assert_eq!(out["headers"]["authorization"], json!(format!("Bearer {p1}")));
+    assert_eq!(
+        out["headers"]["authorization"],
+        json!(format!("Bearer {p1}"))
+    );
     assert_eq!(out[&p1][1]["deeper"], json!(format!("x {p1} x")));
     assert_eq!(out["card"], json!(placeholder(2)));
     assert_eq!(out["count"], json!(3));
@@ -269,7 +322,11 @@ fn writer_catches_a_value_split_at_every_point() {
         writer.write_all(&text.as_bytes()[split..]).unwrap();
         let out = writer.finish().unwrap();
         let expected = format!("prefix {} middle {}", placeholder(1), placeholder(1));
-        assert_eq!(String::from_utf8(out).unwrap(), expected, "split at {split}");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            expected,
+            "split at {split}"
+        );
     }
 }
 
@@ -325,7 +382,7 @@ struct Flaky {
 impl std::io::Write for Flaky {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.calls += 1;
-        if self.calls < self.flaky_calls && self.calls % 2 == 0 {
+        if self.calls < self.flaky_calls && self.calls.is_multiple_of(2) {
             return Err(std::io::Error::other("flaky"));
         }
         let n = buf.len().min(5);
@@ -380,8 +437,14 @@ fn redacted_serializes_and_displays_as_its_content() {
 fn debug_of_redactor_shows_counts_not_values() {
     let redactor = redactor_with(&[(1, "sk-live-4f9a8b7c"), (2, "another-secret-value")]);
     let debug = format!("{redactor:?}");
-    assert!(debug.contains("handles: 2") && debug.contains("values: 2"), "{debug}");
-    assert!(!debug.contains("sk-live") && !debug.contains("another"), "{debug}");
+    assert!(
+        debug.contains("handles: 2") && debug.contains("values: 2"),
+        "{debug}"
+    );
+    assert!(
+        !debug.contains("sk-live") && !debug.contains("another"),
+        "{debug}"
+    );
     let writer = redactor.writer(Vec::new());
     assert!(!format!("{writer:?}").contains("sk-live"));
 }
@@ -390,8 +453,13 @@ fn debug_of_redactor_shows_counts_not_values() {
 fn clones_share_one_registry() {
     let redactor = Redactor::new();
     let clone = redactor.clone();
-    clone.register(&handle(1), &secret("sk-live-4f9a8b7c")).unwrap();
-    assert_eq!(redactor.redact_str("sk-live-4f9a8b7c").as_str(), placeholder(1));
+    clone
+        .register(&handle(1), &secret("sk-live-4f9a8b7c"))
+        .unwrap();
+    assert_eq!(
+        redactor.redact_str("sk-live-4f9a8b7c").as_str(),
+        placeholder(1)
+    );
 }
 
 #[test]
@@ -399,7 +467,9 @@ fn redactions_during_registration_never_panic_and_see_completed_registrations() 
     use std::sync::atomic::AtomicU32;
 
     let redactor = Redactor::new();
-    redactor.register(&handle(0), &secret("always-registered-0")).unwrap();
+    redactor
+        .register(&handle(0), &secret("always-registered-0"))
+        .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     // How many `kept-value-<i>` registrations have returned.
     let published = Arc::new(AtomicU32::new(0));
@@ -440,8 +510,13 @@ fn redactions_during_registration_never_panic_and_see_completed_registrations() 
         redactor.register(&handle(100 + i), &secret(&kept)).unwrap();
         published.store(i + 1, Ordering::Release);
         let rotating = format!("rotating-value-{i}");
-        redactor.register(&handle(1 + i % 4), &secret(&rotating)).unwrap();
-        assert_eq!(redactor.redact_str(&rotating).as_str(), placeholder(1 + i % 4));
+        redactor
+            .register(&handle(1 + i % 4), &secret(&rotating))
+            .unwrap();
+        assert_eq!(
+            redactor.redact_str(&rotating).as_str(),
+            placeholder(1 + i % 4)
+        );
         if i % 3 == 0 {
             redactor.remove(&handle(1 + i % 4));
             assert_eq!(redactor.redact_str(&rotating).as_str(), rotating);
@@ -449,7 +524,10 @@ fn redactions_during_registration_never_panic_and_see_completed_registrations() 
     }
     stop.store(true, Ordering::Relaxed);
     for reader in readers {
-        assert!(reader.join().unwrap() > 0, "a reader never checked a registration");
+        assert!(
+            reader.join().unwrap() > 0,
+            "a reader never checked a registration"
+        );
     }
 }
 

@@ -83,7 +83,11 @@ impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for RedactingMakeWriter<M> {
     }
 
     fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Self::Writer {
-        RedactingEventWriter::new(self.inner.make_writer_for(meta), &self.redactor, &self.carry)
+        RedactingEventWriter::new(
+            self.inner.make_writer_for(meta),
+            &self.redactor,
+            &self.carry,
+        )
     }
 }
 

@@ -106,7 +106,9 @@ fn base64_core(value: &[u8], offset: usize, url_safe: bool) -> Zeroizing<Vec<u8>
     // The buffer holds the padded length, which is at least the unpadded one,
     // so encoding cannot run out of room; an error leaves the pattern empty,
     // and empty patterns are dropped with the short ones.
-    let written = engine.encode_slice(&input[..], &mut encoded[..]).unwrap_or(0);
+    let written = engine
+        .encode_slice(&input[..], &mut encoded[..])
+        .unwrap_or(0);
     // Character i covers bits [6i, 6i + 6) of the group-aligned input; the
     // value covers bits [8 offset, 8 (offset + n)).
     let first = (8 * offset).div_ceil(6);
@@ -147,7 +149,11 @@ fn percent(value: &[u8], digits: &[u8; 16], style: Percent) -> Zeroizing<Vec<u8>
         } else if style == Percent::Form && b == b' ' {
             out.push(b'+');
         } else {
-            out.extend_from_slice(&[b'%', digits[usize::from(b >> 4)], digits[usize::from(b & 0x0f)]]);
+            out.extend_from_slice(&[
+                b'%',
+                digits[usize::from(b >> 4)],
+                digits[usize::from(b & 0x0f)],
+            ]);
         }
     }
     out
@@ -205,8 +211,7 @@ fn debug_escaped(text: &str) -> Zeroizing<Vec<u8>> {
 }
 
 fn is_pem_armour(line: &[u8]) -> bool {
-    (line.starts_with(b"-----BEGIN ") || line.starts_with(b"-----END "))
-        && line.ends_with(b"-----")
+    (line.starts_with(b"-----BEGIN ") || line.starts_with(b"-----END ")) && line.ends_with(b"-----")
 }
 
 #[cfg(test)]
@@ -231,9 +236,12 @@ mod tests {
                 buffer.extend(std::iter::repeat_n(b'y', suffix_len));
                 for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
                     let encoded = engine.encode(&buffer);
-                    let hit = found
-                        .iter()
-                        .any(|v| encoded.as_bytes().windows(v.len()).any(|w| w == v.as_slice()));
+                    let hit = found.iter().any(|v| {
+                        encoded
+                            .as_bytes()
+                            .windows(v.len())
+                            .any(|w| w == v.as_slice())
+                    });
                     assert!(hit, "no variant inside base64 of prefix {prefix_len}");
                 }
             }
@@ -246,9 +254,15 @@ mod tests {
         // mixes in 2 bits of whatever follows.
         assert_eq!(&base64_core(b"abcdefgh", 0, false)[..], b"YWJjZGVmZ2");
         let at1 = STANDARD_NO_PAD.encode(b"\0abcdefgh");
-        assert_eq!(&base64_core(b"abcdefgh", 1, false)[..], &at1.as_bytes()[2..12]);
+        assert_eq!(
+            &base64_core(b"abcdefgh", 1, false)[..],
+            &at1.as_bytes()[2..12]
+        );
         let at2 = STANDARD_NO_PAD.encode(b"\0\0abcdefgh");
-        assert_eq!(&base64_core(b"abcdefgh", 2, false)[..], &at2.as_bytes()[3..13]);
+        assert_eq!(
+            &base64_core(b"abcdefgh", 2, false)[..],
+            &at2.as_bytes()[3..13]
+        );
     }
 
     #[test]
@@ -259,7 +273,10 @@ mod tests {
         assert!(all.contains(&json[1..json.len() - 1].to_owned()));
         let debug = format!("{value:?}");
         assert!(all.contains(&debug[1..debug.len() - 1].to_owned()));
-        assert!(all.iter().any(|v| v.contains("\\ud83d\\ude00")), "ASCII-only JSON");
+        assert!(
+            all.iter().any(|v| v.contains("\\ud83d\\ude00")),
+            "ASCII-only JSON"
+        );
         assert!(all.contains(&"pa%20ss%2Fw%C3%B6rd%22%0A%01%F0%9F%98%80-x".to_owned()));
         assert!(all.contains(&"pa+ss%2Fw%C3%B6rd%22%0A%01%F0%9F%98%80-x".to_owned()));
         let hex: String = value.bytes().map(|b| format!("{b:02x}")).collect();
@@ -273,7 +290,10 @@ mod tests {
         let all = strings(value, 8);
         assert!(all.contains(&"MIIBOgIBAAJBAKj34".to_owned()));
         assert!(!all.contains(&"short".to_owned()));
-        assert!(!all.iter().any(|v| v == "-----BEGIN KEY-----" || v == "-----END KEY-----"));
+        assert!(
+            !all.iter()
+                .any(|v| v == "-----BEGIN KEY-----" || v == "-----END KEY-----")
+        );
     }
 
     #[test]
