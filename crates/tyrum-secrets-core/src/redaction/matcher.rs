@@ -101,11 +101,16 @@ impl Matcher {
 
     /// Writes the placeholders of `span` to `out`.
     pub(crate) fn write_placeholders(&self, span: &Span, out: &mut Vec<u8>) {
-        for &owner in &span.owners {
-            if let Some(p) = self.placeholders.get(owner as usize) {
-                out.extend_from_slice(p);
-            }
+        for placeholder in self.placeholders(span) {
+            out.extend_from_slice(placeholder);
         }
+    }
+
+    /// The placeholders of `span`, one per handle, in order.
+    pub(crate) fn placeholders<'a>(&'a self, span: &'a Span) -> impl Iterator<Item = &'a [u8]> {
+        span.owners
+            .iter()
+            .filter_map(|&owner| self.placeholders.get(owner as usize).map(|p| &p[..]))
     }
 
     /// Replaces every span of `haystack` with its placeholders. `None` when

@@ -73,7 +73,7 @@ mod tests;
 mod tracing_tests;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -149,7 +149,8 @@ impl Redactor {
 
     /// Registers `value` under `handle`, in addition to any values the
     /// handle already has. Registering a (handle, value) pair again is a
-    /// no-op.
+    /// no-op. The redactor keeps its own copy, wiped when the value is
+    /// removed or the last clone of the redactor is dropped.
     ///
     /// When this returns, every redaction that starts afterwards, on any
     /// thread and through any clone, replaces the value.
@@ -186,18 +187,22 @@ impl Redactor {
         }
         let mut registry = self.lock_registry();
         let old_len = registry.len();
+        let mut known: HashSet<(&HandleId, &[u8])> = registry
+            .iter()
+            .map(|e| (&e.handle, e.value.expose_secret()))
+            .collect();
+        let mut added = Vec::new();
         for (handle, bytes) in new {
-            let known = registry
-                .iter()
-                .any(|e| e.handle == *handle && e.value.expose_secret() == bytes);
-            if !known {
-                registry.push(Entry {
+            if known.insert((handle, bytes)) {
+                added.push(Entry {
                     handle: handle.clone(),
                     value: SecretBytes::from(bytes.to_vec()),
                     variants: variants::variants(bytes, min),
                 });
             }
         }
+        drop(known);
+        registry.extend(added);
         if registry.len() == old_len {
             return Ok(());
         }

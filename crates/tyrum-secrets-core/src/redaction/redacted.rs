@@ -26,7 +26,7 @@ use serde::{Serialize, Serializer};
 /// Redaction is relative to what was registered when it ran: a value
 /// registered later is not retroactively removed from content redacted
 /// earlier.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct Redacted<T>(T);
 
 impl<T> Redacted<T> {

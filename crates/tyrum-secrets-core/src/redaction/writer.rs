@@ -37,7 +37,8 @@ pub struct RedactingWriter<W: Write> {
     /// Raw bytes not yet redacted: the held-back tail. May hold part of a
     /// value, so it is wiped on drop and never reallocated in place.
     held: Zeroizing<Vec<u8>>,
-    /// Redacted bytes the inner writer has not taken yet.
+    /// Redacted bytes the inner writer refused; retried, in order, before
+    /// anything else is passed on. Empty while the inner writer keeps up.
     out: Vec<u8>,
 }
 
@@ -75,10 +76,17 @@ impl<W: Write> RedactingWriter<W> {
         self.held.len()
     }
 
-    /// Redacts the held bytes into `out`: all of them when `all`, otherwise
-    /// all but the tail a future match could still start in.
+    /// Redacts the held bytes and passes them on: all of them when `all`,
+    /// otherwise all but the tail a future match could still start in.
     fn redact_held(&mut self, matcher: &Matcher, all: bool) {
-        let len = self.held.len();
+        let Self {
+            held, inner, out, ..
+        } = self;
+        let mut sink = Sink {
+            inner: inner.as_mut(),
+            out,
+        };
+        let len = held.len();
         let keep = if all {
             0
         } else {
@@ -90,7 +98,7 @@ impl<W: Write> RedactingWriter<W> {
         let cut = len.saturating_sub(keep);
         let mut cursor = 0;
         let mut emit_end = cut;
-        for span in matcher.spans(&self.held) {
+        for span in matcher.spans(held) {
             if span.start >= cut {
                 break;
             }
@@ -98,17 +106,19 @@ impl<W: Write> RedactingWriter<W> {
                 emit_end = span.start;
                 break;
             }
-            self.out.extend_from_slice(&self.held[cursor..span.start]);
-            matcher.write_placeholders(&span, &mut self.out);
+            sink.put(&held[cursor..span.start]);
+            for placeholder in matcher.placeholders(&span) {
+                sink.put(placeholder);
+            }
             cursor = span.end;
         }
         if cursor < emit_end {
-            self.out.extend_from_slice(&self.held[cursor..emit_end]);
+            sink.put(&held[cursor..emit_end]);
             cursor = emit_end;
         }
         // Shifts the tail to the front within the same (wiped-on-drop)
         // allocation.
-        self.held.drain(..cursor);
+        held.drain(..cursor);
     }
 
     /// Hands `out` to the inner writer. On error, keeps what it did not
@@ -139,6 +149,30 @@ impl<W: Write> RedactingWriter<W> {
     }
 }
 
+/// Where redacted bytes go: straight to the inner writer, or, once it has
+/// failed, to the `out` buffer (in order) to be retried on the next call.
+/// Writing straight through saves copying every byte into a staging buffer.
+struct Sink<'a, W> {
+    inner: Option<&'a mut W>,
+    out: &'a mut Vec<u8>,
+}
+
+impl<W: Write> Sink<'_, W> {
+    fn put(&mut self, mut bytes: &[u8]) {
+        if let (true, Some(inner)) = (self.out.is_empty(), self.inner.as_mut()) {
+            while !bytes.is_empty() {
+                match inner.write(bytes) {
+                    Ok(0) => break,
+                    Ok(n) => bytes = &bytes[n..],
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        self.out.extend_from_slice(bytes);
+    }
+}
+
 /// Appends `data` to `buffer`, moving to a larger buffer by hand when it is
 /// full, so the old allocation is wiped rather than freed with its contents
 /// (as `Vec`'s own growth would).
@@ -162,10 +196,9 @@ impl<W: Write> Write for RedactingWriter<W> {
         }
         extend_wiped(&mut self.held, buf);
         let matcher = self.redactor.matcher();
+        // `buf` is taken now; an inner error while passing it on leaves the
+        // untaken redacted bytes in `out`, and surfaces on the next call.
         self.redact_held(&matcher, false);
-        // `buf` is taken now; an error here surfaces on the next call, with
-        // the untaken redacted bytes kept for it.
-        let _ = self.drain_out();
         Ok(buf.len())
     }
 
