@@ -122,4 +122,35 @@ proptest! {
         prop_assert_eq!(through_writer(&redactor, text.as_bytes(), &chunks), text.as_bytes());
         prop_assert_eq!(through_writer(&redactor, &noise, &chunks), noise);
     }
+
+    #[test]
+    fn overlapping_values_leave_no_tail_in_any_chunking(
+        first in "[A-Za-z0-9]{8,24}",
+        which_form in any::<prop::sample::Index>(),
+        overlap in 1usize..8,
+        rest in "[A-Za-z0-9]{8,16}",
+        before in "[ -~]{0,40}",
+        after in "[ -~]{0,40}",
+        chunks in proptest::collection::vec(1usize..32, 1..8),
+    ) {
+        // The second value starts with the last `overlap` bytes of a form of
+        // the first (its hex is the longest pattern, which puts the overlap
+        // right at the writer's hold-back boundary), and the text holds the
+        // two run together.
+        let forms = all_variants(&[first.clone().into_bytes()]);
+        let form = String::from_utf8(which_form.get(forms.as_slice()).clone()).unwrap();
+        let overlap = overlap.min(form.len() - 1);
+        let second = format!("{}{rest}", &form[form.len() - overlap..]);
+        let redactor = Redactor::new();
+        redactor.register(&handle(1), &secret(&first)).unwrap();
+        redactor.register(&handle(2), &secret(&second)).unwrap();
+        let input = format!("{before}{form}{rest}{after}");
+
+        let redacted = redactor.redact_bytes(input.as_bytes()).into_inner().into_owned();
+        let streamed = through_writer(&redactor, input.as_bytes(), &chunks);
+        prop_assert_eq!(&streamed, &redacted);
+        for value in [&form, &second, &rest] {
+            prop_assert!(!contains(&streamed, value.as_bytes()), "a value or its tail survived");
+        }
+    }
 }

@@ -344,6 +344,43 @@ fn writer_holds_back_no_more_than_a_split_value_needs() {
 }
 
 #[test]
+fn writer_holds_an_open_match_until_an_overlapping_value_is_complete() {
+    // The hex of "AAAABBBB" is the longest pattern; "42zzzzzz" overlaps its
+    // last two bytes. After the first write the hex match starts just before
+    // the held-back tail and reaches into it: passing it on would cut off
+    // the start of "42zzzzzz" and leak the rest.
+    let redactor = redactor_with(&[(1, "AAAABBBB"), (2, "42zzzzzz")]);
+    assert_eq!(redactor.max_pattern_len(), 16);
+    let mut writer = redactor.writer(Vec::new());
+    writer.write_all(b"xxxx4141414142424242").unwrap();
+    writer.write_all(b"zzzzzz end").unwrap();
+    let out = String::from_utf8(writer.finish().unwrap()).unwrap();
+    assert_eq!(out, format!("xxxx{}{} end", placeholder(1), placeholder(2)));
+}
+
+#[test]
+fn writer_memory_stays_bounded_when_a_value_repeats_endlessly() {
+    // "abab..." holds overlapping occurrences of the value at every even
+    // offset, so all of it merges into one ever-growing span.
+    let redactor = redactor_with(&[(1, "abababab")]);
+    let mut writer = redactor.writer(Vec::new());
+    let mut max_held = 0;
+    for _ in 0..(3 << 20) / (64 << 10) {
+        writer.write_all(&b"ab".repeat(32 << 10)).unwrap();
+        max_held = max_held.max(writer.held_back());
+    }
+    writer.write_all(b"|end").unwrap();
+    let out = writer.finish().unwrap();
+    assert!(
+        max_held <= (1 << 20) + (64 << 10),
+        "held back {max_held} bytes"
+    );
+    let out = String::from_utf8(out).unwrap();
+    assert!(!out.contains("abab"), "a repeated value leaked");
+    assert!(out.starts_with(&placeholder(1)) && out.ends_with("|end"));
+}
+
+#[test]
 fn writer_passes_non_utf8_streams_without_panicking() {
     let redactor = redactor_with(&[(1, "sk-live-4f9a8b7c")]);
     let mut input: Vec<u8> = (0..=255u8).cycle().take(5000).collect();

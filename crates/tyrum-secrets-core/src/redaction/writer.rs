@@ -14,7 +14,8 @@ use super::matcher::Matcher;
 /// The stream is bytes and need not be UTF-8. To catch a value split across
 /// two writes, the writer holds back the last `max pattern length - 1`
 /// bytes it has seen (more only while a match that reaches into that tail
-/// could still grow), and passes everything before them on, redacted. Each
+/// could still grow, up to 1 MiB of overlapping matches), and passes
+/// everything before them on, redacted. Each
 /// write picks up the redactor's current values, so a value registered
 /// mid-stream is caught in every byte not yet passed on.
 ///
@@ -102,7 +103,7 @@ impl<W: Write> RedactingWriter<W> {
             if span.start >= cut {
                 break;
             }
-            if span.end > cut {
+            if span.end > cut && span.end - span.start <= MAX_OPEN_SPAN {
                 emit_end = span.start;
                 break;
             }
@@ -148,6 +149,13 @@ impl<W: Write> RedactingWriter<W> {
         result
     }
 }
+
+/// The longest merged match the writer holds back waiting to see whether it
+/// grows. Past this, it is replaced as it stands, so a stream that repeats a
+/// value endlessly cannot make the writer buffer without bound; a match
+/// overlapping the cut-off point may then leave at most `max pattern length
+/// - 1` bytes of its tail unreplaced.
+const MAX_OPEN_SPAN: usize = 1 << 20;
 
 /// Where redacted bytes go: straight to the inner writer, or, once it has
 /// failed, to the `out` buffer (in order) to be retried on the next call.
