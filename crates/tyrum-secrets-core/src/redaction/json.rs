@@ -55,11 +55,5 @@ fn redact_object(matcher: &Matcher, object: &Map<String, Value>) -> Map<String, 
 }
 
 fn redact_text(matcher: &Matcher, text: &str) -> Option<String> {
-    let bytes = matcher.replace(text.as_bytes(), true)?;
-    // Spans are widened to character boundaries and placeholders are ASCII,
-    // so this is UTF-8; the lossy fallback only keeps it free of panics.
-    Some(
-        String::from_utf8(bytes)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-    )
+    matcher.replace_str(text)
 }

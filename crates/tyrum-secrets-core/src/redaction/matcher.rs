@@ -16,8 +16,8 @@ pub(crate) struct Matcher {
     automaton: Option<AhoCorasick>,
     /// Pattern index → index into `placeholders`.
     owners: Vec<u32>,
-    /// `[secret:<id>]` for each handle, as bytes.
-    placeholders: Vec<Box<[u8]>>,
+    /// `[secret:<id>]` for each handle.
+    placeholders: Vec<Box<str>>,
     /// Longest pattern, in bytes.
     max_len: usize,
 }
@@ -69,7 +69,7 @@ impl Matcher {
         let max_len = automaton.max_pattern_len();
         let placeholders = handles
             .iter()
-            .map(|h| format!("[{h}]").into_bytes().into_boxed_slice())
+            .map(|h| format!("[{h}]").into_boxed_str())
             .collect();
         Ok(Self {
             automaton: Some(automaton),
@@ -102,12 +102,12 @@ impl Matcher {
     /// Writes the placeholders of `span` to `out`.
     pub(crate) fn write_placeholders(&self, span: &Span, out: &mut Vec<u8>) {
         for placeholder in self.placeholders(span) {
-            out.extend_from_slice(placeholder);
+            out.extend_from_slice(placeholder.as_bytes());
         }
     }
 
     /// The placeholders of `span`, one per handle, in order.
-    pub(crate) fn placeholders<'a>(&'a self, span: &'a Span) -> impl Iterator<Item = &'a [u8]> {
+    pub(crate) fn placeholders<'a>(&'a self, span: &'a Span) -> impl Iterator<Item = &'a str> {
         span.owners
             .iter()
             .filter_map(|&owner| self.placeholders.get(owner as usize).map(|p| &p[..]))
@@ -115,36 +115,53 @@ impl Matcher {
 
     /// Replaces every span of `haystack` with its placeholders. `None` when
     /// nothing matched, so callers can hand back the input unchanged.
-    ///
-    /// With `char_boundaries`, each span is first widened to the enclosing
-    /// UTF-8 character boundaries, so the output of UTF-8 input is UTF-8 even
-    /// when a non-UTF-8 value matched inside a multi-byte character.
-    pub(crate) fn replace(&self, haystack: &[u8], char_boundaries: bool) -> Option<Vec<u8>> {
+    pub(crate) fn replace_bytes(&self, haystack: &[u8]) -> Option<Vec<u8>> {
         let mut spans = self.spans(haystack).peekable();
         spans.peek()?;
         let mut out = Vec::with_capacity(haystack.len());
         let mut cursor = 0;
         for span in spans {
-            let (mut start, mut end) = (span.start.max(cursor), span.end);
-            if char_boundaries {
-                while start > cursor && is_continuation(haystack, start) {
-                    start -= 1;
-                }
-                while is_continuation(haystack, end) {
-                    end += 1;
-                }
-            }
-            if end <= cursor {
-                // Widening the previous span already swallowed this one;
-                // still name its handles.
-                self.write_placeholders(&span, &mut out);
-                continue;
-            }
-            out.extend_from_slice(&haystack[cursor..start]);
+            out.extend_from_slice(&haystack[cursor..span.start]);
             self.write_placeholders(&span, &mut out);
-            cursor = end;
+            cursor = span.end;
         }
         out.extend_from_slice(&haystack[cursor..]);
+        Some(out)
+    }
+
+    /// [`replace_bytes`](Self::replace_bytes) for text: each span is first
+    /// widened to the enclosing character boundaries, so the output is text
+    /// even when a non-UTF-8 value matched inside a multi-byte character.
+    /// Built from `&str` pieces, so the output is never re-validated.
+    pub(crate) fn replace_str(&self, text: &str) -> Option<String> {
+        let haystack = text.as_bytes();
+        let mut spans = self.spans(haystack).peekable();
+        spans.peek()?;
+        let mut out = String::with_capacity(text.len());
+        let mut cursor = 0;
+        for span in spans {
+            let mut start = span.start.max(cursor);
+            let mut end = span.end;
+            while start > cursor && !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            if end > cursor {
+                // Both ends are character boundaries (the loops stop only at
+                // one, and `cursor` always is one), so `get` cannot fail; an
+                // empty fallback would drop text, never leak it.
+                out.push_str(text.get(cursor..start).unwrap_or_default());
+                cursor = end;
+            }
+            // A span swallowed by widening the previous one still names its
+            // handles.
+            for placeholder in self.placeholders(&span) {
+                out.push_str(placeholder);
+            }
+        }
+        out.push_str(text.get(cursor..).unwrap_or_default());
         Some(out)
     }
 
@@ -155,10 +172,6 @@ impl Matcher {
         }
         automaton.find(Input::new(haystack).span(from..haystack.len()))
     }
-}
-
-fn is_continuation(haystack: &[u8], at: usize) -> bool {
-    haystack.get(at).is_some_and(|&b| b & 0xC0 == 0x80)
 }
 
 /// Iterator over merged spans; see [`Matcher::spans`].

@@ -239,15 +239,9 @@ impl Redactor {
     /// is always valid UTF-8.
     pub fn redact_str<'a>(&self, text: &'a str) -> Redacted<Cow<'a, str>> {
         let matcher = self.shared.matcher.load();
-        Redacted::new(match matcher.replace(text.as_bytes(), true) {
+        Redacted::new(match matcher.replace_str(text) {
             None => Cow::Borrowed(text),
-            Some(bytes) => Cow::Owned(
-                // Spans were widened to character boundaries and placeholders
-                // are ASCII, so the bytes are UTF-8; the lossy fallback only
-                // keeps this free of panics.
-                String::from_utf8(bytes)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            ),
+            Some(out) => Cow::Owned(out),
         })
     }
 
@@ -255,7 +249,7 @@ impl Redactor {
     /// when nothing matches.
     pub fn redact_bytes<'a>(&self, bytes: &'a [u8]) -> Redacted<Cow<'a, [u8]>> {
         let matcher = self.shared.matcher.load();
-        Redacted::new(match matcher.replace(bytes, false) {
+        Redacted::new(match matcher.replace_bytes(bytes) {
             None => Cow::Borrowed(bytes),
             Some(out) => Cow::Owned(out),
         })

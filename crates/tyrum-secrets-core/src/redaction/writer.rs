@@ -109,7 +109,7 @@ impl<W: Write> RedactingWriter<W> {
             }
             sink.put(&held[cursor..span.start]);
             for placeholder in matcher.placeholders(&span) {
-                sink.put(placeholder);
+                sink.put(placeholder.as_bytes());
             }
             cursor = span.end;
         }
