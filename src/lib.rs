@@ -2,3 +2,14 @@
 
 pub use tyrum_secrets_core as core;
 pub use tyrum_secrets_core::*;
+
+/// The encrypted file provider, the embedded default for a single host.
+#[cfg(feature = "file")]
+pub use tyrum_secrets_file as file;
+
+/// Environment variables and Kubernetes mounted-secret directories.
+#[cfg(feature = "env")]
+pub use tyrum_secrets_env as env;
+
+#[cfg(feature = "keychain")]
+pub use tyrum_secrets_keychain as keychain;

@@ -1,15 +1,24 @@
 #![doc = include_str!("../README.md")]
 
+pub mod audit;
 pub mod catalog;
 pub mod durable;
 pub mod handle;
+pub mod inject;
 mod kind;
 mod memory;
+pub mod policy;
 pub mod provider;
 pub mod redaction;
+pub mod resolver;
 mod time;
 mod value;
 
+pub use audit::{
+    AuditChainKey, AuditError, AuditRecord, AuditSink, ChainHead, ErrorKind, Fingerprint,
+    FingerprintKey, JsonLinesAuditSink, MemoryAuditSink, Outcome, VerifyError, VerifyProblem,
+    verify_audit_log,
+};
 pub use catalog::{
     Catalog, CatalogEntry, CatalogError, CatalogStore, EntryStatus, JsonFileCatalogStore,
     MemoryCatalogStore, NewSecret, Retirement, RotateOptions, VersionPin,
@@ -17,13 +26,22 @@ pub use catalog::{
 pub use handle::{
     HandleId, HandleParseError, NameError, ProviderId, RandomnessError, Scope, SecretHandle,
 };
+pub use inject::{InjectError, SecretJson};
 pub use kind::{KindError, KindSpec, SecretKind};
 pub use memory::MemoryProvider;
+pub use policy::{
+    ApprovalGrant, ApprovalRejection, ApprovalVerifier, Decision, DecisionReason, DefaultEffect,
+    Effect, MemoryApprovals, Policy, PolicyError, PolicyInput, RejectAllApprovals, RulePolicy,
+};
 pub use provider::{
     Capabilities, Locator, LocatorError, Operation, Persistence, ProviderError, SecretProvider,
     Version, VersionInfo, VersionSelector, VersionState, VersionedSecret,
 };
 pub use redaction::{Redacted, RedactionError, Redactor};
+pub use resolver::{
+    Destination, NoRedaction, Purpose, RedactionHook, RedactionHookError, RequestError, Requester,
+    ResolveError, ResolveRequest, ResolvedSecret, Resolver, ResolverBuilder,
+};
 pub use time::Timestamp;
 pub use value::{
     ExposeSecret, SecretBox, SecretBytes, SecretSlice, SecretString, bytes_from_string,

@@ -457,3 +457,67 @@ impl<P: SecretProvider + ?Sized> SecretProvider for std::sync::Arc<P> {
         (**self).versions(locator)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A provider that implements only what the trait requires.
+    #[derive(Debug)]
+    struct ReadOnlyMinimal;
+
+    impl SecretProvider for ReadOnlyMinimal {
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::read_only(Persistence::External, false)
+        }
+        fn read(
+            &self,
+            locator: &Locator,
+            _: VersionSelector,
+        ) -> Result<VersionedSecret, ProviderError> {
+            Err(ProviderError::NotFound {
+                locator: locator.clone(),
+            })
+        }
+    }
+
+    #[test]
+    fn optional_operations_default_to_unsupported() {
+        let p: &dyn SecretProvider = &ReadOnlyMinimal;
+        let locator = Locator::new("x").unwrap();
+        let unsupported = |r: Result<(), ProviderError>, op: Operation| {
+            assert!(matches!(r, Err(ProviderError::Unsupported { operation }) if operation == op));
+        };
+        unsupported(
+            p.write(&locator, &SecretBytes::from(vec![1])).map(|_| ()),
+            Operation::Write,
+        );
+        unsupported(p.delete(&locator, Version::FIRST), Operation::Delete);
+        unsupported(p.destroy(&locator, Version::FIRST), Operation::Destroy);
+        unsupported(p.list().map(|_| ()), Operation::List);
+        unsupported(p.versions(&locator).map(|_| ()), Operation::Versions);
+    }
+
+    #[test]
+    fn locators_are_checked() {
+        assert!(Locator::new("tyrum/workspace/acme/abc").is_ok());
+        assert_eq!(Locator::new(""), Err(LocatorError::Empty));
+        assert_eq!(
+            Locator::new("a\nb"),
+            Err(LocatorError::ControlCharacter { position: 1 })
+        );
+        assert_eq!(
+            Locator::new("x".repeat(513)),
+            Err(LocatorError::TooLong { len: 513 })
+        );
+        assert!(serde_json::from_str::<Locator>("\"a\\u0000b\"").is_err());
+    }
+
+    #[test]
+    fn versions_start_at_one_and_grow() {
+        assert_eq!(Version::new(0), None);
+        assert_eq!(Version::FIRST.get(), 1);
+        assert_eq!(Version::FIRST.next().map(Version::get), Some(2));
+        assert_eq!(Version::new(u64::MAX).and_then(Version::next), None);
+    }
+}

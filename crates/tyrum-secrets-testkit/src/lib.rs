@@ -1,1 +1,76 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+pub mod conformance;
+mod faulty;
+
+pub use faulty::{FaultPlan, FaultyProvider};
+
+/// Generates one `#[test]` per conformance check of a **writable** provider.
+///
+/// The argument is an expression that makes a fresh provider (it is
+/// evaluated once per test). With `ignore = "reason", ` before it, every
+/// test is `#[ignore = "reason"]`: for providers that need a real service,
+/// run by `scripts/test` with `--include-ignored`.
+///
+/// ```
+/// tyrum_secrets_testkit::provider_conformance!(tyrum_secrets_core::MemoryProvider::new());
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! provider_conformance {
+    (ignore = $reason:literal, $make:expr) => {
+        $crate::provider_conformance!(@each [#[ignore = $reason]] $make;
+            round_trip, versions_are_kept, overwrite_moves_latest, delete_and_destroy,
+            list_reports_live_locators, empty_value, unicode_value, binary_value,
+            large_value, missing_locator_and_version, concurrent_readers_and_writers,
+            debug_output_hides_values);
+    };
+    ($make:expr) => {
+        $crate::provider_conformance!(@each [] $make;
+            round_trip, versions_are_kept, overwrite_moves_latest, delete_and_destroy,
+            list_reports_live_locators, empty_value, unicode_value, binary_value,
+            large_value, missing_locator_and_version, concurrent_readers_and_writers,
+            debug_output_hides_values);
+    };
+    (@each [$($attr:tt)*] $make:expr;) => {};
+    (@each [$($attr:tt)*] $make:expr; $check:ident $(, $rest:ident)*) => {
+        $($attr)*
+        #[test]
+        fn $check() {
+            let provider = $make;
+            $crate::conformance::writable::$check(&provider);
+        }
+        $crate::provider_conformance!(@each [$($attr)*] $make; $($rest),*);
+    };
+}
+
+/// Generates one `#[test]` per conformance check of a **read-only** provider.
+///
+/// The first expression makes the provider, the second the fixtures it
+/// holds: a `Vec<(Locator, SecretBytes)>` of values the provider must
+/// return. `ignore = "reason", ` before them ignores every test, as for
+/// [`provider_conformance!`].
+#[macro_export]
+macro_rules! read_only_provider_conformance {
+    (ignore = $reason:literal, $make:expr, $fixtures:expr) => {
+        $crate::read_only_provider_conformance!(@each [#[ignore = $reason]] $make, $fixtures;
+            fixtures_read_back, writes_are_refused, missing_locator_is_not_found,
+            concurrent_readers, debug_output_hides_values);
+    };
+    ($make:expr, $fixtures:expr) => {
+        $crate::read_only_provider_conformance!(@each [] $make, $fixtures;
+            fixtures_read_back, writes_are_refused, missing_locator_is_not_found,
+            concurrent_readers, debug_output_hides_values);
+    };
+    (@each [$($attr:tt)*] $make:expr, $fixtures:expr;) => {};
+    (@each [$($attr:tt)*] $make:expr, $fixtures:expr; $check:ident $(, $rest:ident)*) => {
+        $($attr)*
+        #[test]
+        fn $check() {
+            let provider = $make;
+            let fixtures = $fixtures;
+            $crate::conformance::read_only::$check(&provider, &fixtures);
+        }
+        $crate::read_only_provider_conformance!(@each [$($attr)*] $make, $fixtures; $($rest),*);
+    };
+}

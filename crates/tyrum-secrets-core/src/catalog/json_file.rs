@@ -23,6 +23,9 @@ use super::{CatalogEntry, CatalogError, CatalogStore};
 use crate::HandleId;
 use crate::durable::{open_private, sync_parent_dir};
 
+/// A parsed catalog, shared between the cache and readers.
+type Entries = Arc<BTreeMap<HandleId, CatalogEntry>>;
+
 const FORMAT: &str = "tyrum-secrets-catalog";
 const FORMAT_VERSION: u32 = 1;
 /// How long a writer waits for the lock before giving up.
@@ -42,7 +45,7 @@ pub struct JsonFileCatalogStore {
     path: PathBuf,
     lock_path: PathBuf,
     lock_timeout: Duration,
-    cache: Mutex<Option<(FileStamp, Arc<BTreeMap<HandleId, CatalogEntry>>)>>,
+    cache: Mutex<Option<(FileStamp, Entries)>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -95,13 +98,14 @@ impl JsonFileCatalogStore {
     }
 
     /// The newest entries on disk; reparses only when the file changed.
-    fn load(&self) -> Result<Arc<BTreeMap<HandleId, CatalogEntry>>, CatalogError> {
+    fn load(&self) -> Result<Entries, CatalogError> {
         let stamp = FileStamp::of(&self.path).map_err(|source| self.io("read", source))?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((cached, entries)) = cache.as_ref() {
-            if stamp.is_some() && *cached == stamp {
-                return Ok(Arc::clone(entries));
-            }
+        if let Some((cached, entries)) = cache.as_ref()
+            && stamp.is_some()
+            && *cached == stamp
+        {
+            return Ok(Arc::clone(entries));
         }
         let bytes = fs::read(&self.path).map_err(|source| self.io("read", source))?;
         let entries = Arc::new(self.parse(&bytes)?);

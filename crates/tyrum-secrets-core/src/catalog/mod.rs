@@ -262,7 +262,6 @@ impl Catalog {
 
     /// Reads the value an entry points at. Crate-private: only the resolver,
     /// after policy and audit, may call it.
-    #[allow(dead_code, reason = "the resolver is its caller")]
     pub(crate) fn read_entry(&self, entry: &CatalogEntry) -> Result<VersionedSecret, CatalogError> {
         let provider = self.provider_or_err(entry.handle.provider())?;
         let selector = match entry.current {
@@ -295,12 +294,12 @@ impl Catalog {
         let version = provider.write(&entry.locator, value)?;
         self.update(id, |entry| {
             let previous = entry.current;
-            if let VersionPin::Pinned(current) = previous {
-                if current >= version {
-                    // A concurrent rotation published a later version and
-                    // already moved the handle; ours stays behind it.
-                    return Ok(());
-                }
+            if let VersionPin::Pinned(current) = previous
+                && current >= version
+            {
+                // A concurrent rotation published a later version and
+                // already moved the handle; ours stays behind it.
+                return Ok(());
             }
             entry.current = VersionPin::Pinned(version);
             entry.rotated_at = Some(now);
@@ -443,7 +442,7 @@ impl Catalog {
         mut change: impl FnMut(&mut CatalogEntry) -> Result<(), CatalogError>,
     ) -> Result<(), CatalogError> {
         let mut last_conflict = None;
-        for _ in 0..MAX_CAS_RETRIES {
+        for attempt in 0..MAX_CAS_RETRIES {
             let mut entry = self.entry(id)?;
             let expected = entry.revision;
             let before = entry.clone();
@@ -453,7 +452,10 @@ impl Catalog {
             }
             match self.store.compare_and_set(entry, Some(expected)) {
                 Ok(_) => return Ok(()),
-                Err(conflict @ CatalogError::Conflict { .. }) => last_conflict = Some(conflict),
+                Err(conflict @ CatalogError::Conflict { .. }) => {
+                    last_conflict = Some(conflict);
+                    conflict_backoff(attempt);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -467,6 +469,16 @@ impl Catalog {
                 provider: id.clone(),
             })
     }
+}
+
+/// Sleeps a random time that grows with `attempt`, so writers that keep
+/// losing compare-and-set races to each other spread out.
+fn conflict_backoff(attempt: usize) {
+    let mut byte = [0u8; 1];
+    // Without randomness, back off by the full window: slower, still correct.
+    let jitter = getrandom::fill(&mut byte).map_or(255, |()| u64::from(byte[0]));
+    let window_micros = 50u64 << attempt.min(6);
+    std::thread::sleep(Duration::from_micros(window_micros * jitter / 255));
 }
 
 fn default_locator(scope: &Scope, id: &HandleId) -> Result<Locator, CatalogError> {

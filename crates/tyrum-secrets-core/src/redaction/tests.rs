@@ -581,3 +581,62 @@ fn registration_seen_by_other_threads_after_register_returns() {
         assert_eq!(seen.as_str(), placeholder(i));
     }
 }
+
+#[test]
+fn resolver_registers_resolved_values_with_the_redactor() {
+    use crate::{
+        Catalog, KindSpec, MemoryAuditSink, MemoryCatalogStore, MemoryProvider, NewSecret,
+        ProviderId, Purpose, Requester, ResolveError, ResolveRequest, Resolver, RulePolicy, Scope,
+        SecretKind,
+    };
+
+    let redactor = Redactor::new();
+    let memory = ProviderId::new("memory").unwrap();
+    let catalog = Arc::new(
+        Catalog::new(MemoryCatalogStore::new())
+            .with_provider(memory.clone(), MemoryProvider::new()),
+    );
+    let create = |value: &str| {
+        let spec = NewSecret::new(
+            memory.clone(),
+            Scope::new("open/a").unwrap(),
+            KindSpec::new(SecretKind::ApiKey, None).unwrap(),
+        );
+        catalog.create(spec, &secret(value)).unwrap()
+    };
+    let long = create("sk-live-resolved-1234");
+    let short = create("Xq7zK9");
+    let policy = RulePolicy::from_json_str(
+        r#"{"rules": [{"id": "open", "effect": "allow", "secret": "memory:open/*"}]}"#,
+    )
+    .unwrap();
+    let resolver = Resolver::builder(catalog.clone(), policy, Arc::new(MemoryAuditSink::new()))
+        .redaction(Arc::new(redactor.clone()))
+        .build()
+        .unwrap();
+    let request = ResolveRequest::new(
+        Requester::new("alpha").unwrap().tool_call("c1").unwrap(),
+        Purpose::new("redaction hook test").unwrap(),
+    );
+
+    let text = "tool printed sk-live-resolved-1234";
+    assert_eq!(redactor.redact_str(text).as_str(), text);
+    let _value = resolver.resolve(long.id(), &request).unwrap();
+    assert_eq!(
+        redactor.redact_str(text).as_str(),
+        format!("tool printed [{}]", long.id())
+    );
+
+    // Too short to redact: the resolve fails closed, and says why without
+    // the value.
+    let error = resolver.resolve(short.id(), &request).unwrap_err();
+    assert!(matches!(error, ResolveError::Redaction { .. }));
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(s) = source {
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    assert!(message.contains("minimum of 8 bytes"), "{message}");
+    assert!(!message.contains("Xq7zK9"), "{message}");
+}

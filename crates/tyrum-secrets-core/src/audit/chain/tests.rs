@@ -1,0 +1,267 @@
+use std::path::Path;
+
+use super::*;
+use crate::resolver::Requester;
+use crate::{HandleId, Timestamp};
+
+fn key(byte: u8) -> AuditChainKey {
+    AuditChainKey::new(SecretBytes::from(vec![byte; 32])).unwrap()
+}
+
+fn record(n: u64) -> AuditRecord {
+    AuditRecord::new(
+        Timestamp::from_unix_millis(1_800_000_000_000 + n),
+        format!("req-{n}"),
+        HandleId::generate().unwrap(),
+        Requester::new("alpha").unwrap(),
+        format!("purpose-{n}"),
+    )
+}
+
+/// A log of `n` records; returns its path and head.
+fn log_with(dir: &Path, n: u64) -> (PathBuf, ChainHead) {
+    let path = dir.join("audit.jsonl");
+    let sink = JsonLinesAuditSink::open(&path, key(7)).unwrap();
+    for i in 1..=n {
+        sink.record(record(i)).unwrap();
+    }
+    (path, sink.head())
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    std::fs::write(
+        path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+}
+
+fn problem(path: &Path, head: Option<&ChainHead>) -> VerifyError {
+    verify_audit_log(path, &key(7), head).unwrap_err()
+}
+
+#[test]
+fn untouched_log_verifies_and_lines_are_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, head) = log_with(dir.path(), 5);
+    assert_eq!(head.seq, 5);
+    assert_eq!(verify_audit_log(&path, &key(7), Some(&head)).unwrap(), head);
+    for line in lines(&path) {
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert!(value["entry"]["record"]["request_id"].is_string());
+    }
+}
+
+#[test]
+fn edited_record_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = log_with(dir.path(), 5);
+    let mut l = lines(&path);
+    l[2] = l[2].replace("purpose-3", "purpose-X");
+    write_lines(&path, &l);
+    assert_eq!(
+        problem(&path, None),
+        VerifyError {
+            line: 3,
+            problem: VerifyProblem::BadMac
+        }
+    );
+}
+
+#[test]
+fn reordered_records_are_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = log_with(dir.path(), 5);
+    let mut l = lines(&path);
+    l.swap(1, 2);
+    write_lines(&path, &l);
+    assert_eq!(
+        problem(&path, None),
+        VerifyError {
+            line: 2,
+            problem: VerifyProblem::OutOfSequence {
+                expected: 2,
+                found: 3
+            }
+        }
+    );
+}
+
+#[test]
+fn inserted_records_are_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = log_with(dir.path(), 5);
+    let original = lines(&path);
+
+    // A replayed copy of a genuine record.
+    let mut l = original.clone();
+    l.insert(2, original[1].clone());
+    write_lines(&path, &l);
+    assert_eq!(problem(&path, None).line, 3);
+    assert!(matches!(
+        problem(&path, None).problem,
+        VerifyProblem::OutOfSequence { .. }
+    ));
+
+    // A forged record written without the key, made to look in sequence.
+    let mut l = original.clone();
+    let forged = original[2].replace("purpose-3", "forged");
+    l.insert(2, forged);
+    write_lines(&path, &l);
+    assert_eq!(
+        problem(&path, None),
+        VerifyError {
+            line: 3,
+            problem: VerifyProblem::BadMac
+        }
+    );
+}
+
+#[test]
+fn deleted_records_are_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = log_with(dir.path(), 5);
+    let original = lines(&path);
+    for removed in [0, 2] {
+        let mut l = original.clone();
+        l.remove(removed);
+        write_lines(&path, &l);
+        let err = problem(&path, None);
+        assert_eq!(err.line, removed as u64 + 1);
+        assert!(
+            matches!(err.problem, VerifyProblem::OutOfSequence { .. }),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn truncation_is_detected_against_the_last_known_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, head) = log_with(dir.path(), 5);
+    let l = lines(&path);
+    write_lines(&path, &l[..3]);
+    // Without a head the shorter log is self-consistent...
+    assert_eq!(verify_audit_log(&path, &key(7), None).unwrap().seq, 3);
+    // ...with the head it is not.
+    assert_eq!(
+        problem(&path, Some(&head)).problem,
+        VerifyProblem::Truncated {
+            expected: 5,
+            found: 3
+        }
+    );
+    write_lines(&path, &[]);
+    assert!(matches!(
+        problem(&path, Some(&head)).problem,
+        VerifyProblem::Truncated { .. }
+    ));
+    // A cut mid-line is a torn line.
+    std::fs::write(&path, &l[0].as_bytes()[..40]).unwrap();
+    assert_eq!(problem(&path, None).problem, VerifyProblem::TornLine);
+}
+
+#[test]
+fn rewritten_history_with_the_key_is_caught_by_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, head) = log_with(dir.path(), 3);
+    std::fs::remove_file(&path).unwrap();
+    // Someone with the key writes a fresh log of the same length.
+    let (path, _) = log_with(dir.path(), 3);
+    assert_eq!(
+        problem(&path, Some(&head)).problem,
+        VerifyProblem::HeadMismatch { seq: 3 }
+    );
+}
+
+#[test]
+fn wrong_key_fails_on_the_first_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = log_with(dir.path(), 2);
+    let err = verify_audit_log(&path, &key(8), None).unwrap_err();
+    assert_eq!((err.line, err.problem), (1, VerifyProblem::BadMac));
+}
+
+#[test]
+fn reopen_continues_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, head) = log_with(dir.path(), 2);
+    let sink = JsonLinesAuditSink::open(&path, key(7)).unwrap();
+    assert_eq!(sink.head(), head);
+    sink.record(record(3)).unwrap();
+    let head = sink.head();
+    drop(sink);
+    assert_eq!(head.seq, 3);
+    assert_eq!(verify_audit_log(&path, &key(7), Some(&head)).unwrap(), head);
+}
+
+#[test]
+fn reopen_refuses_a_tampered_log_and_the_wrong_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = log_with(dir.path(), 3);
+    assert!(matches!(
+        JsonLinesAuditSink::open(&path, key(9)),
+        Err(AuditError::Tampered { .. })
+    ));
+    let mut l = lines(&path);
+    l.remove(1);
+    write_lines(&path, &l);
+    assert!(matches!(
+        JsonLinesAuditSink::open(&path, key(7)),
+        Err(AuditError::Tampered { .. })
+    ));
+}
+
+#[test]
+fn reopen_cuts_a_torn_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, head) = log_with(dir.path(), 2);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(b"{\"mac\":\"00");
+    std::fs::write(&path, &bytes).unwrap();
+    let sink = JsonLinesAuditSink::open(&path, key(7)).unwrap();
+    assert_eq!(sink.head(), head);
+    sink.record(record(3)).unwrap();
+    assert_eq!(verify_audit_log(&path, &key(7), None).unwrap().seq, 3);
+}
+
+#[test]
+fn a_second_writer_is_refused_while_the_first_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let first = JsonLinesAuditSink::open(&path, key(7)).unwrap();
+    assert!(matches!(
+        JsonLinesAuditSink::open(&path, key(7)),
+        Err(AuditError::Locked { .. })
+    ));
+    drop(first);
+    assert!(JsonLinesAuditSink::open(&path, key(7)).is_ok());
+}
+
+#[cfg(unix)]
+#[test]
+fn log_file_is_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = log_with(dir.path(), 1);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn keys_do_not_show_in_debug() {
+    let k = AuditChainKey::new(SecretBytes::from(
+        b"CANARY-chain-key-0123456789abcdef".to_vec(),
+    ))
+    .unwrap();
+    assert!(!format!("{k:?}").contains("CANARY"));
+    assert!(AuditChainKey::new(SecretBytes::from(vec![0; 31])).is_err());
+}

@@ -1,0 +1,280 @@
+use super::*;
+use crate::resolver::{Destination, Purpose, Requester};
+use crate::{HandleId, ProviderId, Scope, SecretHandle};
+
+fn handle(provider: &str, scope: &str, kind: SecretKind) -> SecretHandle {
+    SecretHandle::new(
+        HandleId::generate().unwrap(),
+        ProviderId::new(provider).unwrap(),
+        Scope::new(scope).unwrap(),
+        kind,
+    )
+}
+
+fn decide(
+    policy: &RulePolicy,
+    handle: &SecretHandle,
+    agent: &str,
+    tool: Option<&str>,
+    dest: Option<&str>,
+) -> Decision {
+    let mut requester = Requester::new(agent).unwrap();
+    if let Some(tool) = tool {
+        requester = requester.tool(tool).unwrap();
+    }
+    let purpose = Purpose::new("test").unwrap();
+    let dest = dest.map(|d| Destination::host(d).unwrap());
+    policy.decide(&PolicyInput::new(
+        handle,
+        &requester,
+        &purpose,
+        dest.as_ref(),
+    ))
+}
+
+const POLICY: &str = r#"{
+  "rules": [
+    {"id": "ci-github", "effect": "allow", "secret": "file:workspace/acme/*",
+     "agent": "ci-*", "tool": ["http.fetch"], "destination": ["api.github.com", "*.github.com"],
+     "kind": ["api_key"]},
+    {"id": "prod", "effect": "require_approval", "secret": "*:prod/*"},
+    {"id": "no-shell", "effect": "deny", "secret": "*", "tool": "shell.*"}
+  ]
+}"#;
+
+#[test]
+fn matching_allow_rule_allows_and_names_itself() {
+    let policy = RulePolicy::from_json_str(POLICY).unwrap();
+    let h = handle("file", "workspace/acme/github", SecretKind::ApiKey);
+    let d = decide(
+        &policy,
+        &h,
+        "ci-7",
+        Some("http.fetch"),
+        Some("api.github.com"),
+    );
+    assert_eq!(d, Decision::by_rule(Effect::Allow, "ci-github"));
+    let d = decide(
+        &policy,
+        &h,
+        "ci-7",
+        Some("http.fetch"),
+        Some("uploads.github.com"),
+    );
+    assert_eq!(d.effect, Effect::Allow);
+}
+
+#[test]
+fn each_condition_narrows_the_rule() {
+    let policy = RulePolicy::from_json_str(POLICY).unwrap();
+    let h = handle("file", "workspace/acme/github", SecretKind::ApiKey);
+    let denied_by_default = Decision::by_default(Effect::Deny);
+    // Wrong agent, tool, destination, missing destination, wrong kind, wrong provider.
+    assert_eq!(
+        decide(
+            &policy,
+            &h,
+            "dev-1",
+            Some("http.fetch"),
+            Some("api.github.com")
+        ),
+        denied_by_default
+    );
+    assert_eq!(
+        decide(
+            &policy,
+            &h,
+            "ci-7",
+            Some("http.post"),
+            Some("api.github.com")
+        ),
+        denied_by_default
+    );
+    assert_eq!(
+        decide(
+            &policy,
+            &h,
+            "ci-7",
+            Some("http.fetch"),
+            Some("evil.example")
+        ),
+        denied_by_default
+    );
+    assert_eq!(
+        decide(&policy, &h, "ci-7", Some("http.fetch"), None),
+        denied_by_default
+    );
+    assert_eq!(
+        decide(&policy, &h, "ci-7", None, Some("api.github.com")),
+        denied_by_default
+    );
+    let token = handle("file", "workspace/acme/github", SecretKind::BearerToken);
+    assert_eq!(
+        decide(
+            &policy,
+            &token,
+            "ci-7",
+            Some("http.fetch"),
+            Some("api.github.com")
+        ),
+        denied_by_default
+    );
+    let vault = handle("vault", "workspace/acme/github", SecretKind::ApiKey);
+    assert_eq!(
+        decide(
+            &policy,
+            &vault,
+            "ci-7",
+            Some("http.fetch"),
+            Some("api.github.com")
+        ),
+        denied_by_default
+    );
+}
+
+#[test]
+fn explicit_deny_wins_over_allow_and_approval() {
+    let policy = RulePolicy::from_json_str(
+        r#"{"rules": [
+            {"id": "allow-all", "effect": "allow", "secret": "*"},
+            {"id": "approve-prod", "effect": "require_approval", "secret": "*:prod/*"},
+            {"id": "no-shell", "effect": "deny", "secret": "*", "tool": "shell.*"}
+        ]}"#,
+    )
+    .unwrap();
+    let h = handle("file", "prod/db", SecretKind::Password);
+    assert_eq!(
+        decide(&policy, &h, "a", Some("shell.exec"), None),
+        Decision::by_rule(Effect::Deny, "no-shell")
+    );
+    assert_eq!(
+        decide(&policy, &h, "a", Some("http.fetch"), None),
+        Decision::by_rule(Effect::RequireApproval, "approve-prod")
+    );
+    let dev = handle("file", "dev/db", SecretKind::Password);
+    assert_eq!(
+        decide(&policy, &dev, "a", None, None),
+        Decision::by_rule(Effect::Allow, "allow-all")
+    );
+}
+
+#[test]
+fn default_is_deny_unless_set_to_require_approval() {
+    let h = handle("file", "x", SecretKind::Generic);
+    let deny = RulePolicy::from_json_str("{}").unwrap();
+    assert_eq!(
+        decide(&deny, &h, "a", None, None),
+        Decision::by_default(Effect::Deny)
+    );
+    let approve = RulePolicy::from_json_str(r#"{"default": "require_approval"}"#).unwrap();
+    assert_eq!(
+        decide(&approve, &h, "a", None, None),
+        Decision::by_default(Effect::RequireApproval)
+    );
+    assert!(RulePolicy::from_json_str(r#"{"default": "allow"}"#).is_err());
+}
+
+#[test]
+fn payment_instruments_need_the_switch_and_a_rule_naming_the_kind() {
+    let card = handle("file", "billing/card", SecretKind::PaymentInstrument);
+    let broad = r#"{"id": "all", "effect": "allow", "secret": "*"}"#;
+    let named = r#"{"id": "cards", "effect": "allow", "secret": "file:billing/*", "kind": "payment_instrument"}"#;
+
+    let off = RulePolicy::from_json_str(&format!(r#"{{"rules": [{broad}, {named}]}}"#)).unwrap();
+    assert_eq!(
+        decide(&off, &card, "a", None, None),
+        Decision::deny(DecisionReason::PaymentInstrumentsDisabled)
+    );
+    let on_broad = RulePolicy::from_json_str(&format!(
+        r#"{{"payment_instruments_enabled": true, "default": "require_approval", "rules": [{broad}]}}"#
+    ))
+    .unwrap();
+    assert_eq!(
+        decide(&on_broad, &card, "a", None, None),
+        Decision::deny(DecisionReason::PaymentInstrumentNeedsRule)
+    );
+    let on_named = RulePolicy::from_json_str(&format!(
+        r#"{{"payment_instruments_enabled": true, "rules": [{broad}, {named}]}}"#
+    ))
+    .unwrap();
+    assert_eq!(
+        decide(&on_named, &card, "a", None, None),
+        Decision::by_rule(Effect::Allow, "cards")
+    );
+}
+
+#[test]
+fn malformed_policy_errors_name_rule_and_field() {
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"{"rules": [{"id": "r1", "effect": "permit", "secret": "*"}]}"#,
+            r#"rule "r1" field "effect""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow"}]}"#,
+            r#"rule "r1" field "secret""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "File:x"}]}"#,
+            r#"rule "r1" field "secret""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "workspace"}]}"#,
+            r#"rule "r1" field "secret""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "*", "destinaton": "x"}]}"#,
+            r#"rule "r1" field "destinaton""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "*", "kind": "card"}]}"#,
+            r#"rule "r1" field "kind""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "*", "agent": []}]}"#,
+            r#"rule "r1" field "agent""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "*", "tool": [1]}]}"#,
+            r#"rule "r1" field "tool""#,
+        ),
+        (
+            r#"{"rules": [{"id": "r1", "effect": "allow", "secret": "*", "destination": "API.example"}]}"#,
+            r#"rule "r1" field "destination""#,
+        ),
+        (
+            r#"{"rules": [{"effect": "allow", "secret": "*"}]}"#,
+            r##"rule "#0" field "id""##,
+        ),
+        (
+            r#"{"rules": [{"id": "a", "effect": "deny", "secret": "*"}, {"id": "a", "effect": "deny", "secret": "*"}]}"#,
+            r#"rule id "a" is used twice"#,
+        ),
+        (r#"{"rulez": []}"#, r#"field "rulez" is unknown"#),
+        (r#"{"rules": "#, "not valid JSON at line 1"),
+    ];
+    for (text, expected) in cases {
+        let err = RulePolicy::from_json_str(text).unwrap_err().to_string();
+        assert!(err.contains(expected), "{text}: {err}");
+    }
+}
+
+#[test]
+fn policy_file_errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.json");
+    std::fs::write(
+        &path,
+        r#"{"rules": [{"id": "r1", "effect": "nope", "secret": "*"}]}"#,
+    )
+    .unwrap();
+    let err = RulePolicy::from_file(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("policy.json") && err.contains(r#"field "effect""#),
+        "{err}"
+    );
+    assert!(matches!(
+        RulePolicy::from_file(&dir.path().join("missing.json")),
+        Err(PolicyError::Io { .. })
+    ));
+}

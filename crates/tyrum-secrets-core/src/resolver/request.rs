@@ -1,0 +1,362 @@
+//! What a resolve request says: who asks, why, where the value goes, and
+//! which approvals it carries.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::ApprovalGrant;
+
+/// Longest accepted requester attribute, in bytes.
+const MAX_ATTRIBUTE_LEN: usize = 256;
+/// Longest accepted purpose, in bytes.
+const MAX_PURPOSE_LEN: usize = 1024;
+/// Longest accepted destination host, in bytes (DNS limit).
+const MAX_HOST_LEN: usize = 253;
+
+/// Who asks for a secret: the agent and, where known, the workspace,
+/// conversation, channel, tool and tool call. Written to every audit record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requester {
+    agent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    workspace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    conversation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tool_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<String>,
+}
+
+impl Requester {
+    /// A requester for `agent`.
+    ///
+    /// # Errors
+    /// [`RequestError`] when the agent id is empty, too long or holds a
+    /// control character.
+    pub fn new(agent: impl Into<String>) -> Result<Self, RequestError> {
+        Ok(Self {
+            agent: attribute("agent", agent.into())?,
+            workspace: None,
+            conversation: None,
+            channel: None,
+            tool_id: None,
+            tool_call_id: None,
+        })
+    }
+
+    /// Sets the workspace.
+    ///
+    /// # Errors
+    /// As [`Requester::new`], for this attribute.
+    pub fn workspace(mut self, value: impl Into<String>) -> Result<Self, RequestError> {
+        self.workspace = Some(attribute("workspace", value.into())?);
+        Ok(self)
+    }
+
+    /// Sets the conversation.
+    ///
+    /// # Errors
+    /// As [`Requester::new`], for this attribute.
+    pub fn conversation(mut self, value: impl Into<String>) -> Result<Self, RequestError> {
+        self.conversation = Some(attribute("conversation", value.into())?);
+        Ok(self)
+    }
+
+    /// Sets the channel.
+    ///
+    /// # Errors
+    /// As [`Requester::new`], for this attribute.
+    pub fn channel(mut self, value: impl Into<String>) -> Result<Self, RequestError> {
+        self.channel = Some(attribute("channel", value.into())?);
+        Ok(self)
+    }
+
+    /// Sets the tool id (`http.fetch`, `shell.exec`).
+    ///
+    /// # Errors
+    /// As [`Requester::new`], for this attribute.
+    pub fn tool(mut self, value: impl Into<String>) -> Result<Self, RequestError> {
+        self.tool_id = Some(attribute("tool_id", value.into())?);
+        Ok(self)
+    }
+
+    /// Sets the tool call id that approvals bind to.
+    ///
+    /// # Errors
+    /// As [`Requester::new`], for this attribute.
+    pub fn tool_call(mut self, value: impl Into<String>) -> Result<Self, RequestError> {
+        self.tool_call_id = Some(attribute("tool_call_id", value.into())?);
+        Ok(self)
+    }
+
+    /// The agent id.
+    pub fn agent(&self) -> &str {
+        &self.agent
+    }
+
+    /// The workspace, if given.
+    pub fn workspace_id(&self) -> Option<&str> {
+        self.workspace.as_deref()
+    }
+
+    /// The conversation, if given.
+    pub fn conversation_id(&self) -> Option<&str> {
+        self.conversation.as_deref()
+    }
+
+    /// The channel, if given.
+    pub fn channel_id(&self) -> Option<&str> {
+        self.channel.as_deref()
+    }
+
+    /// The tool id, if given.
+    pub fn tool_id(&self) -> Option<&str> {
+        self.tool_id.as_deref()
+    }
+
+    /// The tool call id, if given.
+    pub fn tool_call_id(&self) -> Option<&str> {
+        self.tool_call_id.as_deref()
+    }
+}
+
+/// Why the secret is needed, in the caller's words. Required and non-empty;
+/// written to the audit record, so it must never hold a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Purpose(String);
+
+impl Purpose {
+    /// Checks and wraps a purpose.
+    ///
+    /// # Errors
+    /// [`RequestError::EmptyPurpose`] when it is empty or blank,
+    /// [`RequestError::TooLong`] past 1024 bytes, or
+    /// [`RequestError::ControlCharacter`].
+    pub fn new(text: impl Into<String>) -> Result<Self, RequestError> {
+        let text = text.into();
+        if text.trim().is_empty() {
+            return Err(RequestError::EmptyPurpose);
+        }
+        Ok(Self(checked("purpose", text, MAX_PURPOSE_LEN)?))
+    }
+
+    /// The purpose as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Purpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The host a value will be sent to (`api.github.com`), lower-cased.
+/// Policy rules can bind a secret to destination hosts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Destination(String);
+
+impl Destination {
+    /// Checks and normalizes a host name or address: ASCII lower-cased, one
+    /// trailing dot removed.
+    ///
+    /// # Errors
+    /// [`RequestError::InvalidHost`] when it is empty, longer than 253
+    /// bytes, or holds a character outside `[A-Za-z0-9.-_:[]]`.
+    pub fn host(host: impl Into<String>) -> Result<Self, RequestError> {
+        let mut host = host.into().to_ascii_lowercase();
+        if host.ends_with('.') {
+            host.pop();
+        }
+        if host.is_empty() || host.len() > MAX_HOST_LEN {
+            return Err(RequestError::InvalidHost {
+                reason: "it must be 1 to 253 bytes",
+            });
+        }
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b);
+        if !host.bytes().all(allowed) {
+            return Err(RequestError::InvalidHost {
+                reason: "only letters, digits and - . _ : [ ] are allowed",
+            });
+        }
+        Ok(Self(host))
+    }
+
+    /// The host as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A request to resolve one or more handles: requester, purpose, optional
+/// destination and the approval grants the gateway holds for it.
+///
+/// ```
+/// use tyrum_secrets_core::{Destination, Purpose, Requester, ResolveRequest};
+///
+/// let request = ResolveRequest::new(
+///     Requester::new("agent-alpha")?.tool("http.fetch")?.tool_call("call-42")?,
+///     Purpose::new("list open pull requests")?,
+/// )
+/// .to(Destination::host("api.github.com")?);
+/// assert_eq!(request.requester().tool_call_id(), Some("call-42"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolveRequest {
+    requester: Requester,
+    purpose: Purpose,
+    destination: Option<Destination>,
+    approvals: Vec<ApprovalGrant>,
+}
+
+impl ResolveRequest {
+    /// A request by `requester` for `purpose`.
+    pub fn new(requester: Requester, purpose: Purpose) -> Self {
+        Self {
+            requester,
+            purpose,
+            destination: None,
+            approvals: Vec::new(),
+        }
+    }
+
+    /// The value will be sent to `destination`.
+    pub fn to(mut self, destination: Destination) -> Self {
+        self.destination = Some(destination);
+        self
+    }
+
+    /// Attaches an approval grant. A request may carry one grant per handle
+    /// it resolves; the resolver uses the grant bound to the handle at hand.
+    pub fn with_approval(mut self, grant: ApprovalGrant) -> Self {
+        self.approvals.push(grant);
+        self
+    }
+
+    /// Who asks.
+    pub fn requester(&self) -> &Requester {
+        &self.requester
+    }
+
+    /// Why.
+    pub fn purpose(&self) -> &Purpose {
+        &self.purpose
+    }
+
+    /// Where the value goes, if said.
+    pub fn destination(&self) -> Option<&Destination> {
+        self.destination.as_ref()
+    }
+
+    /// The grants attached.
+    pub fn approvals(&self) -> &[ApprovalGrant] {
+        &self.approvals
+    }
+}
+
+/// A resolve request is not well-formed. Never repeats the input.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The purpose is empty or blank.
+    #[error("a resolve request needs a purpose; say why the secret is needed")]
+    EmptyPurpose,
+    /// A requester attribute is empty.
+    #[error("the requester {field} is empty")]
+    Empty {
+        /// Which attribute.
+        field: &'static str,
+    },
+    /// A field is too long.
+    #[error("the {field} is {len} bytes; at most {max} are allowed")]
+    TooLong {
+        /// Which field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A field holds a control character.
+    #[error("the {field} has a control character at byte {position}")]
+    ControlCharacter {
+        /// Which field.
+        field: &'static str,
+        /// Byte offset of the character.
+        position: usize,
+    },
+    /// The destination is not a host name or address.
+    #[error("the destination host is not valid: {reason}")]
+    InvalidHost {
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+fn attribute(field: &'static str, value: String) -> Result<String, RequestError> {
+    if value.is_empty() {
+        return Err(RequestError::Empty { field });
+    }
+    checked(field, value, MAX_ATTRIBUTE_LEN)
+}
+
+fn checked(field: &'static str, value: String, max: usize) -> Result<String, RequestError> {
+    if value.len() > max {
+        return Err(RequestError::TooLong {
+            field,
+            len: value.len(),
+            max,
+        });
+    }
+    if let Some((position, _)) = value.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(RequestError::ControlCharacter { field, position });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_purpose_is_refused() {
+        assert_eq!(Purpose::new("").unwrap_err(), RequestError::EmptyPurpose);
+        assert_eq!(
+            Purpose::new(" \t ").unwrap_err(),
+            RequestError::EmptyPurpose
+        );
+        assert!(Purpose::new("deploy").is_ok());
+    }
+
+    #[test]
+    fn destination_is_normalized_and_checked() {
+        assert_eq!(
+            Destination::host("API.GitHub.com.").unwrap().as_str(),
+            "api.github.com"
+        );
+        assert!(Destination::host("").is_err());
+        assert!(Destination::host("a b").is_err());
+        assert!(Destination::host("https://x").is_err());
+    }
+
+    #[test]
+    fn requester_attributes_are_checked() {
+        assert!(Requester::new("").is_err());
+        assert!(Requester::new("a\nb").is_err());
+        assert!(Requester::new("alpha").unwrap().tool_call("").is_err());
+    }
+}

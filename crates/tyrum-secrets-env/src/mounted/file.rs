@@ -1,0 +1,138 @@
+//! Bounded, non-blocking reads of one secret file, and locator-to-path rules.
+
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use tyrum_secrets_core::{Locator, SecretBytes};
+use zeroize::Zeroizing;
+
+use super::error::FileKind;
+
+/// Why one file could not be read. The caller turns this into a
+/// [`MountError`](super::MountError) once it knows whether to retry.
+pub(super) enum FileError {
+    /// No file at the path (or a path component is not a directory).
+    Missing,
+    /// The path is something other than a regular file.
+    NotAFile(FileKind),
+    /// Larger than the limit.
+    TooLarge { len: u64 },
+    /// Access refused by the file system.
+    PermissionDenied(std::io::Error),
+    /// The file grew while it was read.
+    Changed,
+    /// Anything else.
+    Io(std::io::Error),
+}
+
+/// Turns a locator into a relative path inside the mount.
+///
+/// Components are separated by `/`; none may be empty, `.` or `..`, and the
+/// first may not start with `..`: kubelet reserves those names (`..data`,
+/// `..<timestamp>`) for itself. Returns `Err(reason)` otherwise.
+pub(super) fn relative_path(locator: &Locator) -> Result<PathBuf, &'static str> {
+    let mut path = PathBuf::new();
+    for (index, component) in locator.as_str().split('/').enumerate() {
+        match component {
+            "" => return Err("it has an empty path component (leading, trailing or double '/')"),
+            "." | ".." => return Err("it has a '.' or '..' component"),
+            c if index == 0 && c.starts_with("..") => {
+                return Err("names starting with '..' are kubelet's own (..data, ..<timestamp>)");
+            }
+            c => path.push(c),
+        }
+    }
+    Ok(path)
+}
+
+/// Reads the regular file at `path`, at most `max` bytes.
+///
+/// Opens with `O_NONBLOCK`, so a FIFO planted at the path cannot hang the
+/// reader, and with `O_NOFOLLOW` when `follow` is false, so a symlink in
+/// place of a data file is refused rather than followed out of the mount.
+/// The buffer is wiped on every path out.
+pub(super) fn read_bounded(
+    path: &Path,
+    max: usize,
+    follow: bool,
+) -> Result<SecretBytes, FileError> {
+    let mut flags = libc::O_NONBLOCK;
+    if !follow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let mut file = match OpenOptions::new().read(true).custom_flags(flags).open(path) {
+        Ok(file) => file,
+        Err(e) => return Err(classify_open_error(e, follow)),
+    };
+    let metadata = file.metadata().map_err(FileError::Io)?;
+    let file_type = metadata.file_type();
+    if !file_type.is_file() {
+        return Err(FileError::NotAFile(FileKind::of(file_type)));
+    }
+    let len = metadata.len();
+    if len > max as u64 {
+        return Err(FileError::TooLarge { len });
+    }
+    // `len <= max`, and `max` is a usize.
+    let expected = usize::try_from(len).unwrap_or(max);
+    read_exact_len(&mut file, expected, max)
+}
+
+fn classify_open_error(e: std::io::Error, follow: bool) -> FileError {
+    match e.kind() {
+        ErrorKind::NotFound | ErrorKind::NotADirectory => FileError::Missing,
+        ErrorKind::PermissionDenied => FileError::PermissionDenied(e),
+        _ if !follow && e.raw_os_error() == Some(libc::ELOOP) => {
+            FileError::NotAFile(FileKind::Symlink)
+        }
+        _ => FileError::Io(e),
+    }
+}
+
+/// Reads until EOF into a buffer sized from `fstat`, one byte larger so that
+/// a file that grew since is noticed instead of silently cut.
+fn read_exact_len(file: &mut File, expected: usize, max: usize) -> Result<SecretBytes, FileError> {
+    let capacity = expected.saturating_add(1);
+    let mut buffer = Zeroizing::new(vec![0u8; capacity]);
+    let mut filled = 0;
+    loop {
+        if filled == capacity {
+            // More bytes than fstat reported.
+            return Err(if filled > max {
+                FileError::TooLarge { len: filled as u64 }
+            } else {
+                FileError::Changed
+            });
+        }
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                return Err(FileError::PermissionDenied(e));
+            }
+            Err(e) => return Err(FileError::Io(e)),
+        }
+    }
+    Ok(SecretBytes::from(buffer[..filled].to_vec()))
+}
+
+impl FileKind {
+    pub(super) fn of(file_type: std::fs::FileType) -> Self {
+        if file_type.is_dir() {
+            FileKind::Directory
+        } else if file_type.is_symlink() {
+            FileKind::Symlink
+        } else if file_type.is_fifo() {
+            FileKind::Fifo
+        } else if file_type.is_socket() {
+            FileKind::Socket
+        } else if file_type.is_block_device() || file_type.is_char_device() {
+            FileKind::Device
+        } else {
+            FileKind::Other
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Parses arbitrary bytes as an encrypted store file (header, KDF caps, key
+//! unwrap, record framing) the way opening a store does. Must never panic,
+//! hang or allocate without bound.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    tyrum_secrets_file::fuzzing::parse_store_bytes(data);
+});

@@ -1,0 +1,109 @@
+//! The JSON-lines audit log survives its writer being killed mid-append:
+//! every record the writer acknowledged is in the log, the chain verifies,
+//! and a reopened sink continues it.
+//!
+//! `harness = false`: `main` re-executes this binary with `TYRUM_WORKER`
+//! set to run the writer role in a real child process.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use tyrum_secrets::{
+    AuditChainKey, AuditRecord, AuditSink, HandleId, JsonLinesAuditSink, Requester, SecretBytes,
+    Timestamp, verify_audit_log,
+};
+
+const WORKER_ENV: &str = "TYRUM_WORKER";
+const PATH_ENV: &str = "TYRUM_AUDIT_PATH";
+
+fn key() -> AuditChainKey {
+    AuditChainKey::new(SecretBytes::from(vec![0x5a; 32])).unwrap()
+}
+
+/// Child role: append records forever, printing each acknowledged sequence
+/// number only after `record` returned (written and fsynced).
+fn writer(path: &Path) -> ! {
+    let sink = JsonLinesAuditSink::open(path, key()).unwrap();
+    let requester = Requester::new("crash-writer").unwrap();
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        let record = AuditRecord::new(
+            Timestamp::now(),
+            format!("crash-{}", sink.head().seq + 1),
+            HandleId::generate().unwrap(),
+            requester.clone(),
+            // Long enough that a kill often lands mid-write.
+            "x".repeat(4096),
+        );
+        sink.record(record).unwrap();
+        writeln!(stdout, "{}", sink.head().seq).unwrap();
+        stdout.flush().unwrap();
+    }
+}
+
+fn killed_writer_loses_no_acknowledged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let mut last_acked = 0;
+    for round in 0..5 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(WORKER_ENV, "audit-writer")
+            .env(PATH_ENV, &path)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Let it write a while past the previous round, then kill it.
+        let target = last_acked + 20 + round * 7;
+        for line in lines.by_ref() {
+            let seq: u64 = line.unwrap().parse().unwrap();
+            last_acked = last_acked.max(seq);
+            if seq >= target {
+                break;
+            }
+        }
+        child.kill().unwrap();
+        // Acknowledgements already in the pipe count too.
+        for line in lines {
+            last_acked = last_acked.max(line.unwrap().parse().unwrap());
+        }
+        child.wait().unwrap();
+
+        let sink = JsonLinesAuditSink::open(&path, key()).unwrap();
+        let head = sink.head();
+        assert!(
+            head.seq >= last_acked,
+            "round {round}: log ends at {} but {last_acked} was acknowledged",
+            head.seq
+        );
+        drop(sink);
+        assert_eq!(verify_audit_log(&path, &key(), None).unwrap(), head);
+        last_acked = head.seq;
+    }
+}
+
+fn main() {
+    if std::env::var_os(WORKER_ENV).is_some() {
+        let path = std::env::var_os(PATH_ENV).expect("TYRUM_AUDIT_PATH is set");
+        writer(Path::new(&path));
+    }
+    let tests: &[(&str, fn())] = &[(
+        "killed_writer_loses_no_acknowledged_record",
+        killed_writer_loses_no_acknowledged_record,
+    )];
+    for (name, test) in tests {
+        test();
+        println!("test {name} ... ok");
+    }
+    println!(
+        "\ntest result: ok. {} passed; 0 failed; 0 ignored",
+        tests.len()
+    );
+}
