@@ -9,6 +9,7 @@ mod kind;
 mod memory;
 pub mod policy;
 pub mod provider;
+pub mod redaction;
 pub mod resolver;
 mod time;
 mod value;
@@ -36,6 +37,7 @@ pub use provider::{
     Capabilities, Locator, LocatorError, Operation, Persistence, ProviderError, SecretProvider,
     Version, VersionInfo, VersionSelector, VersionState, VersionedSecret,
 };
+pub use redaction::{Redacted, RedactionError, Redactor};
 pub use resolver::{
     Destination, NoRedaction, Purpose, RedactionHook, RedactionHookError, RequestError, Requester,
     ResolveError, ResolveRequest, ResolvedSecret, Resolver, ResolverBuilder,

@@ -1,0 +1,156 @@
+//! Properties: no registered value or variant survives redaction, through
+//! `redact_bytes`, `redact_str` and the chunked writer alike; text without
+//! secrets passes through byte-identical.
+
+use std::io::Write as _;
+
+use proptest::prelude::*;
+
+use super::tests::{handle, secret};
+use super::*;
+
+/// A secret value of at least the default minimum length: arbitrary bytes,
+/// arbitrary Unicode, or a token-like ASCII string.
+fn value() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), DEFAULT_MIN_VALUE_LEN..40),
+        "\\PC{8,24}".prop_map(String::into_bytes),
+        "[A-Za-z0-9_\\-+/=:. \"\\\\\n]{8,40}".prop_map(String::into_bytes),
+    ]
+    .prop_filter("at least the minimum length", |v| {
+        v.len() >= DEFAULT_MIN_VALUE_LEN
+    })
+}
+
+/// Ordinary surrounding text: log-like ASCII or arbitrary Unicode.
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof!["[ -~\n]{0,60}", "\\PC{0,30}"]
+}
+
+/// Writes `input` through a redacting writer in chunks of the given sizes
+/// (cycled), and returns what came out.
+fn through_writer(redactor: &Redactor, input: &[u8], chunks: &[usize]) -> Vec<u8> {
+    let mut writer = redactor.writer(Vec::new());
+    let mut rest = input;
+    for size in chunks.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (chunk, tail) = rest.split_at((*size).min(rest.len()));
+        writer.write_all(chunk).unwrap();
+        rest = tail;
+    }
+    writer.finish().unwrap()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every variant of every value, as the redactor registered them.
+fn all_variants(values: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    values
+        .iter()
+        .flat_map(|v| encoded_variants(&secret(v), DEFAULT_MIN_VALUE_LEN))
+        .map(|v| v.expose_secret().to_vec())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn no_registered_value_or_variant_survives(
+        values in proptest::collection::vec(value(), 1..4),
+        pieces in proptest::collection::vec((text(), any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..6),
+        tail in text(),
+        chunks in proptest::collection::vec(1usize..48, 1..8),
+    ) {
+        let redactor = Redactor::new();
+        for (i, v) in values.iter().enumerate() {
+            redactor.register(&handle(u32::try_from(i).unwrap()), &secret(v)).unwrap();
+        }
+        let variants: Vec<Vec<Vec<u8>>> = values
+            .iter()
+            .map(|v| all_variants(std::slice::from_ref(v)))
+            .collect();
+        // Surrounding text, then a random variant of a random value, repeated.
+        let mut input = Vec::new();
+        for (text, which_value, which_variant) in &pieces {
+            input.extend_from_slice(text.as_bytes());
+            let forms: &Vec<Vec<u8>> = which_value.get(variants.as_slice());
+            let form: &Vec<u8> = which_variant.get(forms.as_slice());
+            input.extend_from_slice(form);
+        }
+        input.extend_from_slice(tail.as_bytes());
+
+        let redacted = redactor.redact_bytes(&input).into_inner().into_owned();
+        let streamed = through_writer(&redactor, &input, &chunks);
+        for variant in variants.iter().flatten() {
+            prop_assert!(!contains(&redacted, variant), "redact_bytes left a variant");
+            prop_assert!(!contains(&streamed, variant), "the writer left a variant");
+        }
+        // The writer makes the same cuts as a single pass over the whole input.
+        prop_assert_eq!(&streamed, &redacted);
+
+        if let Ok(text) = std::str::from_utf8(&input) {
+            let out = redactor.redact_str(text);
+            for variant in variants.iter().flatten() {
+                prop_assert!(!contains(out.as_str().as_bytes(), variant), "redact_str left a variant");
+            }
+        }
+    }
+
+    #[test]
+    fn text_without_secrets_passes_through_byte_identical(
+        values in proptest::collection::vec(value(), 1..4),
+        text in "\\PC{0,400}",
+        noise in proptest::collection::vec(any::<u8>(), 0..400),
+        chunks in proptest::collection::vec(1usize..48, 1..8),
+    ) {
+        let redactor = Redactor::new();
+        for (i, v) in values.iter().enumerate() {
+            redactor.register(&handle(u32::try_from(i).unwrap()), &secret(v)).unwrap();
+        }
+        let variants = all_variants(&values);
+        prop_assume!(!variants.iter().any(|v| contains(text.as_bytes(), v)));
+        prop_assume!(!variants.iter().any(|v| contains(&noise, v)));
+
+        let out = redactor.redact_str(&text);
+        prop_assert!(matches!(out.as_inner(), std::borrow::Cow::Borrowed(_)));
+        prop_assert_eq!(out.as_str(), text.as_str());
+        prop_assert_eq!(through_writer(&redactor, text.as_bytes(), &chunks), text.as_bytes());
+        prop_assert_eq!(through_writer(&redactor, &noise, &chunks), noise);
+    }
+
+    #[test]
+    fn overlapping_values_leave_no_tail_in_any_chunking(
+        first in "[A-Za-z0-9]{8,24}",
+        which_form in any::<prop::sample::Index>(),
+        overlap in 1usize..8,
+        rest in "[A-Za-z0-9]{8,16}",
+        before in "[ -~]{0,40}",
+        after in "[ -~]{0,40}",
+        chunks in proptest::collection::vec(1usize..32, 1..8),
+    ) {
+        // The second value starts with the last `overlap` bytes of a form of
+        // the first (its hex is the longest pattern, which puts the overlap
+        // right at the writer's hold-back boundary), and the text holds the
+        // two run together.
+        let forms = all_variants(&[first.clone().into_bytes()]);
+        let form = String::from_utf8(which_form.get(forms.as_slice()).clone()).unwrap();
+        let overlap = overlap.min(form.len() - 1);
+        let second = format!("{}{rest}", &form[form.len() - overlap..]);
+        let redactor = Redactor::new();
+        redactor.register(&handle(1), &secret(&first)).unwrap();
+        redactor.register(&handle(2), &secret(&second)).unwrap();
+        let input = format!("{before}{form}{rest}{after}");
+
+        let redacted = redactor.redact_bytes(input.as_bytes()).into_inner().into_owned();
+        let streamed = through_writer(&redactor, input.as_bytes(), &chunks);
+        prop_assert_eq!(&streamed, &redacted);
+        for value in [&form, &second, &rest] {
+            prop_assert!(!contains(&streamed, value.as_bytes()), "a value or its tail survived");
+        }
+    }
+}
