@@ -32,6 +32,9 @@ use crate::{
 /// compare-and-set race before reporting [`CatalogError::Conflict`].
 const MAX_CAS_RETRIES: usize = 64;
 
+/// How precisely [`Catalog::mark_resolved`] keeps `last_resolved_at`.
+pub const LAST_RESOLVED_GRANULARITY: Duration = Duration::from_secs(60);
+
 /// Handles, their providers and their lifecycle.
 ///
 /// ```
@@ -426,11 +429,26 @@ impl Catalog {
 
     /// Records that `id` was resolved at `at`.
     ///
+    /// The time is kept to [`LAST_RESOLVED_GRANULARITY`]: a resolve within
+    /// that window of the recorded time writes nothing, so a hot secret does
+    /// not turn every resolve into a catalog write (a full rewrite and fsync
+    /// on the JSON file store). The audit log is the exact record of access.
+    ///
     /// # Errors
     /// [`CatalogError::UnknownHandle`] or a store failure.
     pub fn mark_resolved(&self, id: &HandleId, at: Timestamp) -> Result<(), CatalogError> {
+        let fresh = |entry: &CatalogEntry| {
+            entry
+                .last_resolved_at
+                .is_some_and(|last| last.saturating_add(LAST_RESOLVED_GRANULARITY) > at)
+        };
+        if fresh(&self.entry(id)?) {
+            return Ok(());
+        }
         self.update(id, |entry| {
-            entry.last_resolved_at = Some(entry.last_resolved_at.map_or(at, |t| t.max(at)));
+            if !fresh(entry) {
+                entry.last_resolved_at = Some(entry.last_resolved_at.map_or(at, |t| t.max(at)));
+            }
             Ok(())
         })
     }

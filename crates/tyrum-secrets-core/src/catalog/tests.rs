@@ -309,3 +309,29 @@ fn json_store_lock_times_out_instead_of_hanging() {
     holder.unlock().unwrap();
     assert!(store.compare_and_set(entry, None).is_ok());
 }
+
+#[test]
+fn last_resolved_is_written_at_most_once_per_granule() {
+    let (catalog, provider) = catalog();
+    let handle = catalog
+        .create(api_key(&provider), &value("sk-hot-secret"))
+        .unwrap();
+    let t0 = Timestamp::now();
+    catalog.mark_resolved(handle.id(), t0).unwrap();
+    let first = catalog.entry(handle.id()).unwrap();
+    assert_eq!(first.last_resolved_at, Some(t0));
+    catalog
+        .mark_resolved(handle.id(), t0.saturating_add(Duration::from_secs(1)))
+        .unwrap();
+    let second = catalog.entry(handle.id()).unwrap();
+    assert_eq!(
+        second.revision, first.revision,
+        "a resolve within the granule wrote"
+    );
+    let later = t0.saturating_add(LAST_RESOLVED_GRANULARITY);
+    catalog.mark_resolved(handle.id(), later).unwrap();
+    assert_eq!(
+        catalog.entry(handle.id()).unwrap().last_resolved_at,
+        Some(later)
+    );
+}
