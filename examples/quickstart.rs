@@ -9,10 +9,11 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
 use tyrum_secrets::file::{FileProvider, KeySource};
 use tyrum_secrets::{
     AuditChainKey, Catalog, ExposeSecret, JsonLinesAuditSink, KindSpec, MemoryCatalogStore,
-    NewSecret, ProviderId, Purpose, Requester, ResolveError, ResolveRequest, Resolver,
+    NewSecret, ProviderId, Purpose, Redactor, Requester, ResolveError, ResolveRequest, Resolver,
     RotateOptions, RulePolicy, Scope, SecretBytes, SecretKind, SecretString, verify_audit_log,
 };
 
@@ -66,7 +67,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     let chain_key_bytes: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
     let chain_key = || AuditChainKey::new(SecretBytes::from(chain_key_bytes.clone()));
     let sink = JsonLinesAuditSink::open(&audit_path, chain_key()?)?;
-    let resolver = Resolver::builder(Arc::clone(&catalog), policy, Arc::new(sink)).build()?;
+    // Every value the resolver hands out is registered with the redactor,
+    // which then removes it (and its encodings) from anything stored or shown.
+    let redactor = Redactor::new();
+    let resolver = Resolver::builder(Arc::clone(&catalog), policy, Arc::new(sink))
+        .redaction(Arc::new(redactor.clone()))
+        .build()?;
 
     // --- resolve into a child process: the parent never holds a String ----
     let request = ResolveRequest::new(
@@ -88,6 +94,25 @@ fn main() -> Result<(), Box<dyn Error>> {
         "the parent's own environment has API_KEY: {}",
         std::env::var_os("API_KEY").is_some()
     );
+
+    // --- a tool call: arguments hold the handle, the executor the value ----
+    let arguments = serde_json::json!({ "url": "https://api.example.test/v1/deploy",
+                                        "token": handle.to_string() });
+    println!("tool arguments as the model wrote them: {arguments}");
+    let substituted = resolver.substitute_json(&arguments, &request)?;
+    // A careless tool echoes its token, raw and base64-encoded.
+    let token = substituted.expose_secret()["token"]
+        .as_str()
+        .unwrap_or_default();
+    let echoed = format!(
+        "401 Unauthorized: token {token} (base64 {}) was rejected",
+        base64::engine::general_purpose::STANDARD.encode(token)
+    );
+    println!(
+        "tool output as stored and shown: {}",
+        redactor.redact_str(&echoed)
+    );
+    drop(substituted);
 
     // Another agent asks for the same secret: denied, and audited too.
     let other = ResolveRequest::new(Requester::new("chat-agent")?, Purpose::new("curious")?);

@@ -11,5 +11,7 @@ pub use tyrum_secrets_file as file;
 #[cfg(feature = "env")]
 pub use tyrum_secrets_env as env;
 
+/// The OS keychain provider: macOS Keychain, Windows Credential Manager,
+/// Secret Service, kernel keyutils.
 #[cfg(feature = "keychain")]
 pub use tyrum_secrets_keychain as keychain;
