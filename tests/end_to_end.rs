@@ -19,9 +19,9 @@ use base64::Engine as _;
 use serde_json::json;
 use tyrum_secrets::file::{FileOptions, FileProvider, KeySource};
 use tyrum_secrets::{
-    AuditChainKey, Catalog, ExposeSecret, JsonFileCatalogStore, JsonLinesAuditSink, KindSpec,
-    NewSecret, ProviderId, Purpose, Redactor, Requester, ResolveRequest, Resolver, RulePolicy,
-    Scope, SecretBytes, SecretKind, SecretString, verify_audit_log,
+    AuditChainKey, Catalog, JsonFileCatalogStore, JsonLinesAuditSink, KindSpec, NewSecret,
+    ProviderId, Purpose, Redactor, Requester, ResolveRequest, Resolver, RulePolicy, Scope,
+    SecretBytes, SecretKind, SecretString, verify_audit_log,
 };
 
 const CANARY: &str = "CANARY-e2e-sk-live-4b1d9f7a2c8e6";

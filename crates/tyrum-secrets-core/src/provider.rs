@@ -360,7 +360,9 @@ impl ProviderError {
 ///
 /// Implementations must never put secret bytes into `Debug` output or errors.
 /// Required: [`capabilities`](Self::capabilities) and [`read`](Self::read).
-/// Everything else defaults to [`ProviderError::Unsupported`].
+/// Everything else has a default: [`ProviderError::ReadOnly`] for writes,
+/// deletes and destroys on a provider whose capabilities say read-only,
+/// [`ProviderError::Unsupported`] otherwise.
 pub trait SecretProvider: Send + Sync + fmt::Debug {
     /// What this provider can do.
     fn capabilities(&self) -> Capabilities;
@@ -386,7 +388,7 @@ pub trait SecretProvider: Send + Sync + fmt::Debug {
     /// backend failure.
     fn write(&self, locator: &Locator, value: &SecretBytes) -> Result<Version, ProviderError> {
         let _ = (locator, value);
-        Err(ProviderError::unsupported(Operation::Write))
+        Err(self.refusal(Operation::Write))
     }
 
     /// Makes one version unreadable. Backends that can undelete (Vault) keep
@@ -397,7 +399,7 @@ pub trait SecretProvider: Send + Sync + fmt::Debug {
     /// there is no such version, or [`ProviderError::Unsupported`].
     fn delete(&self, locator: &Locator, version: Version) -> Result<(), ProviderError> {
         let _ = (locator, version);
-        Err(ProviderError::unsupported(Operation::Delete))
+        Err(self.refusal(Operation::Delete))
     }
 
     /// Erases one version's bytes permanently.
@@ -407,7 +409,7 @@ pub trait SecretProvider: Send + Sync + fmt::Debug {
     /// there is no such version, or [`ProviderError::Unsupported`].
     fn destroy(&self, locator: &Locator, version: Version) -> Result<(), ProviderError> {
         let _ = (locator, version);
-        Err(ProviderError::unsupported(Operation::Destroy))
+        Err(self.refusal(Operation::Destroy))
     }
 
     /// Every locator that has at least one readable version, sorted.
@@ -427,6 +429,17 @@ pub trait SecretProvider: Send + Sync + fmt::Debug {
     fn versions(&self, locator: &Locator) -> Result<Vec<VersionInfo>, ProviderError> {
         let _ = locator;
         Err(ProviderError::unsupported(Operation::Versions))
+    }
+
+    /// The error a mutating operation the provider does not implement
+    /// returns: [`ProviderError::ReadOnly`] when the capabilities say
+    /// read-only, [`ProviderError::Unsupported`] otherwise.
+    fn refusal(&self, operation: Operation) -> ProviderError {
+        if self.capabilities().read_only {
+            ProviderError::ReadOnly { operation }
+        } else {
+            ProviderError::unsupported(operation)
+        }
     }
 }
 
@@ -456,6 +469,9 @@ impl<P: SecretProvider + ?Sized> SecretProvider for std::sync::Arc<P> {
     fn versions(&self, locator: &Locator) -> Result<Vec<VersionInfo>, ProviderError> {
         (**self).versions(locator)
     }
+    fn refusal(&self, operation: Operation) -> ProviderError {
+        (**self).refusal(operation)
+    }
 }
 
 #[cfg(test)]
@@ -464,11 +480,17 @@ mod tests {
 
     /// A provider that implements only what the trait requires.
     #[derive(Debug)]
-    struct ReadOnlyMinimal;
+    struct Minimal {
+        read_only: bool,
+    }
 
-    impl SecretProvider for ReadOnlyMinimal {
+    impl SecretProvider for Minimal {
         fn capabilities(&self) -> Capabilities {
-            Capabilities::read_only(Persistence::External, false)
+            if self.read_only {
+                Capabilities::read_only(Persistence::External, false)
+            } else {
+                Capabilities::writable(Persistence::Process)
+            }
         }
         fn read(
             &self,
@@ -481,21 +503,52 @@ mod tests {
         }
     }
 
+    fn refused(p: &dyn SecretProvider) -> Vec<Result<(), ProviderError>> {
+        let locator = Locator::new("x").unwrap();
+        vec![
+            p.write(&locator, &SecretBytes::from(vec![1])).map(|_| ()),
+            p.delete(&locator, Version::FIRST),
+            p.destroy(&locator, Version::FIRST),
+            p.list().map(|_| ()),
+            p.versions(&locator).map(|_| ()),
+        ]
+    }
+
+    const OPERATIONS: [Operation; 5] = [
+        Operation::Write,
+        Operation::Delete,
+        Operation::Destroy,
+        Operation::List,
+        Operation::Versions,
+    ];
+
     #[test]
     fn optional_operations_default_to_unsupported() {
-        let p: &dyn SecretProvider = &ReadOnlyMinimal;
-        let locator = Locator::new("x").unwrap();
-        let unsupported = |r: Result<(), ProviderError>, op: Operation| {
-            assert!(matches!(r, Err(ProviderError::Unsupported { operation }) if operation == op));
-        };
-        unsupported(
-            p.write(&locator, &SecretBytes::from(vec![1])).map(|_| ()),
-            Operation::Write,
-        );
-        unsupported(p.delete(&locator, Version::FIRST), Operation::Delete);
-        unsupported(p.destroy(&locator, Version::FIRST), Operation::Destroy);
-        unsupported(p.list().map(|_| ()), Operation::List);
-        unsupported(p.versions(&locator).map(|_| ()), Operation::Versions);
+        for (result, op) in refused(&Minimal { read_only: false })
+            .into_iter()
+            .zip(OPERATIONS)
+        {
+            assert!(
+                matches!(result, Err(ProviderError::Unsupported { operation }) if operation == op)
+            );
+        }
+    }
+
+    #[test]
+    fn read_only_providers_refuse_mutations_as_read_only_by_default() {
+        for (result, op) in refused(&Minimal { read_only: true })
+            .into_iter()
+            .zip(OPERATIONS)
+        {
+            match op {
+                Operation::List | Operation::Versions => assert!(
+                    matches!(result, Err(ProviderError::Unsupported { operation }) if operation == op)
+                ),
+                _ => assert!(
+                    matches!(result, Err(ProviderError::ReadOnly { operation }) if operation == op)
+                ),
+            }
+        }
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::fmt;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use tyrum_secrets_core::{
-    Capabilities, ExposeSecret, Locator, Operation, Persistence, ProviderError, SecretBytes,
-    SecretProvider, Version, VersionInfo, VersionSelector, VersionState, VersionedSecret,
+    Capabilities, ExposeSecret, Locator, Persistence, ProviderError, SecretBytes, SecretProvider,
+    Version, VersionInfo, VersionSelector, VersionState, VersionedSecret,
 };
 use zeroize::Zeroize;
 
@@ -292,24 +292,6 @@ impl SecretProvider for EnvProvider {
         Ok(VersionedSecret {
             version: Version::FIRST,
             value: SecretBytes::from(entry.value.expose_secret().to_vec()),
-        })
-    }
-
-    fn write(&self, _: &Locator, _: &SecretBytes) -> Result<Version, ProviderError> {
-        Err(ProviderError::ReadOnly {
-            operation: Operation::Write,
-        })
-    }
-
-    fn delete(&self, _: &Locator, _: Version) -> Result<(), ProviderError> {
-        Err(ProviderError::ReadOnly {
-            operation: Operation::Delete,
-        })
-    }
-
-    fn destroy(&self, _: &Locator, _: Version) -> Result<(), ProviderError> {
-        Err(ProviderError::ReadOnly {
-            operation: Operation::Destroy,
         })
     }
 

@@ -30,8 +30,8 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use tyrum_secrets_core::{
-    Capabilities, Locator, Operation, Persistence, ProviderError, SecretBytes, SecretProvider,
-    Version, VersionInfo, VersionSelector, VersionState, VersionedSecret,
+    Capabilities, Locator, Persistence, ProviderError, SecretBytes, SecretProvider, Version,
+    VersionInfo, VersionSelector, VersionState, VersionedSecret,
 };
 
 pub use error::{FileKind, MountError};
@@ -527,24 +527,6 @@ impl SecretProvider for MountedSecretProvider {
                 locator: locator.clone(),
             }),
         }
-    }
-
-    fn write(&self, _: &Locator, _: &SecretBytes) -> Result<Version, ProviderError> {
-        Err(ProviderError::ReadOnly {
-            operation: Operation::Write,
-        })
-    }
-
-    fn delete(&self, _: &Locator, _: Version) -> Result<(), ProviderError> {
-        Err(ProviderError::ReadOnly {
-            operation: Operation::Delete,
-        })
-    }
-
-    fn destroy(&self, _: &Locator, _: Version) -> Result<(), ProviderError> {
-        Err(ProviderError::ReadOnly {
-            operation: Operation::Destroy,
-        })
     }
 
     fn list(&self) -> Result<Vec<Locator>, ProviderError> {
