@@ -56,16 +56,22 @@ impl Blobs<'_> {
             return Ok(None);
         };
         let (head, first) = parse_head(&raw).ok_or_else(|| foreign_item(service, user))?;
-        // Sized up front so growing never leaves an unwiped copy behind.
-        let mut out = Zeroizing::new(Vec::with_capacity(
-            first.len() + (head.pieces - 1) * self.chunk_len,
-        ));
+        // The piece count comes from the item, which any program in the
+        // session may have written: size the buffer from the bytes actually
+        // read, never from the count alone (65,536 pieces of a 64 KiB chunk
+        // would reserve 4 GiB before the first missing piece is noticed).
+        let reserve = if head.pieces > 1 {
+            self.chunk_len.min(INITIAL_PIECE_CAPACITY)
+        } else {
+            0
+        };
+        let mut out = Zeroizing::new(Vec::with_capacity(first.len() + reserve));
         out.extend_from_slice(first);
         for k in 1..head.pieces {
             let name = piece_service(service, head.generation, k);
             let action = format!("reading keychain item {name}/{user}");
             match self.entry(&name, user, &action)?.get_secret() {
-                Ok(bytes) => out.extend_from_slice(&Zeroizing::new(bytes)),
+                Ok(bytes) => extend_wiped(&mut out, &Zeroizing::new(bytes)),
                 Err(StoreError::NoEntry) => {
                     return Err(KeychainError::Corrupt {
                         message: format!(
@@ -187,6 +193,21 @@ impl Blobs<'_> {
             .build(service, user, None)
             .map_err(|e| KeychainError::from_store(e, action))
     }
+}
+
+/// Capacity reserved up front for the pieces after the head.
+const INITIAL_PIECE_CAPACITY: usize = 64 * 1024;
+
+/// Appends `bytes` to `out`; when `out` must grow, moves its contents into a
+/// larger buffer itself so the old allocation is wiped, not freed as is.
+fn extend_wiped(out: &mut Zeroizing<Vec<u8>>, bytes: &[u8]) {
+    let needed = out.len() + bytes.len();
+    if needed > out.capacity() {
+        let mut grown = Zeroizing::new(Vec::with_capacity(needed.max(out.capacity() * 2)));
+        grown.extend_from_slice(out);
+        *out = grown;
+    }
+    out.extend_from_slice(bytes);
 }
 
 /// The service name of piece `k` (at least 1) of generation `generation`
