@@ -567,3 +567,52 @@ fn read_together_reads_matching_keys_and_refuses_an_empty_list() {
         "{err}"
     );
 }
+
+/// A directory holding `tls.key` and `password` outside the mount.
+fn outside_dir() -> tempfile::TempDir {
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::write(outside.path().join("tls.key"), b"CANARY-outside-tls").expect("write");
+    std::fs::write(outside.path().join("password"), b"CANARY-outside-pass").expect("write");
+    outside
+}
+
+fn assert_refused_as_symlink(result: Result<tyrum_secrets_core::VersionedSecret, ProviderError>) {
+    match result {
+        Ok(got) => panic!(
+            "read through a symlink out of the mount: {:?}",
+            String::from_utf8_lossy(got.value.expose_secret())
+        ),
+        Err(err) => assert!(
+            matches!(
+                mount_error(&err),
+                MountError::NotAFile {
+                    found: FileKind::Symlink,
+                    ..
+                }
+            ),
+            "{err}"
+        ),
+    }
+}
+
+#[test]
+fn a_symlinked_directory_inside_the_data_directory_is_refused_not_followed() {
+    let (dir, volume) = volume(1);
+    let outside = outside_dir();
+    let data = dir.path().join(volume.data_target().expect("..data"));
+    std::fs::remove_dir_all(data.join("tls")).expect("remove");
+    std::os::unix::fs::symlink(outside.path(), data.join("tls")).expect("symlink");
+    assert_refused_as_symlink(
+        open(dir.path()).read(&locator("tls/tls.key"), VersionSelector::Latest),
+    );
+}
+
+#[test]
+fn a_data_link_whose_target_is_a_symlink_is_refused_not_followed() {
+    let (dir, _volume) = volume(1);
+    let outside = outside_dir();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("..evil")).expect("symlink");
+    std::os::unix::fs::symlink("..evil", dir.path().join("..data_tmp")).expect("symlink");
+    std::fs::rename(dir.path().join("..data_tmp"), dir.path().join("..data")).expect("swap");
+    assert_refused_as_symlink(open(dir.path()).read(&locator("password"), VersionSelector::Latest));
+}

@@ -62,10 +62,65 @@ pub(super) fn read_bounded(
     if !follow {
         flags |= libc::O_NOFOLLOW;
     }
-    let mut file = match OpenOptions::new().read(true).custom_flags(flags).open(path) {
+    let file = match OpenOptions::new().read(true).custom_flags(flags).open(path) {
         Ok(file) => file,
         Err(e) => return Err(classify_open_error(e, follow)),
     };
+    read_open_file(file, max)
+}
+
+/// Reads the regular file at `relative` under the directory `dir`, at most
+/// `max` bytes, following no symlink on the way: not `dir` itself, not an
+/// intermediate directory, not the file. Each component is opened with
+/// `openat(O_NOFOLLOW)` relative to the one before, so a symlink swapped in
+/// between two steps is refused too, never followed out of the mount.
+pub(super) fn read_bounded_beneath(
+    dir: &Path,
+    relative: &Path,
+    max: usize,
+) -> Result<SecretBytes, FileError> {
+    use rustix::fs::{Mode, OFlags};
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let open_err = |e: rustix::io::Errno| classify_open_error(std::io::Error::from(e), false);
+    // A symlink opened with O_DIRECTORY | O_NOFOLLOW fails with ENOTDIR (or
+    // ELOOP); tell it apart from a plain file in the way.
+    let dir_err = |e: rustix::io::Errno, is_symlink: &dyn Fn() -> bool| {
+        if matches!(e, rustix::io::Errno::NOTDIR | rustix::io::Errno::LOOP) && is_symlink() {
+            FileError::NotAFile(FileKind::Symlink)
+        } else {
+            open_err(e)
+        }
+    };
+    let mut at = rustix::fs::open(dir, dir_flags, Mode::empty()).map_err(|e| {
+        dir_err(e, &|| {
+            std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink())
+        })
+    })?;
+    let mut components = relative.components().peekable();
+    while let Some(component) = components.next() {
+        let name = component.as_os_str();
+        if components.peek().is_none() {
+            let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+            let fd = rustix::fs::openat(&at, name, flags, Mode::empty()).map_err(open_err)?;
+            return read_open_file(File::from(fd), max);
+        }
+        let next = rustix::fs::openat(&at, name, dir_flags, Mode::empty()).map_err(|e| {
+            dir_err(e, &|| {
+                rustix::fs::statat(&at, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok_and(
+                    |st| {
+                        rustix::fs::FileType::from_raw_mode(st.st_mode)
+                            == rustix::fs::FileType::Symlink
+                    },
+                )
+            })
+        })?;
+        at = next;
+    }
+    // `relative_path` never yields an empty path.
+    Err(FileError::Missing)
+}
+
+fn read_open_file(mut file: File, max: usize) -> Result<SecretBytes, FileError> {
     let metadata = file.metadata().map_err(FileError::Io)?;
     let file_type = metadata.file_type();
     if !file_type.is_file() {

@@ -35,7 +35,7 @@ use tyrum_secrets_core::{
 };
 
 pub use error::{FileKind, MountError};
-use file::{FileError, read_bounded, relative_path};
+use file::{FileError, read_bounded, read_bounded_beneath, relative_path};
 
 /// The symlink kubelet swaps on every update.
 const DATA_LINK: &str = "..data";
@@ -370,8 +370,10 @@ impl MountedSecretProvider {
         let mut values = Vec::with_capacity(paths.len());
         for (index, path) in paths.iter().enumerate() {
             // Regular files only inside the data directory: kubelet writes
-            // no symlinks there, so one is refused, never followed.
-            match read_bounded(&dir.join(path), self.max_file_len, false) {
+            // no symlinks there, so one is refused, never followed, whether
+            // it stands for the file, a directory on the way, or the data
+            // directory itself.
+            match read_bounded_beneath(dir, path, self.max_file_len) {
                 Ok(value) => values.push(value),
                 Err(FileError::Missing) => return Err(Attempt::Missing(index)),
                 Err(FileError::Changed) => return Err(Attempt::Changed),
