@@ -526,17 +526,41 @@ fn open_identity(path: &Path) -> Result<(File, Identity), FileError> {
     Ok((file, identity_of(&meta)))
 }
 
+/// Buffer reserved up front when reading a store; larger stores grow it.
+const INITIAL_READ_CAPACITY: u64 = 1 << 20;
+
 /// Opens the store read-write and reads all of it.
+///
+/// Only a regular file that starts with the magic bytes is read past them:
+/// a path naming a device (`/dev/zero`), a FIFO or a large foreign file is
+/// refused as [`FileError::NotAStore`] instead of being read without end
+/// or sized into one allocation.
 fn read_whole(path: &Path) -> Result<(File, Identity, Vec<u8>), FileError> {
     let file =
         open_private(path, false).map_err(|e| FileError::io("opening the store file", path, e))?;
     let meta = file
         .metadata()
         .map_err(|e| FileError::io("checking the store file", path, e))?;
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    (&file)
-        .read_to_end(&mut bytes)
-        .map_err(|e| FileError::io("reading the store file", path, e))?;
+    let not_a_store = || FileError::NotAStore {
+        path: path.to_owned(),
+    };
+    if !meta.is_file() {
+        return Err(not_a_store());
+    }
+    let capacity = meta.len().min(INITIAL_READ_CAPACITY);
+    let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    let read = |bytes: &mut Vec<u8>, limit: Option<u64>| {
+        let result = match limit {
+            Some(limit) => (&file).take(limit).read_to_end(bytes),
+            None => (&file).read_to_end(bytes),
+        };
+        result.map_err(|e| FileError::io("reading the store file", path, e))
+    };
+    read(&mut bytes, Some(format::MAGIC.len() as u64))?;
+    if bytes.as_slice() != format::MAGIC.as_slice() {
+        return Err(not_a_store());
+    }
+    read(&mut bytes, None)?;
     Ok((file, identity_of(&meta), bytes))
 }
 

@@ -590,3 +590,70 @@ fn a_key_file_opens_the_store_it_created() {
     let err = FileProvider::open_with(&path, KeySource::KeyFile(other), options()).unwrap_err();
     assert!(matches!(err, FileError::Decrypt { .. }));
 }
+
+/// Runs the test `name` of this binary again in a child process whose
+/// address space is capped at 1 GiB (`ulimit -v`), with `TYRUM_CAPPED_CHILD`
+/// set; returns whether this is that child.
+fn in_capped_child(name: &str) -> bool {
+    if std::env::var_os("TYRUM_CAPPED_CHILD").is_some() {
+        return true;
+    }
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 1048576 && exec \"$0\" --exact {name} --test-threads 1"
+        ))
+        .arg(std::env::current_exe().unwrap())
+        .env("TYRUM_CAPPED_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "capped child failed ({:?}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    false
+}
+
+#[cfg(unix)]
+#[test]
+fn special_and_huge_foreign_files_are_refused_without_reading_them_whole() {
+    if !in_capped_child("special_and_huge_foreign_files_are_refused_without_reading_them_whole") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A foreign file far larger than the child may allocate (sparse: it
+    // takes no disk space).
+    let huge = dir.path().join("disk.img");
+    let file = std::fs::File::create(&huge).unwrap();
+    std::io::Write::write_all(&mut &file, b"not a store at all").unwrap();
+    file.set_len(4 << 30).unwrap();
+    drop(file);
+    // A FIFO nobody writes to: reading it would block forever.
+    let fifo = dir.path().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for path in [huge.as_path(), Path::new("/dev/zero"), fifo.as_path()] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let owned = path.to_owned();
+        std::thread::spawn(move || {
+            let result = FileProvider::open_with(&owned, passphrase(), options());
+            let _ = tx.send(result.map(drop));
+        });
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("opening {} hangs", path.display()));
+        assert!(
+            matches!(result, Err(FileError::NotAStore { .. })),
+            "{}: {result:?}",
+            path.display()
+        );
+    }
+}
