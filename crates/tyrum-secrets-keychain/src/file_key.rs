@@ -1,8 +1,9 @@
 //! The encrypted file provider's 32-byte data key, kept in the keychain
 //! instead of being derived from a passphrase.
 
-use std::sync::{Arc, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
 
 use keyring_core::{CredentialStore, Error as StoreError};
 use secrecy::{ExposeSecretMut, SecretBox};
@@ -10,7 +11,9 @@ use tyrum_secrets_core::{Locator, Persistence};
 use zeroize::Zeroizing;
 
 use crate::error::KeychainError;
-use crate::provider::{DEFAULT_TIMEOUT, bounded, map_store_persistence, namespace_lock};
+use crate::provider::{
+    DEFAULT_TIMEOUT, bounded, lock_until, map_store_persistence, namespace_lock,
+};
 
 /// Keychain service under which file-store keys are kept (the user is the
 /// key's name).
@@ -120,8 +123,16 @@ impl FileStoreKeySource {
         let name = self.name.clone();
         let lock = namespace_lock(&store.vendor(), FILE_KEY_SERVICE);
         let action = format!("loading file-store key {name:?}");
+        let deadline = Instant::now() + self.timeout;
+        let timeout = self.timeout;
+        let worker_action = action.clone();
         bounded(&action, self.timeout, move || {
-            let _guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(_guard) = lock_until(&lock, deadline, &AtomicBool::new(false)) else {
+                return Err(KeychainError::TimedOut {
+                    action: worker_action,
+                    timeout,
+                });
+            };
             let key = read_key(&*store, &name)?;
             if key.is_some() || !create {
                 return Ok(key);

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
+use std::time::{Duration, Instant};
 
 use keyring_core::{CredentialPersistence, CredentialStore};
 use tyrum_secrets_core::{
@@ -145,16 +145,17 @@ impl KeychainProvider {
         let cancelled = Arc::new(AtomicBool::new(false));
         let worker_cancelled = Arc::clone(&cancelled);
         let worker_action = action.clone();
+        let deadline = Instant::now() + self.inner.timeout;
         let result = bounded(&action, self.inner.timeout, move || {
-            let _guard = inner.lock.lock().unwrap_or_else(PoisonError::into_inner);
-            // The caller gave up while this call waited for the lock: do not
-            // start a store operation nobody will see the result of.
-            if worker_cancelled.load(Ordering::SeqCst) {
+            // The caller gives up at the deadline: do not start a store
+            // operation nobody will see the result of, and do not stay
+            // parked on the lock behind a hung call either.
+            let Some(_guard) = lock_until(&inner.lock, deadline, &worker_cancelled) else {
                 return Err(KeychainError::TimedOut {
                     action: worker_action,
                     timeout: inner.timeout,
                 });
-            }
+            };
             op(&inner)
         });
         if matches!(result, Err(KeychainError::TimedOut { .. })) {
@@ -182,6 +183,34 @@ pub fn persistence_warning(persistence: Persistence) -> Option<&'static str> {
             "this keychain store does not report how long it keeps secrets; \
              do not rely on it as the only copy",
         ),
+    }
+}
+
+/// Takes `lock`, waiting no later than `deadline` and not after `cancelled`
+/// is set; `None` then.
+///
+/// A worker thread blocked in `Mutex::lock` behind a call that hangs (a
+/// D-Bus unlock prompt nobody answers) would stay blocked after its caller
+/// timed out, one thread per call for as long as the hang lasts. Polling
+/// lets every such worker exit at its caller's deadline.
+pub(crate) fn lock_until<'a>(
+    lock: &'a Mutex<()>,
+    deadline: Instant,
+    cancelled: &AtomicBool,
+) -> Option<MutexGuard<'a, ()>> {
+    let mut pause = Duration::from_micros(100);
+    loop {
+        match lock.try_lock() {
+            Ok(guard) => return Some(guard),
+            Err(TryLockError::Poisoned(poison)) => return Some(poison.into_inner()),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        let now = Instant::now();
+        if now >= deadline || cancelled.load(Ordering::SeqCst) {
+            return None;
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(5));
     }
 }
 

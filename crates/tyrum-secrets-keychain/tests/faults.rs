@@ -742,3 +742,72 @@ fn persistence_is_reported_and_warned_about() {
             .is_some_and(|w| w.contains("reboot"))
     );
 }
+
+/// Threads of this process named like the provider's workers.
+fn keychain_worker_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(Result::ok)
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|comm| comm.trim_end() == "tyrum-keychain")
+        })
+        .count()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn calls_that_time_out_behind_a_hung_call_leave_no_thread_behind() {
+    #[derive(Debug)]
+    struct HangsOnce(std::sync::atomic::AtomicBool);
+    impl CredentialStoreApi for HangsOnce {
+        fn vendor(&self) -> String {
+            "hangs-once test store".to_owned()
+        }
+        fn id(&self) -> String {
+            "hangs-once".to_owned()
+        }
+        fn build(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<&HashMap<&str, &str>>,
+        ) -> keyring_core::Result<Entry> {
+            // The first call waits on an unlock prompt nobody answers (for
+            // the length of the test); it holds the namespace lock.
+            if !self.0.swap(true, Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_secs(30));
+            }
+            Err(StoreError::NoEntry)
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+    let provider = KeychainProvider::builder(Arc::new(HangsOnce(Default::default())))
+        .namespace("hangs-once")
+        .timeout(std::time::Duration::from_millis(20))
+        .build()
+        .expect("provider");
+    let before = keychain_worker_threads();
+    const CALLS: usize = 40;
+    for _ in 0..CALLS {
+        let result = provider.read(&locator("any"), VersionSelector::Latest);
+        assert!(
+            matches!(result, Err(ProviderError::Unavailable { .. })),
+            "{result:?}"
+        );
+    }
+    // Workers that gave up exit promptly; only the hung call's own thread
+    // (and a few of other tests running meanwhile) may remain.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut extra = keychain_worker_threads().saturating_sub(before);
+    while extra > 10 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        extra = keychain_worker_threads().saturating_sub(before);
+    }
+    assert!(
+        extra <= 10,
+        "{extra} worker threads of {CALLS} timed-out calls are still waiting for the lock"
+    );
+}
