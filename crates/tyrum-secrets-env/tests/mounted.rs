@@ -616,3 +616,25 @@ fn a_data_link_whose_target_is_a_symlink_is_refused_not_followed() {
     std::fs::rename(dir.path().join("..data_tmp"), dir.path().join("..data")).expect("swap");
     assert_refused_as_symlink(open(dir.path()).read(&locator("password"), VersionSelector::Latest));
 }
+
+#[test]
+fn listing_a_plain_directory_with_symlink_loops_finishes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("token"), b"plain-token-value").expect("write");
+    // Directory symlinks back to the root: each level of the walk would
+    // multiply the work by their number (4^16 directories at the depth cap).
+    for name in ["a", "b", "c", "d"] {
+        std::os::unix::fs::symlink(".", dir.path().join(name)).expect("symlink");
+    }
+    let provider = open(dir.path());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(provider.list().map_err(|e| e.to_string()));
+    });
+    // Generous bound: only "does not hang".
+    let listed = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("list() hangs on symlink loops")
+        .expect("list");
+    assert!(listed.contains(&locator("token")), "{listed:?}");
+}

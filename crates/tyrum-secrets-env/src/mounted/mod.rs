@@ -22,10 +22,11 @@
 mod error;
 mod file;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::ffi::OsString;
 use std::fmt;
 use std::io::ErrorKind;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -427,7 +428,8 @@ impl MountedSecretProvider {
             Layout::Kubelet(target) => (self.root.join(&target), Some(target), false),
         };
         let mut found = Vec::new();
-        match walk(&dir, "", 0, follow, &mut found) {
+        let mut visited = HashSet::new();
+        match walk(&dir, "", 0, follow, &mut visited, &mut found) {
             Ok(()) => {
                 found.sort();
                 Ok(Some(found))
@@ -456,14 +458,24 @@ fn version_not_found(locator: &Locator, version: Version) -> MountError {
 
 /// Collects the regular files under `dir` as locators, skipping kubelet's
 /// `..` names at the top and anything that is not a valid locator.
+///
+/// Each directory is entered once (`visited` holds device and inode): with
+/// `follow`, a symlink back to an ancestor would otherwise be walked again
+/// at every level, and a few of them multiply into billions of directories
+/// before the depth cap stops the walk.
 fn walk(
     dir: &Path,
     prefix: &str,
     depth: usize,
     follow: bool,
+    visited: &mut HashSet<(u64, u64)>,
     found: &mut Vec<Locator>,
 ) -> std::io::Result<()> {
     if depth > MAX_DEPTH {
+        return Ok(());
+    }
+    let metadata = std::fs::metadata(dir)?;
+    if !visited.insert((metadata.dev(), metadata.ino())) {
         return Ok(());
     }
     for entry in std::fs::read_dir(dir)? {
@@ -490,6 +502,7 @@ fn walk(
                 &format!("{relative}/"),
                 depth + 1,
                 follow,
+                visited,
                 found,
             )?;
         } else if file_type.is_file()
