@@ -575,6 +575,20 @@ impl Inner {
                 locator: locator.clone(),
                 version,
             })?;
+        // Hidden first, erased second, forgotten last, as `delete`: an
+        // interrupted destroy never leaves a half-erased version that
+        // `Latest` still picks (it would fail as corrupt instead of falling
+        // back to the version before), and retrying finishes it.
+        let mut head = head;
+        if !index.versions[position].deleted {
+            index.versions[position].deleted = true;
+            head = self.blobs().write(
+                &self.index_service(),
+                locator.as_str(),
+                &index.to_json(),
+                Some(head),
+            )?;
+        }
         self.blobs()
             .erase(&self.value_service(version.get()), locator.as_str())?;
         index.versions.remove(position);

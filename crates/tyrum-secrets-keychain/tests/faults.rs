@@ -811,3 +811,37 @@ fn calls_that_time_out_behind_a_hung_call_leave_no_thread_behind() {
         "{extra} worker threads of {CALLS} timed-out calls are still waiting for the lock"
     );
 }
+
+#[test]
+fn an_interrupted_destroy_of_the_latest_version_leaves_latest_readable() {
+    let l = locator("faults/destroy-latest");
+    let calls = {
+        let (h, written) = seeded(&l);
+        h.count(|p| p.destroy(&l, written[1].0).expect("destroy"))
+    };
+    for step in 0..calls {
+        let (h, written) = seeded(&l);
+        let (target, target_value) = written[1].clone();
+        h.fail_call(step);
+        let result = h.provider.destroy(&l, target);
+        h.heal();
+        // Latest is the target while it still reads whole, else the version
+        // before it; never an error because half of the target is gone.
+        let latest = h
+            .provider
+            .read(&l, VersionSelector::Latest)
+            .unwrap_or_else(|e| {
+                panic!("destroy failed at call {step} of {calls}: latest gives {e}")
+            });
+        if latest.version == target {
+            assert!(
+                result.is_err(),
+                "destroy succeeded but the version still reads"
+            );
+            assert!(latest.value.expose_secret() == target_value.as_slice());
+        } else {
+            assert_eq!(latest.version, written[0].0, "failure at call {step}");
+            assert!(latest.value.expose_secret() == written[0].1.as_slice());
+        }
+    }
+}
