@@ -304,5 +304,18 @@ fn child_meets_a_locked_collection() {
         }
         other => panic!("a locked collection gave {other:?}"),
     }
+    // Writing and listing meet the same lock: still "locked", never
+    // reported as a missing service.
+    match provider.write(&locator, &secret(CANARY)) {
+        Err(e @ ProviderError::PermissionDenied { .. }) => {
+            println!("locked write: {e}");
+            assert!(!format!("{e} {e:?}").contains("CANARY-outage"));
+        }
+        other => panic!("writing to a locked collection gave {other:?}"),
+    }
+    match provider.list() {
+        Err(ProviderError::PermissionDenied { .. }) => {}
+        other => panic!("listing a locked collection gave {other:?}"),
+    }
     assert!(started.elapsed() < NO_HANG);
 }
