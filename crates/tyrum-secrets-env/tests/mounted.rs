@@ -638,3 +638,25 @@ fn listing_a_plain_directory_with_symlink_loops_finishes() {
         .expect("list");
     assert!(listed.contains(&locator("token")), "{listed:?}");
 }
+
+#[test]
+fn listing_through_a_data_link_whose_target_is_a_symlink_is_refused() {
+    let (dir, _volume) = volume(1);
+    let outside = outside_dir();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("..evil")).expect("symlink");
+    std::os::unix::fs::symlink("..evil", dir.path().join("..data_tmp")).expect("symlink");
+    std::fs::rename(dir.path().join("..data_tmp"), dir.path().join("..data")).expect("swap");
+    match open(dir.path()).list() {
+        Ok(listed) => panic!("listed a directory outside the mount: {listed:?}"),
+        Err(err) => assert!(
+            matches!(
+                mount_error(&err),
+                MountError::NotAFile {
+                    found: FileKind::Symlink,
+                    ..
+                }
+            ),
+            "{err}"
+        ),
+    }
+}

@@ -427,6 +427,16 @@ impl MountedSecretProvider {
             Layout::Plain => (self.root.clone(), None, true),
             Layout::Kubelet(target) => (self.root.join(&target), Some(target), false),
         };
+        if target.is_some()
+            && std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink())
+        {
+            // Reads refuse a data directory that is a symlink; so does list,
+            // rather than naming files from wherever it points.
+            return Err(MountError::NotAFile {
+                path: dir,
+                found: FileKind::Symlink,
+            });
+        }
         let mut found = Vec::new();
         let mut visited = HashSet::new();
         match walk(&dir, "", 0, follow, &mut visited, &mut found) {
