@@ -85,12 +85,20 @@ fn run() -> Result<Outcome, String> {
         &[
             ("open", b"readable-value-1".to_vec()),
             ("locked", b"locked-value-22".to_vec()),
+            ("search-only/nested", b"nested-value-333".to_vec()),
         ],
     )
     .expect("kubelet write");
     let data = kubelet.join(volume.data_target().expect("..data"));
     std::fs::set_permissions(data.join("locked"), std::fs::Permissions::from_mode(0o000))
         .expect("chmod 000");
+    // A directory others may search but not list: reading through it needs
+    // only the search bit, as a plain open of the path would.
+    std::fs::set_permissions(
+        data.join("search-only"),
+        std::fs::Permissions::from_mode(0o711),
+    )
+    .expect("chmod 711");
 
     // Plain files, as a subPath mount.
     let plain = base.path().join("plain");
@@ -159,6 +167,17 @@ fn check_as_unprivileged(root: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure::Setup(format!("readable file: {e}")))?;
     if open.value.expose_secret() != b"readable-value-1" {
         return Err(Failure::Check("readable file read back wrong".into()));
+    }
+    if root.join("..data").exists() {
+        match provider.read(&locator("search-only/nested"), VersionSelector::Latest) {
+            Ok(got) if got.value.expose_secret() == b"nested-value-333" => {}
+            Ok(_) => return Err(Failure::Check("nested file read back wrong".into())),
+            Err(e) => {
+                return Err(Failure::Check(format!(
+                    "a file under a search-only directory does not read: {e}"
+                )));
+            }
+        }
     }
     match provider.read(&locator("locked"), VersionSelector::Latest) {
         Err(ProviderError::PermissionDenied { message }) => {

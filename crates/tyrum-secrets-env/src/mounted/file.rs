@@ -80,7 +80,13 @@ pub(super) fn read_bounded_beneath(
     max: usize,
 ) -> Result<SecretBytes, FileError> {
     use rustix::fs::{Mode, OFlags};
-    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    // Directories are opened only to look names up in them: O_PATH needs
+    // just the search permission a plain path lookup needs, not read.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let lookup_only = OFlags::PATH;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let lookup_only = OFlags::RDONLY;
+    let dir_flags = lookup_only | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let open_err = |e: rustix::io::Errno| classify_open_error(std::io::Error::from(e), false);
     // A symlink opened with O_DIRECTORY | O_NOFOLLOW fails with ENOTDIR (or
     // ELOOP); tell it apart from a plain file in the way.
