@@ -123,7 +123,7 @@ impl FileStoreKeySource {
         let name = self.name.clone();
         let lock = namespace_lock(&store.vendor(), FILE_KEY_SERVICE);
         let action = format!("loading file-store key {name:?}");
-        let deadline = Instant::now() + self.timeout;
+        let deadline = Instant::now().checked_add(self.timeout);
         let timeout = self.timeout;
         let worker_action = action.clone();
         bounded(&action, self.timeout, move || {

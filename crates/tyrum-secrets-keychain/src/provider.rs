@@ -145,7 +145,8 @@ impl KeychainProvider {
         let cancelled = Arc::new(AtomicBool::new(false));
         let worker_cancelled = Arc::clone(&cancelled);
         let worker_action = action.clone();
-        let deadline = Instant::now() + self.inner.timeout;
+        // `None`: a timeout too long to add to now, i.e. no deadline.
+        let deadline = Instant::now().checked_add(self.inner.timeout);
         let result = bounded(&action, self.inner.timeout, move || {
             // The caller gives up at the deadline: do not start a store
             // operation nobody will see the result of, and do not stay
@@ -186,8 +187,8 @@ pub fn persistence_warning(persistence: Persistence) -> Option<&'static str> {
     }
 }
 
-/// Takes `lock`, waiting no later than `deadline` and not after `cancelled`
-/// is set; `None` then.
+/// Takes `lock`, waiting no later than `deadline` (if any) and not after
+/// `cancelled` is set; `None` then.
 ///
 /// A worker thread blocked in `Mutex::lock` behind a call that hangs (a
 /// D-Bus unlock prompt nobody answers) would stay blocked after its caller
@@ -195,7 +196,7 @@ pub fn persistence_warning(persistence: Persistence) -> Option<&'static str> {
 /// lets every such worker exit at its caller's deadline.
 pub(crate) fn lock_until<'a>(
     lock: &'a Mutex<()>,
-    deadline: Instant,
+    deadline: Option<Instant>,
     cancelled: &AtomicBool,
 ) -> Option<MutexGuard<'a, ()>> {
     let mut pause = Duration::from_micros(100);
@@ -206,10 +207,11 @@ pub(crate) fn lock_until<'a>(
             Err(TryLockError::WouldBlock) => {}
         }
         let now = Instant::now();
-        if now >= deadline || cancelled.load(Ordering::SeqCst) {
+        if deadline.is_some_and(|d| now >= d) || cancelled.load(Ordering::SeqCst) {
             return None;
         }
-        std::thread::sleep(pause.min(deadline - now));
+        let left = deadline.map_or(pause, |d| d - now);
+        std::thread::sleep(pause.min(left));
         pause = (pause * 2).min(Duration::from_millis(5));
     }
 }

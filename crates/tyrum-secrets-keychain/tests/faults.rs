@@ -845,3 +845,19 @@ fn an_interrupted_destroy_of_the_latest_version_leaves_latest_readable() {
         }
     }
 }
+
+#[test]
+fn a_timeout_too_long_to_add_to_now_means_no_deadline() {
+    let store: Arc<CredentialStore> = mock::Store::new().expect("mock store");
+    let provider = KeychainProvider::builder(store)
+        .timeout(std::time::Duration::MAX)
+        .build()
+        .expect("provider");
+    let l = locator("no-deadline");
+    let v = provider
+        .write(&l, &secret(b"value-without-deadline"))
+        .expect("write");
+    let got = provider.read(&l, VersionSelector::Latest).expect("read");
+    assert_eq!(got.version, v);
+    assert!(got.value.expose_secret() == b"value-without-deadline");
+}
