@@ -34,8 +34,11 @@ use crate::SecretKind;
 ///   matches any run of characters, `/` included.
 /// - `agent`, `tool`, `destination` and `kind` are optional; each takes one
 ///   value or a list, and a rule with a condition matches only requests that
-///   meet it (a rule naming destinations never matches a request without
-///   one). `kind` takes kind names, not patterns.
+///   meet it (an allow or require-approval rule naming destinations never
+///   matches a request without one). A `deny` rule fails closed instead: a
+///   condition on a tool or destination the request does not name counts as
+///   met, so leaving the attribute out never escapes the deny. `kind` takes
+///   kind names, not patterns.
 /// - Among the rules that match, an explicit `deny` wins, then
 ///   `require_approval`, then `allow`. When none matches, `default` applies:
 ///   `deny` (the default) or `require_approval`. A default of `allow` is
@@ -237,13 +240,17 @@ impl Policy for RulePolicy {
 
 impl Rule {
     fn matches(&self, target: &str, input: &PolicyInput<'_>) -> bool {
-        fn any(patterns: &Option<Vec<Pattern>>, value: Option<&str>) -> bool {
-            match (patterns, value) {
-                (None, _) => true,
-                (Some(_), None) => false,
-                (Some(patterns), Some(value)) => patterns.iter().any(|p| p.matches(value)),
-            }
-        }
+        // A condition on an attribute the request does not carry (no tool,
+        // no destination) cannot be shown not to apply. For allow and
+        // require-approval rules that means no match (the rule only narrows);
+        // for deny rules it means a match, so leaving an attribute out of a
+        // request never escapes a deny.
+        let unknown_matches = self.effect == Effect::Deny;
+        let any = |patterns: &Option<Vec<Pattern>>, value: Option<&str>| match (patterns, value) {
+            (None, _) => true,
+            (Some(_), None) => unknown_matches,
+            (Some(patterns), Some(value)) => patterns.iter().any(|p| p.matches(value)),
+        };
         self.secret.matches(target)
             && self
                 .kinds
