@@ -240,7 +240,9 @@ impl Catalog {
     ///
     /// # Errors
     /// [`CatalogError::UnknownHandle`], [`CatalogError::Revoked`],
-    /// [`CatalogError::Expired`], or a store failure.
+    /// [`CatalogError::Expired`], [`CatalogError::Invalid`] for a kind that
+    /// needs an expiry (a session cookie) stored without one, or a store
+    /// failure.
     pub fn lookup(&self, id: &HandleId) -> Result<CatalogEntry, CatalogError> {
         self.lookup_at(id, Timestamp::now())
     }
@@ -259,6 +261,16 @@ impl Catalog {
         }
         if let Some(at) = entry.expires_at.filter(|at| now >= *at) {
             return Err(CatalogError::Expired { id: id.clone(), at });
+        }
+        if entry.expires_at.is_none() && entry.handle.kind().requires_expiry() {
+            // `KindSpec` never creates one, but a store can hold one (a
+            // hand-edited file): fail closed rather than resolve forever.
+            return Err(CatalogError::Invalid {
+                message: format!(
+                    "secret handle {id} is a {} without an expiry; rotate it with one",
+                    entry.handle.kind()
+                ),
+            });
         }
         Ok(entry)
     }

@@ -335,3 +335,29 @@ fn last_resolved_is_written_at_most_once_per_granule() {
         Some(later)
     );
 }
+
+#[test]
+fn session_cookie_entry_without_expiry_does_not_resolve() {
+    // KindSpec refuses a session cookie without an expiry, but an entry can
+    // still arrive without one from a store (a hand-edited catalog file, a
+    // gateway state store). It must fail closed, not resolve forever.
+    let (catalog, provider) = catalog();
+    let spec = NewSecret::new(
+        provider,
+        Scope::new("web").unwrap(),
+        KindSpec::session_cookie(Timestamp::now().saturating_add(Duration::from_secs(3600))),
+    );
+    let handle = catalog.create(spec, &value("session=abc123def456")).unwrap();
+    assert!(read(&catalog, handle.id()).is_ok());
+    let mut entry = catalog.entry(handle.id()).unwrap();
+    let revision = entry.revision;
+    entry.expires_at = None;
+    catalog
+        .store()
+        .compare_and_set(entry, Some(revision))
+        .unwrap();
+    assert!(matches!(
+        catalog.lookup(handle.id()),
+        Err(CatalogError::Invalid { .. })
+    ));
+}
