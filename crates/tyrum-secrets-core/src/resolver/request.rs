@@ -16,7 +16,11 @@ const MAX_HOST_LEN: usize = 253;
 
 /// Who asks for a secret: the agent and, where known, the workspace,
 /// conversation, channel, tool and tool call. Written to every audit record.
+///
+/// Deserializing applies the same checks as the constructors, so a stored
+/// requester cannot carry an empty agent or tool call id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawRequester")]
 pub struct Requester {
     agent: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,6 +125,38 @@ impl Requester {
     /// The tool call id, if given.
     pub fn tool_call_id(&self) -> Option<&str> {
         self.tool_call_id.as_deref()
+    }
+}
+
+/// The serialized form of a [`Requester`], checked on the way in.
+#[derive(Deserialize)]
+struct RawRequester {
+    agent: String,
+    #[serde(default)]
+    workspace: Option<String>,
+    #[serde(default)]
+    conversation: Option<String>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    tool_id: Option<String>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
+}
+
+impl TryFrom<RawRequester> for Requester {
+    type Error = RequestError;
+
+    fn try_from(raw: RawRequester) -> Result<Self, Self::Error> {
+        let optional = |field, value: Option<String>| value.map(|v| attribute(field, v)).transpose();
+        Ok(Self {
+            agent: attribute("agent", raw.agent)?,
+            workspace: optional("workspace", raw.workspace)?,
+            conversation: optional("conversation", raw.conversation)?,
+            channel: optional("channel", raw.channel)?,
+            tool_id: optional("tool_id", raw.tool_id)?,
+            tool_call_id: optional("tool_call_id", raw.tool_call_id)?,
+        })
     }
 }
 
@@ -351,6 +387,23 @@ mod tests {
         assert!(Destination::host("").is_err());
         assert!(Destination::host("a b").is_err());
         assert!(Destination::host("https://x").is_err());
+    }
+
+    #[test]
+    fn deserialized_requester_is_checked_like_a_constructed_one() {
+        let ok: Requester =
+            serde_json::from_str(r#"{"agent": "alpha", "tool_call_id": "c1"}"#).unwrap();
+        assert_eq!(ok, Requester::new("alpha").unwrap().tool_call("c1").unwrap());
+        let round = serde_json::to_string(&ok).unwrap();
+        assert_eq!(serde_json::from_str::<Requester>(&round).unwrap(), ok);
+        for bad in [
+            r#"{"agent": ""}"#,
+            r#"{"agent": "a
+b"}"#,
+            r#"{"agent": "alpha", "tool_call_id": ""}"#,
+        ] {
+            assert!(serde_json::from_str::<Requester>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
