@@ -361,3 +361,25 @@ fn session_cookie_entry_without_expiry_does_not_resolve() {
         Err(CatalogError::Invalid { .. })
     ));
 }
+
+#[test]
+fn json_store_errors_never_quote_the_file() {
+    // A catalog path pointed at the wrong file (a credentials file, a
+    // secret dumped as a JSON string) must not copy its content into an
+    // error that ends up in logs.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.json");
+    for bad in [
+        r#""sk-live-CANARY-0123456789""#,
+        r#"{"format":"sk-live-CANARY-0123456789","version":1,"entries":{}}"#,
+        r#"{"format":"tyrum-secrets-catalog","version":"sk-live-CANARY-0123456789","entries":{}}"#,
+        r#"{"format":"tyrum-secrets-catalog","version":1,"entries":{"sk-live-CANARY-0123456789":{}}}"#,
+        r#"["sk-live-CANARY-0123456789"]"#,
+    ] {
+        std::fs::write(&path, bad).unwrap();
+        let err = JsonFileCatalogStore::open(&path).unwrap_err();
+        assert!(matches!(err, CatalogError::Corrupt { .. }), "{bad}");
+        let message = format!("{err} {err:?}");
+        assert!(!message.contains("CANARY"), "{message}");
+    }
+}
