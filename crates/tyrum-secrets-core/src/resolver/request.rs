@@ -205,7 +205,8 @@ impl Destination {
     ///
     /// # Errors
     /// [`RequestError::InvalidHost`] when it is empty, longer than 253
-    /// bytes, or holds a character outside `[A-Za-z0-9.-_:[]]`.
+    /// bytes, holds a character outside `[A-Za-z0-9.-_:[]]`, has an empty
+    /// label, or uses `:` or brackets outside an IPv6 address (a port).
     pub fn host(host: impl Into<String>) -> Result<Self, RequestError> {
         let mut host = host.into().to_ascii_lowercase();
         if host.ends_with('.') {
@@ -220,6 +221,24 @@ impl Destination {
         if !host.bytes().all(allowed) {
             return Err(RequestError::InvalidHost {
                 reason: "only letters, digits and - . _ : [ ] are allowed",
+            });
+        }
+        // Policy rules match the host text, so two spellings of one host
+        // must not both pass: a port ("evil.example:443") or an extra dot
+        // ("evil.example..") would slip past a deny rule naming the host.
+        if host.contains([':', '[', ']']) {
+            let bare = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(&host);
+            if bare.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(RequestError::InvalidHost {
+                    reason: "':' and brackets are only allowed in an IPv6 address; give the host without a port",
+                });
+            }
+        } else if host.split('.').any(str::is_empty) {
+            return Err(RequestError::InvalidHost {
+                reason: "a host name has no empty labels",
             });
         }
         Ok(Self(host))
@@ -387,6 +406,25 @@ mod tests {
         assert!(Destination::host("").is_err());
         assert!(Destination::host("a b").is_err());
         assert!(Destination::host("https://x").is_err());
+    }
+
+    #[test]
+    fn destination_has_one_spelling_per_host() {
+        // Another spelling of a host would not match a deny rule naming it.
+        for bad in [
+            "evil.example:443",
+            "evil.example..",
+            ".evil.example",
+            "evil..example",
+            "[::1]:443",
+            "[evil.example]",
+            "::g",
+        ] {
+            assert!(Destination::host(bad).is_err(), "{bad}");
+        }
+        for good in ["evil.example", "evil.example.", "[::1]", "::1", "127.0.0.1"] {
+            assert!(Destination::host(good).is_ok(), "{good}");
+        }
     }
 
     #[test]
