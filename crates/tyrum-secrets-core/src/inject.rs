@@ -533,6 +533,27 @@ mod tests {
         assert_eq!(parse_template("plain {{ name }}").unwrap().len(), 2);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn template_parser_never_panics_and_keeps_every_literal_byte(
+            template in "(\\{|\\}| |secret:|[A-Za-z0-9_-]{1,30}|é|😀)*"
+        ) {
+            if let Ok(segments) = parse_template(&template) {
+                // Without handles, the literals are the template itself.
+                if segments.iter().all(|s| matches!(s, Segment::Literal(_))) {
+                    let joined: String = segments
+                        .iter()
+                        .map(|s| match s {
+                            Segment::Literal(t) => *t,
+                            Segment::Handle(_) => "",
+                        })
+                        .collect();
+                    proptest::prop_assert_eq!(joined, template);
+                }
+            }
+        }
+    }
+
     #[test]
     fn wiping_writer_keeps_all_bytes() {
         use std::io::Write as _;
