@@ -266,7 +266,10 @@ fn handles_inside_strings_or_keys_are_errors_not_literals() {
             Ok(_) => panic!("{args} was passed on with a literal handle"),
         }
     }
-    assert!(f.sink.is_empty(), "nothing resolves when a handle is misplaced");
+    assert!(
+        f.sink.is_empty(),
+        "nothing resolves when a handle is misplaced"
+    );
     // Prose that merely mentions the word is fine.
     let ok = json!({"note": "the secret: keep it safe", "h": h.id().to_string()});
     assert!(f.resolver.substitute_json(&ok, &request()).is_ok());

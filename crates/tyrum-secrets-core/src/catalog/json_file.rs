@@ -124,7 +124,11 @@ impl JsonFileCatalogStore {
                 Category::Syntax => "invalid JSON syntax",
                 Category::Data | Category::Io => "JSON that is not a catalog",
             };
-            self.corrupt(format!("{what} at line {}, column {}", e.line(), e.column()))
+            self.corrupt(format!(
+                "{what} at line {}, column {}",
+                e.line(),
+                e.column()
+            ))
         })?;
         if file.format != FORMAT {
             return Err(self.corrupt(format!("its format is not {FORMAT:?}")));

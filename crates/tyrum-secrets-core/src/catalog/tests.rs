@@ -347,7 +347,9 @@ fn session_cookie_entry_without_expiry_does_not_resolve() {
         Scope::new("web").unwrap(),
         KindSpec::session_cookie(Timestamp::now().saturating_add(Duration::from_secs(3600))),
     );
-    let handle = catalog.create(spec, &value("session=abc123def456")).unwrap();
+    let handle = catalog
+        .create(spec, &value("session=abc123def456"))
+        .unwrap();
     assert!(read(&catalog, handle.id()).is_ok());
     let mut entry = catalog.entry(handle.id()).unwrap();
     let revision = entry.revision;

@@ -148,7 +148,8 @@ impl TryFrom<RawRequester> for Requester {
     type Error = RequestError;
 
     fn try_from(raw: RawRequester) -> Result<Self, Self::Error> {
-        let optional = |field, value: Option<String>| value.map(|v| attribute(field, v)).transpose();
+        let optional =
+            |field, value: Option<String>| value.map(|v| attribute(field, v)).transpose();
         Ok(Self {
             agent: attribute("agent", raw.agent)?,
             workspace: optional("workspace", raw.workspace)?,
@@ -431,7 +432,10 @@ mod tests {
     fn deserialized_requester_is_checked_like_a_constructed_one() {
         let ok: Requester =
             serde_json::from_str(r#"{"agent": "alpha", "tool_call_id": "c1"}"#).unwrap();
-        assert_eq!(ok, Requester::new("alpha").unwrap().tool_call("c1").unwrap());
+        assert_eq!(
+            ok,
+            Requester::new("alpha").unwrap().tool_call("c1").unwrap()
+        );
         let round = serde_json::to_string(&ok).unwrap();
         assert_eq!(serde_json::from_str::<Requester>(&round).unwrap(), ok);
         for bad in [
