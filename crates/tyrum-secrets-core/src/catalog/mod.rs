@@ -156,7 +156,12 @@ impl Catalog {
     }
 
     /// The provider registered under `id`.
-    pub fn provider(&self, id: &ProviderId) -> Option<&Arc<dyn SecretProvider>> {
+    ///
+    /// Crate-private: a provider reads values without policy or audit, and
+    /// a [`Resolver`](crate::Resolver) hands its catalog out. Whoever set the
+    /// providers up keeps its own `Arc` (see
+    /// [`with_shared_provider`](Self::with_shared_provider)).
+    pub(crate) fn provider(&self, id: &ProviderId) -> Option<&Arc<dyn SecretProvider>> {
         self.providers.get(id)
     }
 
@@ -493,8 +498,7 @@ impl Catalog {
     }
 
     fn provider_or_err(&self, id: &ProviderId) -> Result<&Arc<dyn SecretProvider>, CatalogError> {
-        self.providers
-            .get(id)
+        self.provider(id)
             .ok_or_else(|| CatalogError::UnknownProvider {
                 provider: id.clone(),
             })
