@@ -316,3 +316,39 @@ fn policy_file_errors_name_the_file() {
         Err(PolicyError::Io { .. })
     ));
 }
+
+#[test]
+fn approval_rule_conditions_on_missing_attributes_tighten_an_allow_only() {
+    let policy = RulePolicy::from_json_str(
+        r#"{"rules": [
+            {"id": "allow-dev", "effect": "allow", "secret": "file:dev/*"},
+            {"id": "payments-need-a-human", "effect": "require_approval", "secret": "*", "tool": "payments.*"}
+        ]}"#,
+    )
+    .unwrap();
+    let dev = handle("file", "dev/db", SecretKind::Password);
+    // No tool named: it might be a payments tool, so the allow is tightened.
+    assert_eq!(
+        decide(&policy, &dev, "a", None, None),
+        Decision::by_rule(Effect::RequireApproval, "payments-need-a-human")
+    );
+    assert_eq!(
+        decide(&policy, &dev, "a", Some("payments.charge"), None),
+        Decision::by_rule(Effect::RequireApproval, "payments-need-a-human")
+    );
+    assert_eq!(
+        decide(&policy, &dev, "a", Some("http.fetch"), None),
+        Decision::by_rule(Effect::Allow, "allow-dev")
+    );
+    // Where nothing allows, the possible approval rule does not open an
+    // approval path past the default deny.
+    let prod = handle("file", "prod/db", SecretKind::Password);
+    assert_eq!(
+        decide(&policy, &prod, "a", None, None),
+        Decision::by_default(Effect::Deny)
+    );
+    assert_eq!(
+        decide(&policy, &prod, "a", Some("payments.charge"), None),
+        Decision::by_rule(Effect::RequireApproval, "payments-need-a-human")
+    );
+}
