@@ -15,7 +15,9 @@
 //! the error names the handle, never a value.
 //!
 //! A string that starts with `secret:` is a handle. One that does not parse
-//! is an error, never passed on as a literal.
+//! is an error, never passed on as a literal; so is a handle inside a longer
+//! string, as an object key, or in template text outside `{{ }}`
+//! ([`InjectError::EmbeddedHandle`]), where it would not be substituted.
 //!
 //! Limits: std's `Debug` for `Command` prints the environment variables it
 //! sets, so never log or format a `Command` after injecting into it (the
@@ -32,7 +34,7 @@ use std::process::Command;
 use serde_json::Value;
 use zeroize::Zeroize;
 
-use crate::handle::HANDLE_PREFIX;
+use crate::handle::{HANDLE_ID_MIN_LEN, HANDLE_PREFIX};
 use crate::resolver::{ResolveError, ResolveRequest, Resolver};
 use crate::{
     ExposeSecret, HandleId, HandleParseError, SecretBytes, SecretString, string_from_bytes,
@@ -95,11 +97,13 @@ impl Resolver {
 
     /// Returns a copy of `arguments` in which every string of the form
     /// `secret:<id>` is replaced by the value of that handle. Object keys
-    /// are left alone.
+    /// are never substituted.
     ///
     /// # Errors
     /// [`InjectError::MalformedHandle`] (naming the JSON path) for a string
     /// that starts with `secret:` but does not parse;
+    /// [`InjectError::EmbeddedHandle`] for a handle inside a longer string
+    /// or in an object key;
     /// [`InjectError::Resolve`] naming the handle that failed;
     /// [`InjectError::NotUtf8`] for a value that is not text.
     pub fn substitute_json(
@@ -124,8 +128,9 @@ impl Resolver {
     /// kept as written.
     ///
     /// # Errors
-    /// [`InjectError::MalformedHandle`] or
-    /// [`InjectError::UnterminatedPlaceholder`] (naming the byte offset);
+    /// [`InjectError::MalformedHandle`],
+    /// [`InjectError::UnterminatedPlaceholder`] or, for a handle outside a
+    /// placeholder, [`InjectError::EmbeddedHandle`] (naming the byte offset);
     /// [`InjectError::Resolve`] naming the handle that failed;
     /// [`InjectError::NotUtf8`] for a value that is not text.
     pub fn render_template(
@@ -224,6 +229,15 @@ fn collect_handles(
                 })?;
             ids.push(id);
         }
+        Value::String(text) if contains_handle(text) => {
+            return Err(InjectError::EmbeddedHandle {
+                at: if path.is_empty() {
+                    "/".to_owned()
+                } else {
+                    path.clone()
+                },
+            });
+        }
         Value::Array(items) => {
             for (index, item) in items.iter().enumerate() {
                 let len = path.len();
@@ -239,6 +253,11 @@ fn collect_handles(
                 path.push('/');
                 // JSON Pointer escaping (RFC 6901).
                 path.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                // Keys are never substituted, so a key that is or holds a
+                // handle would pass it on as a literal: refuse it instead.
+                if key.starts_with(HANDLE_PREFIX) || contains_handle(key) {
+                    return Err(InjectError::EmbeddedHandle { at: path.clone() });
+                }
                 collect_handles(item, path, ids)?;
                 path.truncate(len);
             }
@@ -246,6 +265,19 @@ fn collect_handles(
         _ => {}
     }
     Ok(())
+}
+
+/// Whether `text` holds `secret:` followed by at least as many id
+/// characters as the shortest handle id: a handle that is not the whole
+/// string, and so would not be substituted but passed on as text.
+fn contains_handle(text: &str) -> bool {
+    text.match_indices(HANDLE_PREFIX).any(|(at, prefix)| {
+        text[at + prefix.len()..]
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+            .count()
+            >= HANDLE_ID_MIN_LEN
+    })
 }
 
 fn substitute(value: &Value, texts: &BTreeMap<HandleId, SecretString>) -> Value {
@@ -280,9 +312,11 @@ fn parse_template(template: &str) -> Result<Vec<Segment<'_>>, InjectError> {
         let inner_start = open + 2;
         let inner = rest[inner_start..].trim_start_matches(' ');
         if !inner.starts_with(HANDLE_PREFIX) {
-            segments.push(Segment::Literal(&rest[..inner_start]));
-            offset += inner_start;
-            rest = &rest[inner_start..];
+            // Step over one `{` only, so that `{{{secret:<id>}}}` still finds
+            // the placeholder that starts at the second brace.
+            literal(&mut segments, &rest[..open + 1], offset)?;
+            offset += open + 1;
+            rest = &rest[open + 1..];
             continue;
         }
         let Some(close) = rest[inner_start..].find("}}") else {
@@ -298,7 +332,7 @@ fn parse_template(template: &str) -> Result<Vec<Segment<'_>>, InjectError> {
                 source,
             })?;
         if open > 0 {
-            segments.push(Segment::Literal(&rest[..open]));
+            literal(&mut segments, &rest[..open], offset)?;
         }
         segments.push(Segment::Handle(id));
         let end = inner_start + close + 2;
@@ -306,9 +340,25 @@ fn parse_template(template: &str) -> Result<Vec<Segment<'_>>, InjectError> {
         rest = &rest[end..];
     }
     if !rest.is_empty() {
-        segments.push(Segment::Literal(rest));
+        literal(&mut segments, rest, offset)?;
     }
     Ok(segments)
+}
+
+/// Adds literal template text, refusing a handle written outside `{{ }}`:
+/// it would be sent as the handle's text rather than its value.
+fn literal<'a>(
+    segments: &mut Vec<Segment<'a>>,
+    text: &'a str,
+    offset: usize,
+) -> Result<(), InjectError> {
+    if contains_handle(text) {
+        return Err(InjectError::EmbeddedHandle {
+            at: format!("byte {offset}"),
+        });
+    }
+    segments.push(Segment::Literal(text));
+    Ok(())
 }
 
 /// Tool arguments with secret values substituted in. No `Debug` that shows
@@ -410,6 +460,18 @@ pub enum InjectError {
         #[source]
         source: HandleParseError,
     },
+    /// A secret handle appears where it would not be substituted: inside a
+    /// longer string, as an object key, or in template text outside
+    /// `{{ }}`. Passing it on as text would fail open, so it is refused.
+    #[error(
+        "a secret handle at {at} is not a whole argument string and would be passed on as text; \
+         put it in a string of its own, or in a {{{{secret:<id>}}}} template placeholder"
+    )]
+    EmbeddedHandle {
+        /// JSON Pointer of the string or key, or the template byte offset of
+        /// the literal text holding it.
+        at: String,
+    },
     /// A `{{secret:` placeholder has no closing `}}`.
     #[error("the secret placeholder at byte {position} has no closing }}}}")]
     UnterminatedPlaceholder {
@@ -454,7 +516,7 @@ mod tests {
             .collect();
         assert_eq!(
             shape.concat(),
-            format!("L(Bearer )H({id})L( and {{{{)L(name}}}})")
+            format!("L(Bearer )H({id})L( and {{)L({{name}}}})")
         );
     }
 
@@ -469,6 +531,27 @@ mod tests {
             Err(InjectError::UnterminatedPlaceholder { position: 2 })
         ));
         assert_eq!(parse_template("plain {{ name }}").unwrap().len(), 2);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn template_parser_never_panics_and_keeps_every_literal_byte(
+            template in "(\\{|\\}| |secret:|[A-Za-z0-9_-]{1,30}|é|😀)*"
+        ) {
+            if let Ok(segments) = parse_template(&template) {
+                // Without handles, the literals are the template itself.
+                if segments.iter().all(|s| matches!(s, Segment::Literal(_))) {
+                    let joined: String = segments
+                        .iter()
+                        .map(|s| match s {
+                            Segment::Literal(t) => *t,
+                            Segment::Handle(_) => "",
+                        })
+                        .collect();
+                    proptest::prop_assert_eq!(joined, template);
+                }
+            }
+        }
     }
 
     #[test]

@@ -143,8 +143,7 @@ fn every_handle_string_in_tool_arguments_is_substituted_once() {
         "headers": [token.id().to_string(), "plain"],
         "nested": {"again": token.id().to_string(), "second": other.id().to_string()},
         "count": 3,
-        "note": "SECRET: not a handle, wrong case",
-        token.id().to_string(): "keys are left alone"
+        "note": "SECRET: not a handle, wrong case"
     });
     let substituted = f.resolver.substitute_json(&args, &request()).unwrap();
     let value = substituted.expose_secret();
@@ -153,7 +152,7 @@ fn every_handle_string_in_tool_arguments_is_substituted_once() {
     assert_eq!(value["nested"]["again"], "tok-json-CANARY-1");
     assert_eq!(value["nested"]["second"], "tok-json-CANARY-2");
     assert_eq!(value["count"], 3);
-    assert_eq!(value[token.id().to_string()], "keys are left alone");
+    assert_eq!(value["note"], "SECRET: not a handle, wrong case");
     assert_eq!(f.sink.len(), 2, "one resolve per distinct handle");
     assert!(!format!("{substituted:?}").contains("CANARY"));
     let text = substituted.to_secret_string();
@@ -236,4 +235,68 @@ fn header_template_renders_into_a_secret_string() {
             .render_template(&format!("{{{{{}}}}}", binary.id()), &request()),
         Err(InjectError::NotUtf8 { .. })
     ));
+}
+
+#[test]
+fn handles_inside_strings_or_keys_are_errors_not_literals() {
+    // A handle that would not be substituted (inside a longer string, or as
+    // an object key) must not reach the tool as text: for a revoked or
+    // unknown handle that would be a fail-open literal.
+    let f = fixture();
+    let h = f.secret("tools/api", b"tok-embedded-CANARY-6");
+    let revoked = f.secret("tools/r", b"tok-embedded-CANARY-7");
+    f.catalog.revoke(revoked.id(), "leaked").unwrap();
+    let cases = [
+        (
+            json!({"headers": {"auth": format!("Bearer {}", h.id())}}),
+            "/headers/auth",
+        ),
+        (json!([format!(" {}", revoked.id())]), "/0"),
+        (json!({"a": {revoked.id().to_string(): "x"}}), ""),
+        (json!({format!("x-{}", h.id()): 1}), ""),
+    ];
+    for (args, at_expected) in cases {
+        match f.resolver.substitute_json(&args, &request()) {
+            Err(InjectError::EmbeddedHandle { at }) => {
+                if !at_expected.is_empty() {
+                    assert_eq!(at, at_expected);
+                }
+            }
+            Err(other) => panic!("expected an embedded handle error for {args}, got {other:?}"),
+            Ok(_) => panic!("{args} was passed on with a literal handle"),
+        }
+    }
+    assert!(
+        f.sink.is_empty(),
+        "nothing resolves when a handle is misplaced"
+    );
+    // Prose that merely mentions the word is fine.
+    let ok = json!({"note": "the secret: keep it safe", "h": h.id().to_string()});
+    assert!(f.resolver.substitute_json(&ok, &request()).is_ok());
+}
+
+#[test]
+fn template_handles_outside_placeholders_or_after_an_extra_brace_are_not_literals() {
+    let f = fixture();
+    let h = f.secret("tools/api", b"tok-template-CANARY-8");
+    let rendered = f
+        .resolver
+        .render_template(&format!("{{{{{{{}}}}}}}", h.id()), &request())
+        .unwrap();
+    assert_eq!(rendered.expose_secret(), "{tok-template-CANARY-8}");
+    assert!(matches!(
+        f.resolver
+            .render_template(&format!("Bearer {}", h.id()), &request()),
+        Err(InjectError::EmbeddedHandle { .. })
+    ));
+    assert!(matches!(
+        f.resolver
+            .render_template(&format!("{{{{x}}}} {}", h.id()), &request()),
+        Err(InjectError::EmbeddedHandle { .. })
+    ));
+    let plain = f
+        .resolver
+        .render_template("{{ name }} {{{x}}}", &request())
+        .unwrap();
+    assert_eq!(plain.expose_secret(), "{{ name }} {{{x}}}");
 }

@@ -114,10 +114,24 @@ impl JsonFileCatalogStore {
     }
 
     fn parse(&self, bytes: &[u8]) -> Result<BTreeMap<HandleId, CatalogEntry>, CatalogError> {
-        let file: CatalogFile =
-            serde_json::from_slice(bytes).map_err(|e| self.corrupt(e.to_string()))?;
+        // serde_json's messages quote the input ("invalid type: string
+        // \"...\""); a catalog path pointed at the wrong file must not copy
+        // its content into an error, so only the class and place are kept.
+        let file: CatalogFile = serde_json::from_slice(bytes).map_err(|e| {
+            use serde_json::error::Category;
+            let what = match e.classify() {
+                Category::Eof => "the file ends early",
+                Category::Syntax => "invalid JSON syntax",
+                Category::Data | Category::Io => "JSON that is not a catalog",
+            };
+            self.corrupt(format!(
+                "{what} at line {}, column {}",
+                e.line(),
+                e.column()
+            ))
+        })?;
         if file.format != FORMAT {
-            return Err(self.corrupt(format!("format is {:?}, expected {FORMAT:?}", file.format)));
+            return Err(self.corrupt(format!("its format is not {FORMAT:?}")));
         }
         if file.version != FORMAT_VERSION {
             return Err(self.corrupt(format!(

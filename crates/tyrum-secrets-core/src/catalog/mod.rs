@@ -156,7 +156,12 @@ impl Catalog {
     }
 
     /// The provider registered under `id`.
-    pub fn provider(&self, id: &ProviderId) -> Option<&Arc<dyn SecretProvider>> {
+    ///
+    /// Crate-private: a provider reads values without policy or audit, and
+    /// a [`Resolver`](crate::Resolver) hands its catalog out. Whoever set the
+    /// providers up keeps its own `Arc` (see
+    /// [`with_shared_provider`](Self::with_shared_provider)).
+    pub(crate) fn provider(&self, id: &ProviderId) -> Option<&Arc<dyn SecretProvider>> {
         self.providers.get(id)
     }
 
@@ -240,7 +245,9 @@ impl Catalog {
     ///
     /// # Errors
     /// [`CatalogError::UnknownHandle`], [`CatalogError::Revoked`],
-    /// [`CatalogError::Expired`], or a store failure.
+    /// [`CatalogError::Expired`], [`CatalogError::Invalid`] for a kind that
+    /// needs an expiry (a session cookie) stored without one, or a store
+    /// failure.
     pub fn lookup(&self, id: &HandleId) -> Result<CatalogEntry, CatalogError> {
         self.lookup_at(id, Timestamp::now())
     }
@@ -259,6 +266,16 @@ impl Catalog {
         }
         if let Some(at) = entry.expires_at.filter(|at| now >= *at) {
             return Err(CatalogError::Expired { id: id.clone(), at });
+        }
+        if entry.expires_at.is_none() && entry.handle.kind().requires_expiry() {
+            // `KindSpec` never creates one, but a store can hold one (a
+            // hand-edited file): fail closed rather than resolve forever.
+            return Err(CatalogError::Invalid {
+                message: format!(
+                    "secret handle {id} is a {} without an expiry; rotate it with one",
+                    entry.handle.kind()
+                ),
+            });
         }
         Ok(entry)
     }
@@ -481,8 +498,7 @@ impl Catalog {
     }
 
     fn provider_or_err(&self, id: &ProviderId) -> Result<&Arc<dyn SecretProvider>, CatalogError> {
-        self.providers
-            .get(id)
+        self.provider(id)
             .ok_or_else(|| CatalogError::UnknownProvider {
                 provider: id.clone(),
             })

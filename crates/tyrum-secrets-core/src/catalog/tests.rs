@@ -335,3 +335,53 @@ fn last_resolved_is_written_at_most_once_per_granule() {
         Some(later)
     );
 }
+
+#[test]
+fn session_cookie_entry_without_expiry_does_not_resolve() {
+    // KindSpec refuses a session cookie without an expiry, but an entry can
+    // still arrive without one from a store (a hand-edited catalog file, a
+    // gateway state store). It must fail closed, not resolve forever.
+    let (catalog, provider) = catalog();
+    let spec = NewSecret::new(
+        provider,
+        Scope::new("web").unwrap(),
+        KindSpec::session_cookie(Timestamp::now().saturating_add(Duration::from_secs(3600))),
+    );
+    let handle = catalog
+        .create(spec, &value("session=abc123def456"))
+        .unwrap();
+    assert!(read(&catalog, handle.id()).is_ok());
+    let mut entry = catalog.entry(handle.id()).unwrap();
+    let revision = entry.revision;
+    entry.expires_at = None;
+    catalog
+        .store()
+        .compare_and_set(entry, Some(revision))
+        .unwrap();
+    assert!(matches!(
+        catalog.lookup(handle.id()),
+        Err(CatalogError::Invalid { .. })
+    ));
+}
+
+#[test]
+fn json_store_errors_never_quote_the_file() {
+    // A catalog path pointed at the wrong file (a credentials file, a
+    // secret dumped as a JSON string) must not copy its content into an
+    // error that ends up in logs.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.json");
+    for bad in [
+        r#""sk-live-CANARY-0123456789""#,
+        r#"{"format":"sk-live-CANARY-0123456789","version":1,"entries":{}}"#,
+        r#"{"format":"tyrum-secrets-catalog","version":"sk-live-CANARY-0123456789","entries":{}}"#,
+        r#"{"format":"tyrum-secrets-catalog","version":1,"entries":{"sk-live-CANARY-0123456789":{}}}"#,
+        r#"["sk-live-CANARY-0123456789"]"#,
+    ] {
+        std::fs::write(&path, bad).unwrap();
+        let err = JsonFileCatalogStore::open(&path).unwrap_err();
+        assert!(matches!(err, CatalogError::Corrupt { .. }), "{bad}");
+        let message = format!("{err} {err:?}");
+        assert!(!message.contains("CANARY"), "{message}");
+    }
+}

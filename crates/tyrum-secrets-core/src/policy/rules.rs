@@ -34,8 +34,13 @@ use crate::SecretKind;
 ///   matches any run of characters, `/` included.
 /// - `agent`, `tool`, `destination` and `kind` are optional; each takes one
 ///   value or a list, and a rule with a condition matches only requests that
-///   meet it (a rule naming destinations never matches a request without
-///   one). `kind` takes kind names, not patterns.
+///   meet it (an allow rule naming destinations never matches a request
+///   without one). Conditions on a tool or destination the request does not
+///   name fail closed for the stricter effects: a `deny` rule then applies,
+///   and a `require_approval` rule turns an allow into require-approval (but
+///   never opens an approval path past the default). So leaving an attribute
+///   out of a request never escapes a deny or an approval. `kind` takes kind
+///   names, not patterns.
 /// - Among the rules that match, an explicit `deny` wins, then
 ///   `require_approval`, then `allow`. When none matches, `default` applies:
 ///   `deny` (the default) or `require_approval`. A default of `allow` is
@@ -209,7 +214,14 @@ impl Policy for RulePolicy {
         target.push_str(input.handle.scope().as_str());
 
         let mut strongest: Option<&Rule> = None;
-        for rule in self.rules.iter().filter(|r| r.matches(&target, input)) {
+        // A require-approval rule that would match if the request named the
+        // tool or destination it is conditioned on.
+        let mut possible_approval: Option<&Rule> = None;
+        for rule in &self.rules {
+            let matched = rule.matches(&target, input);
+            if matched == Match::No {
+                continue;
+            }
             if payment
                 && rule.effect != Effect::Deny
                 && !rule.kinds.as_ref().is_some_and(|k| k.contains(&kind))
@@ -217,14 +229,30 @@ impl Policy for RulePolicy {
                 // Broad rules never cover payment instruments.
                 continue;
             }
-            if rule.effect == Effect::Deny {
-                return Decision::by_rule(Effect::Deny, rule.id.clone());
-            }
-            if strongest.is_none_or(|s| rule.effect > s.effect) {
-                strongest = Some(rule);
+            match (rule.effect, matched) {
+                // A deny that might apply does apply: leaving an attribute
+                // out of a request never escapes a deny.
+                (Effect::Deny, _) => return Decision::by_rule(Effect::Deny, rule.id.clone()),
+                (Effect::RequireApproval, Match::IfUnknownAttributes) => {
+                    possible_approval.get_or_insert(rule);
+                }
+                // An allow rule only narrows: an unknown attribute never
+                // widens it.
+                (_, Match::IfUnknownAttributes) => {}
+                (_, _) => {
+                    if strongest.is_none_or(|s| rule.effect > s.effect) {
+                        strongest = Some(rule);
+                    }
+                }
             }
         }
         match strongest {
+            // An approval requirement that might apply tightens an allow, but
+            // never opens a way past the default.
+            Some(rule) if rule.effect == Effect::Allow && possible_approval.is_some() => {
+                let approval = possible_approval.unwrap_or(rule);
+                Decision::by_rule(Effect::RequireApproval, approval.id.clone())
+            }
             Some(rule) => Decision::by_rule(rule.effect, rule.id.clone()),
             None if payment => Decision::deny(DecisionReason::PaymentInstrumentNeedsRule),
             None => Decision::by_default(match self.default {
@@ -235,24 +263,53 @@ impl Policy for RulePolicy {
     }
 }
 
+/// Whether a rule applies to a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Match {
+    /// It does not.
+    No,
+    /// It does.
+    Yes,
+    /// It would if the request named the tool or destination that a
+    /// condition of the rule is about; the request names none.
+    IfUnknownAttributes,
+}
+
 impl Rule {
-    fn matches(&self, target: &str, input: &PolicyInput<'_>) -> bool {
-        fn any(patterns: &Option<Vec<Pattern>>, value: Option<&str>) -> bool {
-            match (patterns, value) {
-                (None, _) => true,
-                (Some(_), None) => false,
-                (Some(patterns), Some(value)) => patterns.iter().any(|p| p.matches(value)),
-            }
-        }
-        self.secret.matches(target)
-            && self
+    fn matches(&self, target: &str, input: &PolicyInput<'_>) -> Match {
+        if !self.secret.matches(target)
+            || !self
                 .kinds
                 .as_ref()
                 .is_none_or(|k| k.contains(&input.handle.kind()))
-            && any(&self.agents, Some(input.requester.agent()))
-            && any(&self.tools, input.requester.tool_id())
-            && any(&self.destinations, input.destination.map(|d| d.as_str()))
+            || !any(&self.agents, input.requester.agent())
+        {
+            return Match::No;
+        }
+        let mut result = Match::Yes;
+        for (patterns, value) in [
+            (&self.tools, input.requester.tool_id()),
+            (&self.destinations, input.destination.map(|d| d.as_str())),
+        ] {
+            match (patterns, value) {
+                (None, _) => {}
+                (Some(_), None) => result = Match::IfUnknownAttributes,
+                (Some(patterns), Some(value)) => {
+                    if !patterns.iter().any(|p| p.matches(value)) {
+                        return Match::No;
+                    }
+                }
+            }
+        }
+        result
     }
+}
+
+/// Whether `value` matches one of `patterns` (or there is no condition).
+fn any(patterns: &Option<Vec<Pattern>>, value: &str) -> bool {
+    patterns
+        .as_ref()
+        .is_none_or(|patterns| patterns.iter().any(|p| p.matches(value)))
 }
 
 fn parse_rule(index: usize, value: &Value) -> Result<Rule, PolicyError> {

@@ -153,4 +153,61 @@ proptest! {
             prop_assert!(!contains(&streamed, value.as_bytes()), "a value or its tail survived");
         }
     }
+
+    #[test]
+    fn no_value_or_variant_survives_in_json_keys_strings_or_numbers(
+        values in proptest::collection::vec(value(), 1..3),
+        picks in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), text()), 1..5),
+        digits in "[1-9][0-9]{7,15}",
+    ) {
+        let redactor = Redactor::new();
+        for (i, v) in values.iter().enumerate() {
+            redactor.register(&handle(u32::try_from(i).unwrap()), &secret(v)).unwrap();
+        }
+        redactor.register(&handle(99), &secret(&digits)).unwrap();
+        let variants: Vec<Vec<Vec<u8>>> = values
+            .iter()
+            .map(|v| all_variants(std::slice::from_ref(v)))
+            .collect();
+        // Text forms of variants (JSON strings hold text only).
+        let mut object = serde_json::Map::new();
+        let mut list = Vec::new();
+        for (n, (which_value, which_variant, text)) in picks.iter().enumerate() {
+            let forms: &Vec<Vec<u8>> = which_value.get(variants.as_slice());
+            let form: &Vec<u8> = which_variant.get(forms.as_slice());
+            let Ok(form) = std::str::from_utf8(form) else {
+                continue;
+            };
+            object.insert(format!("{n}{text}{form}"), serde_json::json!([format!("{form}{text}"), n]));
+            list.push(serde_json::Value::String(format!("{text}{form}")));
+        }
+        let number: serde_json::Value = serde_json::from_str(&digits).unwrap();
+        let input = serde_json::json!({"o": object, "l": list, "card": number});
+        let out = redactor.redact_json(&input).into_inner();
+
+        fn strings(value: &serde_json::Value, out: &mut Vec<String>) {
+            match value {
+                serde_json::Value::String(s) => out.push(s.clone()),
+                serde_json::Value::Number(n) => out.push(n.to_string()),
+                serde_json::Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+                serde_json::Value::Object(map) => {
+                    for (k, v) in map {
+                        out.push(k.clone());
+                        strings(v, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut seen = Vec::new();
+        strings(&out, &mut seen);
+        for text in &seen {
+            prop_assert!(!text.contains(&digits), "a numeric value survived: {}", text);
+            for variant in variants.iter().flatten() {
+                prop_assert!(!contains(text.as_bytes(), variant), "a variant survived in {:?}", text);
+            }
+        }
+        // Nothing was dropped: every key of the object is still there.
+        prop_assert_eq!(out["o"].as_object().map(serde_json::Map::len), input["o"].as_object().map(serde_json::Map::len));
+    }
 }

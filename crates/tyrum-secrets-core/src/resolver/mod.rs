@@ -126,6 +126,16 @@ impl Resolver {
     }
 
     /// The catalog.
+    ///
+    /// It gives no way to the values: reading a provider is crate-private,
+    /// so code handed only a resolver cannot skip policy and audit.
+    ///
+    /// ```compile_fail
+    /// # use tyrum_secrets_core::{ProviderId, Resolver};
+    /// fn raw_read(resolver: &Resolver, id: &ProviderId) {
+    ///     let _provider = resolver.catalog().provider(id);
+    /// }
+    /// ```
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
     }

@@ -16,7 +16,11 @@ const MAX_HOST_LEN: usize = 253;
 
 /// Who asks for a secret: the agent and, where known, the workspace,
 /// conversation, channel, tool and tool call. Written to every audit record.
+///
+/// Deserializing applies the same checks as the constructors, so a stored
+/// requester cannot carry an empty agent or tool call id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawRequester")]
 pub struct Requester {
     agent: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,6 +128,39 @@ impl Requester {
     }
 }
 
+/// The serialized form of a [`Requester`], checked on the way in.
+#[derive(Deserialize)]
+struct RawRequester {
+    agent: String,
+    #[serde(default)]
+    workspace: Option<String>,
+    #[serde(default)]
+    conversation: Option<String>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    tool_id: Option<String>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
+}
+
+impl TryFrom<RawRequester> for Requester {
+    type Error = RequestError;
+
+    fn try_from(raw: RawRequester) -> Result<Self, Self::Error> {
+        let optional =
+            |field, value: Option<String>| value.map(|v| attribute(field, v)).transpose();
+        Ok(Self {
+            agent: attribute("agent", raw.agent)?,
+            workspace: optional("workspace", raw.workspace)?,
+            conversation: optional("conversation", raw.conversation)?,
+            channel: optional("channel", raw.channel)?,
+            tool_id: optional("tool_id", raw.tool_id)?,
+            tool_call_id: optional("tool_call_id", raw.tool_call_id)?,
+        })
+    }
+}
+
 /// Why the secret is needed, in the caller's words. Required and non-empty;
 /// written to the audit record, so it must never hold a secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -169,7 +206,8 @@ impl Destination {
     ///
     /// # Errors
     /// [`RequestError::InvalidHost`] when it is empty, longer than 253
-    /// bytes, or holds a character outside `[A-Za-z0-9.-_:[]]`.
+    /// bytes, holds a character outside `[A-Za-z0-9.-_:[]]`, has an empty
+    /// label, or uses `:` or brackets outside an IPv6 address (a port).
     pub fn host(host: impl Into<String>) -> Result<Self, RequestError> {
         let mut host = host.into().to_ascii_lowercase();
         if host.ends_with('.') {
@@ -184,6 +222,24 @@ impl Destination {
         if !host.bytes().all(allowed) {
             return Err(RequestError::InvalidHost {
                 reason: "only letters, digits and - . _ : [ ] are allowed",
+            });
+        }
+        // Policy rules match the host text, so two spellings of one host
+        // must not both pass: a port ("evil.example:443") or an extra dot
+        // ("evil.example..") would slip past a deny rule naming the host.
+        if host.contains([':', '[', ']']) {
+            let bare = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(&host);
+            if bare.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(RequestError::InvalidHost {
+                    reason: "':' and brackets are only allowed in an IPv6 address; give the host without a port",
+                });
+            }
+        } else if host.split('.').any(str::is_empty) {
+            return Err(RequestError::InvalidHost {
+                reason: "a host name has no empty labels",
             });
         }
         Ok(Self(host))
@@ -351,6 +407,45 @@ mod tests {
         assert!(Destination::host("").is_err());
         assert!(Destination::host("a b").is_err());
         assert!(Destination::host("https://x").is_err());
+    }
+
+    #[test]
+    fn destination_has_one_spelling_per_host() {
+        // Another spelling of a host would not match a deny rule naming it.
+        for bad in [
+            "evil.example:443",
+            "evil.example..",
+            ".evil.example",
+            "evil..example",
+            "[::1]:443",
+            "[evil.example]",
+            "::g",
+        ] {
+            assert!(Destination::host(bad).is_err(), "{bad}");
+        }
+        for good in ["evil.example", "evil.example.", "[::1]", "::1", "127.0.0.1"] {
+            assert!(Destination::host(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn deserialized_requester_is_checked_like_a_constructed_one() {
+        let ok: Requester =
+            serde_json::from_str(r#"{"agent": "alpha", "tool_call_id": "c1"}"#).unwrap();
+        assert_eq!(
+            ok,
+            Requester::new("alpha").unwrap().tool_call("c1").unwrap()
+        );
+        let round = serde_json::to_string(&ok).unwrap();
+        assert_eq!(serde_json::from_str::<Requester>(&round).unwrap(), ok);
+        for bad in [
+            r#"{"agent": ""}"#,
+            r#"{"agent": "a
+b"}"#,
+            r#"{"agent": "alpha", "tool_call_id": ""}"#,
+        ] {
+            assert!(serde_json::from_str::<Requester>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -265,3 +265,38 @@ fn keys_do_not_show_in_debug() {
     assert!(!format!("{k:?}").contains("CANARY"));
     assert!(AuditChainKey::new(SecretBytes::from(vec![0; 31])).is_err());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn any_edit_of_a_log_is_an_error_or_a_line_aligned_prefix_never_a_panic(
+        edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 0..4),
+        cut in proptest::prelude::any::<proptest::sample::Index>(),
+        cut_it in proptest::prelude::any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, head) = log_with(dir.path(), 3);
+        let original = std::fs::read(&path).unwrap();
+        let mut bytes = original.clone();
+        for (at, byte) in &edits {
+            let i = at.index(bytes.len());
+            bytes[i] = *byte;
+        }
+        if cut_it {
+            bytes.truncate(cut.index(bytes.len() + 1));
+        }
+        match verify_audit_bytes(&bytes, &key(7), None) {
+            Ok(found) => {
+                // Only an unchanged log, or one cut at a line end, verifies.
+                proptest::prop_assert!(original.starts_with(&bytes));
+                proptest::prop_assert!(bytes.is_empty() || bytes.ends_with(b"\n"));
+                proptest::prop_assert!(found.seq <= head.seq);
+                if bytes != original {
+                    proptest::prop_assert!(verify_audit_bytes(&bytes, &key(7), Some(&head)).is_err());
+                }
+            }
+            Err(error) => proptest::prop_assert!(!error.to_string().is_empty()),
+        }
+    }
+}

@@ -104,9 +104,11 @@ fn each_condition_narrows_the_rule() {
         decide(&policy, &h, "ci-7", Some("http.fetch"), None),
         denied_by_default
     );
+    // No tool: the allow rule does not match, and the tool-conditioned
+    // deny rule does (a missing attribute never escapes a deny).
     assert_eq!(
         decide(&policy, &h, "ci-7", None, Some("api.github.com")),
-        denied_by_default
+        Decision::by_rule(Effect::Deny, "no-shell")
     );
     let token = handle("file", "workspace/acme/github", SecretKind::BearerToken);
     assert_eq!(
@@ -153,8 +155,44 @@ fn explicit_deny_wins_over_allow_and_approval() {
     );
     let dev = handle("file", "dev/db", SecretKind::Password);
     assert_eq!(
-        decide(&policy, &dev, "a", None, None),
+        decide(&policy, &dev, "a", Some("http.fetch"), None),
         Decision::by_rule(Effect::Allow, "allow-all")
+    );
+}
+
+#[test]
+fn deny_rule_conditions_on_missing_attributes_fail_closed() {
+    // A request that names no tool or no destination must not slip past a
+    // deny conditioned on one: the missing attribute might be the denied one.
+    let policy = RulePolicy::from_json_str(
+        r#"{"rules": [
+            {"id": "allow-all", "effect": "allow", "secret": "*"},
+            {"id": "no-shell", "effect": "deny", "secret": "*", "tool": "shell.*"},
+            {"id": "no-paste", "effect": "deny", "secret": "*", "destination": "*.pastebin.com"}
+        ]}"#,
+    )
+    .unwrap();
+    let h = handle("file", "dev/db", SecretKind::Password);
+    assert_eq!(
+        decide(&policy, &h, "a", None, Some("api.github.com")),
+        Decision::by_rule(Effect::Deny, "no-shell")
+    );
+    assert_eq!(
+        decide(&policy, &h, "a", Some("http.fetch"), None),
+        Decision::by_rule(Effect::Deny, "no-paste")
+    );
+    assert_eq!(
+        decide(&policy, &h, "a", Some("http.fetch"), Some("api.github.com")),
+        Decision::by_rule(Effect::Allow, "allow-all")
+    );
+    // Allow rules keep narrowing: a missing attribute never widens them.
+    let narrow = RulePolicy::from_json_str(
+        r#"{"rules": [{"id": "gh", "effect": "allow", "secret": "*", "destination": "api.github.com"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        decide(&narrow, &h, "a", Some("http.fetch"), None),
+        Decision::by_default(Effect::Deny)
     );
 }
 
@@ -277,4 +315,40 @@ fn policy_file_errors_name_the_file() {
         RulePolicy::from_file(&dir.path().join("missing.json")),
         Err(PolicyError::Io { .. })
     ));
+}
+
+#[test]
+fn approval_rule_conditions_on_missing_attributes_tighten_an_allow_only() {
+    let policy = RulePolicy::from_json_str(
+        r#"{"rules": [
+            {"id": "allow-dev", "effect": "allow", "secret": "file:dev/*"},
+            {"id": "payments-need-a-human", "effect": "require_approval", "secret": "*", "tool": "payments.*"}
+        ]}"#,
+    )
+    .unwrap();
+    let dev = handle("file", "dev/db", SecretKind::Password);
+    // No tool named: it might be a payments tool, so the allow is tightened.
+    assert_eq!(
+        decide(&policy, &dev, "a", None, None),
+        Decision::by_rule(Effect::RequireApproval, "payments-need-a-human")
+    );
+    assert_eq!(
+        decide(&policy, &dev, "a", Some("payments.charge"), None),
+        Decision::by_rule(Effect::RequireApproval, "payments-need-a-human")
+    );
+    assert_eq!(
+        decide(&policy, &dev, "a", Some("http.fetch"), None),
+        Decision::by_rule(Effect::Allow, "allow-dev")
+    );
+    // Where nothing allows, the possible approval rule does not open an
+    // approval path past the default deny.
+    let prod = handle("file", "prod/db", SecretKind::Password);
+    assert_eq!(
+        decide(&policy, &prod, "a", None, None),
+        Decision::by_default(Effect::Deny)
+    );
+    assert_eq!(
+        decide(&policy, &prod, "a", Some("payments.charge"), None),
+        Decision::by_rule(Effect::RequireApproval, "payments-need-a-human")
+    );
 }
