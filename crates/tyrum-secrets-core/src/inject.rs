@@ -7,7 +7,8 @@
 //! - [`Resolver::substitute_json`] replaces every `secret:<id>` string in
 //!   tool arguments, all or nothing, and returns a [`SecretJson`];
 //! - [`Resolver::render_template`] renders `Bearer {{secret:<id>}}` into a
-//!   [`SecretString`].
+//!   [`SecretString`]; [`Resolver::render_header_value`] does the same for an
+//!   HTTP header and refuses CR, LF and NUL (header injection).
 //!
 //! Each handle goes through [`Resolver::resolve`] — policy, approvals,
 //! audit, redactor — once per call, however often it appears. Every handle
@@ -138,6 +139,35 @@ impl Resolver {
         template: &str,
         request: &ResolveRequest,
     ) -> Result<SecretString, InjectError> {
+        self.render(template, request, false)
+    }
+
+    /// [`render_template`](Self::render_template) for an HTTP header value:
+    /// also refuses CR, LF and NUL, in the template and in every value, so a
+    /// secret (or a template) cannot smuggle in another header or a request
+    /// line, whatever the HTTP client does with line breaks.
+    ///
+    /// # Errors
+    /// As [`render_template`](Self::render_template), plus
+    /// [`InjectError::HeaderBreak`] naming the handle (or the template) that
+    /// holds a CR, LF or NUL.
+    pub fn render_header_value(
+        &self,
+        template: &str,
+        request: &ResolveRequest,
+    ) -> Result<SecretString, InjectError> {
+        if template.bytes().any(is_header_break) {
+            return Err(InjectError::HeaderBreak { id: None });
+        }
+        self.render(template, request, true)
+    }
+
+    fn render(
+        &self,
+        template: &str,
+        request: &ResolveRequest,
+        header: bool,
+    ) -> Result<SecretString, InjectError> {
         let segments = parse_template(template)?;
         let values = self.resolve_all(
             segments.iter().filter_map(|s| match s {
@@ -154,6 +184,11 @@ impl Resolver {
                     let value = lookup(&values, id)?.expose_secret();
                     if std::str::from_utf8(value).is_err() {
                         return Err(InjectError::NotUtf8 { id: id.clone() });
+                    }
+                    if header && value.iter().copied().any(is_header_break) {
+                        return Err(InjectError::HeaderBreak {
+                            id: Some(id.clone()),
+                        });
                     }
                     value.len()
                 }
@@ -490,12 +525,26 @@ pub enum InjectError {
         /// The handle.
         id: HandleId,
     },
+    /// A header value would hold CR, LF or NUL (header injection).
+    #[error(
+        "the {} holds a CR, LF or NUL byte and cannot be rendered into a header value",
+        match id { Some(id) => format!("value of {id}"), None => "template".to_owned() }
+    )]
+    HeaderBreak {
+        /// The handle whose value holds it; `None` when the template does.
+        id: Option<HandleId>,
+    },
     /// The environment variable name is empty or holds `=` or NUL.
     #[error("{name:?} is not a valid environment variable name")]
     InvalidEnvName {
         /// The name.
         name: String,
     },
+}
+
+/// CR, LF and NUL: the bytes that end or break an HTTP header line.
+fn is_header_break(byte: u8) -> bool {
+    matches!(byte, b'\r' | b'\n' | 0)
 }
 
 #[cfg(test)]

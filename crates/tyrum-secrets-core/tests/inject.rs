@@ -238,6 +238,48 @@ fn header_template_renders_into_a_secret_string() {
 }
 
 #[test]
+fn header_values_refuse_line_breaks_in_secrets_and_templates() {
+    let f = fixture();
+    let clean = f.secret("tools/api", b"tok-clean-CANARY-6");
+    let rendered = f
+        .resolver
+        .render_header_value(&format!("Bearer {{{{{}}}}}", clean.id()), &request())
+        .unwrap();
+    assert_eq!(rendered.expose_secret(), "Bearer tok-clean-CANARY-6");
+
+    for (scope, value) in [
+        ("tools/crlf", &b"tok-CANARY-7\r\nX-Injected: 1"[..]),
+        ("tools/lf", b"tok-CANARY-8\nHost: evil.example"),
+        ("tools/nul", b"tok-CANARY-9\0tail"),
+    ] {
+        let h = f.secret(scope, value);
+        let template = format!("Bearer {{{{{}}}}}", h.id());
+        let err = f
+            .resolver
+            .render_header_value(&template, &request())
+            .unwrap_err();
+        assert!(
+            matches!(&err, InjectError::HeaderBreak { id: Some(id) } if id == h.id()),
+            "{err}"
+        );
+        assert!(!format!("{err} {err:?}").contains("CANARY"));
+        // The general template renderer keeps multi-line values.
+        assert!(f.resolver.render_template(&template, &request()).is_ok());
+    }
+    let err = f
+        .resolver
+        .render_header_value(
+            &format!("Bearer {{{{{}}}}}\r\nX-Evil: 1", clean.id()),
+            &request(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, InjectError::HeaderBreak { id: None }),
+        "{err}"
+    );
+}
+
+#[test]
 fn handles_inside_strings_or_keys_are_errors_not_literals() {
     // A handle that would not be substituted (inside a longer string, or as
     // an object key) must not reach the tool as text: for a revoked or
