@@ -2,8 +2,8 @@
 //! every record the writer acknowledged is in the log, the chain verifies,
 //! and a reopened sink continues it.
 //!
-//! `harness = false`: `main` re-executes this binary with `TYRUM_WORKER`
-//! set to run the writer role in a real child process.
+//! `harness = false`: the testkit's process runner re-executes this binary
+//! to run the writer role in a real child process.
 
 #![allow(
     clippy::unwrap_used,
@@ -13,14 +13,14 @@
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use tyrum_secrets::{
     AuditChainKey, AuditRecord, AuditSink, HandleId, JsonLinesAuditSink, Requester, SecretBytes,
     Timestamp, verify_audit_log,
 };
+use tyrum_secrets_testkit::process;
 
-const WORKER_ENV: &str = "TYRUM_WORKER";
 const PATH_ENV: &str = "TYRUM_AUDIT_PATH";
 
 fn key() -> AuditChainKey {
@@ -53,8 +53,7 @@ fn killed_writer_loses_no_acknowledged_record() {
     let path = dir.path().join("audit.jsonl");
     let mut last_acked = 0;
     for round in 0..5 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(WORKER_ENV, "audit-writer")
+        let mut child = process::worker_command("audit-writer")
             .env(PATH_ENV, &path)
             .stdout(Stdio::piped())
             .spawn()
@@ -90,20 +89,14 @@ fn killed_writer_loses_no_acknowledged_record() {
 }
 
 fn main() {
-    if std::env::var_os(WORKER_ENV).is_some() {
-        let path = std::env::var_os(PATH_ENV).expect("TYRUM_AUDIT_PATH is set");
-        writer(Path::new(&path));
-    }
-    let tests: &[(&str, fn())] = &[(
-        "killed_writer_loses_no_acknowledged_record",
-        killed_writer_loses_no_acknowledged_record,
-    )];
-    for (name, test) in tests {
-        test();
-        println!("test {name} ... ok");
-    }
-    println!(
-        "\ntest result: ok. {} passed; 0 failed; 0 ignored",
-        tests.len()
+    process::main(
+        &[(
+            "killed_writer_loses_no_acknowledged_record",
+            killed_writer_loses_no_acknowledged_record,
+        )],
+        |_role, _args| {
+            let path = std::env::var_os(PATH_ENV).expect("TYRUM_AUDIT_PATH is set");
+            writer(Path::new(&path));
+        },
     );
 }

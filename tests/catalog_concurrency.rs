@@ -8,8 +8,6 @@
     reason = "test code: a failure is a panic"
 )]
 
-mod support;
-
 use std::io::Read as _;
 use std::path::Path;
 
@@ -17,12 +15,13 @@ use tyrum_secrets::{
     Catalog, HandleId, JsonFileCatalogStore, KindSpec, MemoryProvider, NewSecret, ProviderId,
     Scope, SecretBytes, SecretKind,
 };
+use tyrum_secrets_testkit::process;
 
 const PROCESSES: usize = 4;
 const UPDATES: usize = 100;
 
 fn main() {
-    support::main(
+    process::main(
         &[(
             "four_processes_updating_one_entry_lose_nothing",
             concurrent_updates,
@@ -61,7 +60,7 @@ fn concurrent_updates() {
         .unwrap();
     let id = handle.id().to_string();
     let children: Vec<_> = (0..PROCESSES)
-        .map(|w| support::spawn_worker("labeller", &[path.to_str().unwrap(), &id, &w.to_string()]))
+        .map(|w| process::spawn_worker("labeller", &[path.to_str().unwrap(), &id, &w.to_string()]))
         .collect();
     for mut child in children {
         let mut ignored = String::new();

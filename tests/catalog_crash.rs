@@ -9,8 +9,6 @@
     reason = "test code: a failure is a panic"
 )]
 
-mod support;
-
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::Path;
 use std::time::Duration;
@@ -19,11 +17,12 @@ use tyrum_secrets::{
     Catalog, CatalogStore, HandleId, JsonFileCatalogStore, KindSpec, MemoryProvider, NewSecret,
     ProviderId, Scope, SecretBytes, SecretKind,
 };
+use tyrum_secrets_testkit::process;
 
 const ROUNDS: usize = 100;
 
 fn main() {
-    support::main(
+    process::main(
         &[(
             "json_catalog_survives_sigkill_with_every_acknowledged_update",
             crash_rounds,
@@ -64,11 +63,11 @@ fn worker(_role: &str, args: &[String]) {
 fn crash_rounds() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.json");
-    let mut rng = support::Rng::from_env_or_time();
+    let mut rng = process::Rng::from_env_or_time();
     let mut created: Vec<HandleId> = Vec::new();
     let mut labelled: Vec<(HandleId, String)> = Vec::new();
     for round in 0..ROUNDS {
-        let mut child = support::spawn_worker("catalog-writer", &[path.to_str().unwrap()]);
+        let mut child = process::spawn_worker("catalog-writer", &[path.to_str().unwrap()]);
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
             BufReader::new(stdout)

@@ -1,8 +1,8 @@
 //! Real processes against one store file: writers killed with SIGKILL at
 //! random moments, concurrent writer processes, and a lock holder that dies.
 //!
-//! `harness = false`: `main` runs the checks and re-executes this binary with
-//! `TYRUM_WORKER=<role>` for the child processes.
+//! `harness = false`: the testkit's process runner runs the checks and
+//! re-executes this binary for the child processes.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,13 +11,14 @@
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use tyrum_secrets_core::{
     ExposeSecret, Locator, ProviderError, SecretBytes, SecretProvider, VersionSelector,
 };
 use tyrum_secrets_file::{FileError, FileOptions, FileProvider, KeySource};
+use tyrum_secrets_testkit::process;
 
 const PASSPHRASE: &str = "process-test passphrase";
 
@@ -35,29 +36,14 @@ fn loc(name: &str) -> Locator {
 }
 
 fn main() {
-    if let Ok(role) = std::env::var("TYRUM_WORKER") {
-        worker(&role);
-        return;
-    }
-    let tests: [(&str, fn()); 3] = [
-        ("sigkilled_writers_lose_no_acknowledged_write", crash_rounds),
-        ("four_writer_processes_lose_no_write", concurrent_processes),
-        ("lock_of_a_killed_holder_is_released", stale_lock_recovered),
-    ];
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let mut passed = 0;
-    for (name, test) in tests {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        test();
-        println!("test {name} ... ok");
-        passed += 1;
-    }
-    println!("\ntest result: ok. {passed} passed; 0 failed; 0 ignored");
+    process::main(
+        &[
+            ("sigkilled_writers_lose_no_acknowledged_write", crash_rounds),
+            ("four_writer_processes_lose_no_write", concurrent_processes),
+            ("lock_of_a_killed_holder_is_released", stale_lock_recovered),
+        ],
+        |role, _args| worker(role),
+    );
 }
 
 fn worker(role: &str) {
@@ -99,8 +85,7 @@ fn worker(role: &str) {
 }
 
 fn spawn(role: &str, path: &Path, tag: &str) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .env("TYRUM_WORKER", role)
+    process::worker_command(role)
         .env("TYRUM_STORE", path)
         .env("TYRUM_TAG", tag)
         .stdout(Stdio::piped())
@@ -109,30 +94,10 @@ fn spawn(role: &str, path: &Path, tag: &str) -> Child {
         .unwrap()
 }
 
-/// A small xorshift generator: kill times need to vary, not be secure.
-struct Jitter(u64);
-
-impl Jitter {
-    fn seeded() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64;
-        Self(nanos | 1)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 fn crash_rounds() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.tyrum");
-    let mut jitter = Jitter::seeded();
+    let mut jitter = process::Rng::from_env_or_time();
     let mut acked_total = 0;
     for round in 0..200 {
         let tag = format!("r{round}");

@@ -2,6 +2,7 @@
 
 pub mod conformance;
 mod faulty;
+pub mod process;
 
 pub use faulty::{FaultPlan, FaultyProvider};
 
