@@ -73,7 +73,7 @@ mod tests;
 mod tracing_tests;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -115,9 +115,59 @@ pub struct Redactor {
 struct Shared {
     min_len: usize,
     /// Registered values in registration order. Only writers lock it.
-    registry: Mutex<Vec<Entry>>,
+    registry: Mutex<Registry>,
     /// The automaton over `registry`, rebuilt and swapped by writers.
     matcher: ArcSwap<Matcher>,
+}
+
+/// The registered values, in registration order (the order decides which
+/// handle a shared value is attributed to), with an index by handle so that
+/// re-registering a known value — what every resolve does — is a lookup, not
+/// a pass over every registered value.
+#[derive(Default)]
+struct Registry {
+    entries: Vec<Entry>,
+    by_handle: HashMap<HandleId, Vec<usize>>,
+}
+
+impl Registry {
+    fn contains(&self, handle: &HandleId, value: &[u8]) -> bool {
+        self.by_handle.get(handle).is_some_and(|positions| {
+            positions
+                .iter()
+                .filter_map(|&i| self.entries.get(i))
+                .any(|e| e.handle == *handle && e.value.expose_secret() == value)
+        })
+    }
+
+    fn push(&mut self, entry: Entry) {
+        self.by_handle
+            .entry(entry.handle.clone())
+            .or_default()
+            .push(self.entries.len());
+        self.entries.push(entry);
+    }
+
+    /// Keeps the entries `keep` accepts, in order.
+    fn retain(&mut self, keep: impl Fn(&Entry) -> bool) {
+        self.entries.retain(keep);
+        self.reindex();
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.entries.truncate(len);
+        self.reindex();
+    }
+
+    fn reindex(&mut self) {
+        self.by_handle.clear();
+        for (i, entry) in self.entries.iter().enumerate() {
+            self.by_handle
+                .entry(entry.handle.clone())
+                .or_default()
+                .push(i);
+        }
+    }
 }
 
 struct Entry {
@@ -141,7 +191,7 @@ impl Redactor {
         Self {
             shared: Arc::new(Shared {
                 min_len: min.max(1),
-                registry: Mutex::new(Vec::new()),
+                registry: Mutex::new(Registry::default()),
                 matcher: ArcSwap::from_pointee(Matcher::empty()),
             }),
         }
@@ -186,27 +236,20 @@ impl Redactor {
             new.push((handle, bytes));
         }
         let mut registry = self.lock_registry();
-        let old_len = registry.len();
-        let mut known: HashSet<(&HandleId, &[u8])> = registry
-            .iter()
-            .map(|e| (&e.handle, e.value.expose_secret()))
-            .collect();
-        let mut added = Vec::new();
+        let old_len = registry.entries.len();
         for (handle, bytes) in new {
-            if known.insert((handle, bytes)) {
-                added.push(Entry {
+            if !registry.contains(handle, bytes) {
+                registry.push(Entry {
                     handle: handle.clone(),
                     value: SecretBytes::from(bytes.to_vec()),
                     variants: variants::variants(bytes, min),
                 });
             }
         }
-        drop(known);
-        registry.extend(added);
-        if registry.len() == old_len {
+        if registry.entries.len() == old_len {
             return Ok(());
         }
-        match build(registry.iter()) {
+        match build(registry.entries.iter()) {
             Ok(matcher) => {
                 self.shared.matcher.store(Arc::new(matcher));
                 Ok(())
@@ -295,16 +338,12 @@ impl Redactor {
 
     /// How many handles have at least one value registered.
     pub fn handle_count(&self) -> usize {
-        let registry = self.lock_registry();
-        let mut handles: Vec<&HandleId> = registry.iter().map(|e| &e.handle).collect();
-        handles.sort_unstable();
-        handles.dedup();
-        handles.len()
+        self.lock_registry().by_handle.len()
     }
 
     /// How many (handle, value) pairs are registered.
     pub fn value_count(&self) -> usize {
-        self.lock_registry().len()
+        self.lock_registry().entries.len()
     }
 
     /// How many distinct patterns (values and variants) the current
@@ -326,14 +365,14 @@ impl Redactor {
 
     fn remove_where(&self, matches: impl Fn(&Entry) -> bool) -> usize {
         let mut registry = self.lock_registry();
-        let removed = registry.iter().filter(|e| matches(e)).count();
+        let removed = registry.entries.iter().filter(|e| matches(e)).count();
         if removed == 0 {
             return 0;
         }
         // A subset of patterns that built once builds again. Were it to fail
         // anyway, nothing is removed and the old automaton stays: failing to
         // un-redact is the safe direction.
-        if let Ok(matcher) = build(registry.iter().filter(|e| !matches(e))) {
+        if let Ok(matcher) = build(registry.entries.iter().filter(|e| !matches(e))) {
             registry.retain(|e| !matches(e));
             self.shared.matcher.store(Arc::new(matcher));
             removed
@@ -342,7 +381,7 @@ impl Redactor {
         }
     }
 
-    fn lock_registry(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
+    fn lock_registry(&self) -> std::sync::MutexGuard<'_, Registry> {
         // Writers update the registry only after a successful build, so a
         // panic while the lock was held leaves it consistent.
         self.shared

@@ -266,6 +266,26 @@ fn every_version_of_a_rotated_handle_stays_redacted_until_removed() {
 }
 
 #[test]
+fn a_removed_value_registers_again() {
+    let redactor = redactor_with(&[(1, "version-one-value"), (2, "other-handle-value")]);
+    assert!(redactor.remove_value(&handle(1), &secret("version-one-value")));
+    assert_eq!(
+        redactor.redact_str("version-one-value").as_str(),
+        "version-one-value"
+    );
+    redactor
+        .register(&handle(1), &secret("version-one-value"))
+        .unwrap();
+    assert_eq!((redactor.value_count(), redactor.handle_count()), (2, 2));
+    assert_eq!(
+        redactor
+            .redact_str("version-one-value other-handle-value")
+            .as_str(),
+        format!("{} {}", placeholder(1), placeholder(2))
+    );
+}
+
+#[test]
 fn json_values_and_keys_are_redacted_at_every_depth() {
     let redactor = redactor_with(&[(1, "sk-live-4f9a8b7c"), (2, "4111111111111111")]);
     let input = json!({
