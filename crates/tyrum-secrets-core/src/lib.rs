@@ -10,6 +10,7 @@ mod memory;
 pub mod policy;
 pub mod provider;
 pub mod redaction;
+pub mod request;
 pub mod resolver;
 mod time;
 mod value;
@@ -38,9 +39,10 @@ pub use provider::{
     Version, VersionInfo, VersionSelector, VersionState, VersionedSecret,
 };
 pub use redaction::{Redacted, RedactionError, Redactor};
+pub use request::{Destination, Purpose, RequestError, Requester};
 pub use resolver::{
-    Destination, NoRedaction, Purpose, RedactionHook, RedactionHookError, RequestError, Requester,
-    ResolveError, ResolveRequest, ResolvedSecret, Resolver, ResolverBuilder,
+    NoRedaction, RedactionHook, RedactionHookError, ResolveError, ResolveRequest, ResolvedSecret,
+    Resolver, ResolverBuilder,
 };
 pub use time::Timestamp;
 pub use value::{

@@ -1,11 +1,10 @@
 //! Errors of the file provider. None carries secret bytes.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tyrum_secrets_core::ProviderError;
-
-use crate::key::KeyKind;
 
 /// Opening or using an encrypted store file failed.
 #[derive(Debug, thiserror::Error)]
@@ -159,5 +158,24 @@ impl From<FileError> for ProviderError {
                 source: Some(Box::new(other)),
             },
         }
+    }
+}
+
+/// Which kind of key protects a store, as recorded in its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyKind {
+    /// A passphrase stretched with Argon2id.
+    Passphrase,
+    /// A raw 32-byte key (key file, keychain, KMS).
+    RawKey,
+}
+
+impl fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyKind::Passphrase => "a passphrase",
+            KeyKind::RawKey => "a raw 32-byte key",
+        })
     }
 }

@@ -11,6 +11,7 @@ use tyrum_secrets_core::{ExposeSecret, SecretBox, SecretString};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::FileError;
+pub use crate::error::KeyKind;
 
 /// Length of every key in this crate, in bytes.
 pub const KEY_LEN: usize = 32;
@@ -158,25 +159,6 @@ impl fmt::Debug for KeySource {
             KeySource::KeyFile(path) => f.debug_tuple("KeySource::KeyFile").field(path).finish(),
             KeySource::Key(_) => f.write_str("KeySource::Key([REDACTED])"),
         }
-    }
-}
-
-/// Which kind of key protects a store, as recorded in its header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum KeyKind {
-    /// A passphrase stretched with Argon2id.
-    Passphrase,
-    /// A raw 32-byte key (key file, keychain, KMS).
-    RawKey,
-}
-
-impl fmt::Display for KeyKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            KeyKind::Passphrase => "a passphrase",
-            KeyKind::RawKey => "a raw 32-byte key",
-        })
     }
 }
 

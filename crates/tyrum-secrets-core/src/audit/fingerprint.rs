@@ -124,7 +124,7 @@ pub enum KeyError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resolver::Requester;
+    use crate::request::Requester;
     use crate::{HandleId, Timestamp};
 
     #[test]

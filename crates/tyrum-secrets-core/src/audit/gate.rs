@@ -162,7 +162,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::resolver::Requester;
+    use crate::request::Requester;
     use crate::{HandleId, Timestamp};
 
     /// A sink that blocks until released, counting the records it stores.

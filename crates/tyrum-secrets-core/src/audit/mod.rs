@@ -43,7 +43,7 @@ pub use chain::{
 pub use fingerprint::{Fingerprint, FingerprintKey, KeyError};
 
 use crate::policy::{ApprovalRejection, DecisionReason, Effect};
-use crate::resolver::Requester;
+use crate::request::Requester;
 use crate::{HandleId, ProviderId, Scope, SecretKind, Timestamp, Version};
 
 /// One resolve attempt, as the audit log keeps it. Holds no secret value;

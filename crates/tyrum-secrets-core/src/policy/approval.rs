@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-use crate::resolver::Requester;
+use crate::request::Requester;
 use crate::{HandleId, Timestamp};
 
 /// A grant the gateway issued when an operator approved a resolve. Holds no

@@ -20,7 +20,7 @@ pub use approval::{
 pub use rules::{DefaultEffect, PolicyError, RulePolicy};
 
 use crate::SecretHandle;
-use crate::resolver::{Destination, Purpose, Requester};
+use crate::request::{Destination, Purpose, Requester};
 
 /// Decides whether a resolve may proceed.
 ///

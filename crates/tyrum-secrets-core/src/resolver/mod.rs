@@ -36,7 +36,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub use hook::{NoRedaction, RedactionHook, RedactionHookError};
-pub use request::{Destination, Purpose, RequestError, Requester, ResolveRequest};
+pub use request::ResolveRequest;
 
 use crate::audit::gate::AuditGate;
 use crate::audit::{AuditError, AuditRecord, AuditSink, ErrorKind, FingerprintKey, Outcome};

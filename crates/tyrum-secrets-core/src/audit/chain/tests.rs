@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::resolver::Requester;
+use crate::request::Requester;
 use crate::{HandleId, Timestamp};
 
 fn key(byte: u8) -> AuditChainKey {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::resolver::{Destination, Purpose, Requester};
+use crate::request::{Destination, Purpose, Requester};
 use crate::{HandleId, ProviderId, Scope, SecretHandle};
 
 fn handle(provider: &str, scope: &str, kind: SecretKind) -> SecretHandle {
