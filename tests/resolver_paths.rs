@@ -160,6 +160,29 @@ fn allowed_resolve_returns_the_value_and_records_the_grant() {
 }
 
 #[test]
+fn record_names_the_node_and_auth_profile_a_request_carries() {
+    let f = Fixture::new();
+    let h = f.api_key("open/ci", "sk-allowed-value-2");
+    let (_, plain) = f.attempt(h.id(), &request());
+    let plain = only(plain);
+    assert_eq!(plain.action, tyrum_secrets::Action::Resolve);
+    assert_eq!((plain.node, plain.auth_profile), (None, None));
+
+    let tagged = request()
+        .for_node("node-7")
+        .unwrap()
+        .via_auth_profile("openai-work")
+        .unwrap();
+    let (result, records) = f.attempt(h.id(), &tagged);
+    assert!(result.is_ok());
+    let r = only(records);
+    assert_eq!(r.node.as_deref(), Some("node-7"));
+    assert_eq!(r.auth_profile.as_deref(), Some("openai-work"));
+    assert!(request().for_node("").is_err());
+    assert!(request().via_auth_profile("a\nb").is_err());
+}
+
+#[test]
 fn denied_resolve_never_reaches_the_provider() {
     let f = Fixture::new();
     let h = f.api_key("forbidden/x", "sk-denied-value-1");

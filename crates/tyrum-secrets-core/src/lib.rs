@@ -16,7 +16,7 @@ mod time;
 mod value;
 
 pub use audit::{
-    AuditChainKey, AuditError, AuditRecord, AuditSink, ChainHead, ErrorKind, Fingerprint,
+    Action, AuditChainKey, AuditError, AuditRecord, AuditSink, ChainHead, ErrorKind, Fingerprint,
     FingerprintKey, JsonLinesAuditSink, MemoryAuditSink, Outcome, VerifyError, VerifyProblem,
     verify_audit_log,
 };

@@ -297,7 +297,7 @@ pub enum RequestError {
     },
 }
 
-fn attribute(field: &'static str, value: String) -> Result<String, RequestError> {
+pub(crate) fn attribute(field: &'static str, value: String) -> Result<String, RequestError> {
     if value.is_empty() {
         return Err(RequestError::Empty { field });
     }

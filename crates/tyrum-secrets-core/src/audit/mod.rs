@@ -100,6 +100,15 @@ pub struct AuditRecord {
     /// [`FingerprintKey`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<Fingerprint>,
+    /// What was done: a resolve, or an administrative change.
+    #[serde(default)]
+    pub action: Action,
+    /// The paired node a sealed value was resolved for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The auth profile whose credential was resolved, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_profile: Option<String>,
 }
 
 impl AuditRecord {
@@ -130,7 +139,59 @@ impl AuditRecord {
             error_kind: None,
             approval_rejection: None,
             fingerprint: None,
+            action: Action::Resolve,
+            node: None,
+            auth_profile: None,
         }
+    }
+}
+
+/// What an audit record is about. Records written before this field existed
+/// read as [`Action::Resolve`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Action {
+    /// A resolve attempt: a value asked for by a requester.
+    #[default]
+    Resolve,
+    /// A new handle was created with a value.
+    Create,
+    /// A handle was recorded for a value already in a provider.
+    Import,
+    /// A handle was rotated to a new version.
+    Rotate,
+    /// A handle was revoked.
+    Revoke,
+    /// A revoked handle was restored.
+    Restore,
+    /// A version was destroyed in its provider.
+    Destroy,
+    /// A handle's expiry was set or cleared.
+    SetExpiry,
+    /// Old versions past their grace period were removed.
+    Retire,
+    /// Values were read to pre-load the redactor; none was handed out.
+    Preload,
+    /// An operator accepted state older than its anchor.
+    AcceptRollback,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Resolve => "resolve",
+            Action::Create => "create",
+            Action::Import => "import",
+            Action::Rotate => "rotate",
+            Action::Revoke => "revoke",
+            Action::Restore => "restore",
+            Action::Destroy => "destroy",
+            Action::SetExpiry => "set_expiry",
+            Action::Retire => "retire",
+            Action::Preload => "preload",
+            Action::AcceptRollback => "accept_rollback",
+        })
     }
 }
 

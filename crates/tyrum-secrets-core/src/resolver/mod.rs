@@ -163,6 +163,8 @@ impl Resolver {
             request.purpose().as_str().to_owned(),
         );
         record.destination = request.destination().map(|d| d.as_str().to_owned());
+        record.node = request.node().map(str::to_owned);
+        record.auth_profile = request.auth_profile().map(str::to_owned);
 
         // 1. Catalog.
         let entry = match self.catalog.lookup_at(id, now) {

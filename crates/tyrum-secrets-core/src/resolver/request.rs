@@ -3,7 +3,7 @@
 //! carries.
 
 use crate::policy::ApprovalGrant;
-use crate::request::{Destination, Purpose, Requester};
+use crate::request::{Destination, Purpose, RequestError, Requester};
 
 /// A request to resolve one or more handles: requester, purpose, optional
 /// destination and the approval grants the gateway holds for it.
@@ -25,6 +25,8 @@ pub struct ResolveRequest {
     purpose: Purpose,
     destination: Option<Destination>,
     approvals: Vec<ApprovalGrant>,
+    node: Option<String>,
+    auth_profile: Option<String>,
 }
 
 impl ResolveRequest {
@@ -35,6 +37,8 @@ impl ResolveRequest {
             purpose,
             destination: None,
             approvals: Vec::new(),
+            node: None,
+            auth_profile: None,
         }
     }
 
@@ -49,6 +53,37 @@ impl ResolveRequest {
     pub fn with_approval(mut self, grant: ApprovalGrant) -> Self {
         self.approvals.push(grant);
         self
+    }
+
+    /// The value is resolved to be sealed for the paired node `node`; the
+    /// audit record names it.
+    ///
+    /// # Errors
+    /// [`RequestError`] when the node id is empty, too long or holds a
+    /// control character.
+    pub fn for_node(mut self, node: impl Into<String>) -> Result<Self, RequestError> {
+        self.node = Some(crate::request::attribute("node", node.into())?);
+        Ok(self)
+    }
+
+    /// The value is the credential of auth profile `profile`; the audit
+    /// record names it.
+    ///
+    /// # Errors
+    /// As [`for_node`](Self::for_node), for the profile id.
+    pub fn via_auth_profile(mut self, profile: impl Into<String>) -> Result<Self, RequestError> {
+        self.auth_profile = Some(crate::request::attribute("auth_profile", profile.into())?);
+        Ok(self)
+    }
+
+    /// The paired node the value is sealed for, if any.
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
+    /// The auth profile the value belongs to, if any.
+    pub fn auth_profile(&self) -> Option<&str> {
+        self.auth_profile.as_deref()
     }
 
     /// Who asks.
