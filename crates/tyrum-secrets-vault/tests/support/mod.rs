@@ -10,6 +10,8 @@
     reason = "test support: not every test binary uses every helper"
 )]
 
+pub mod jwt;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -114,3 +116,16 @@ pub fn app_role(
 /// destroy).
 pub const KV_ALL: &str =
     r#"path "secret/*" { capabilities = ["create", "read", "update", "delete", "list"] }"#;
+
+/// How many tokens the server holds (its token accessors).
+pub fn token_count(server: &BaoServer) -> usize {
+    let out = server.bao(&["list", "-format=json", "auth/token/accessors"]);
+    serde_json::from_str::<Vec<String>>(&out).unwrap().len()
+}
+
+/// Creates a token with `args` (e.g. `-policy=kv`, `-ttl=3s`) and returns it.
+pub fn create_token(server: &BaoServer, args: &[&str]) -> String {
+    let mut all = vec!["token", "create", "-field=token"];
+    all.extend_from_slice(args);
+    server.bao(&all).trim().to_owned()
+}
