@@ -15,3 +15,8 @@ pub use tyrum_secrets_env as env;
 /// Secret Service, kernel keyutils.
 #[cfg(feature = "keychain")]
 pub use tyrum_secrets_keychain as keychain;
+
+/// OpenBao / HashiCorp Vault KV v2: the shared provider and catalog store
+/// for clusters.
+#[cfg(feature = "vault")]
+pub use tyrum_secrets_vault as vault;
