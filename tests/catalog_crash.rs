@@ -11,11 +11,13 @@
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tyrum_secrets::{
-    Catalog, CatalogStore, HandleId, JsonFileCatalogStore, KindSpec, MemoryProvider, NewSecret,
-    ProviderId, Scope, SecretBytes, SecretKind,
+    AdminRequest, Catalog, CatalogStore, HandleId, JsonFileCatalogStore, KindSpec, MemoryAuditSink,
+    MemoryProvider, NewSecret, ProviderId, Purpose, Requester, Scope, SecretAdmin, SecretBytes,
+    SecretKind,
 };
 use tyrum_secrets_testkit::process;
 
@@ -31,15 +33,26 @@ fn main() {
     );
 }
 
-fn catalog(path: &Path) -> Catalog {
+/// An admin over the JSON-file catalog at `path` (auditing to memory: the
+/// catalog's durability is what is tested here).
+fn admin(path: &Path) -> SecretAdmin {
     let store = JsonFileCatalogStore::open(path).expect("the catalog opens");
-    Catalog::new(store).with_provider(ProviderId::new("memory").unwrap(), MemoryProvider::new())
+    let catalog = Catalog::new(store)
+        .with_provider(ProviderId::new("memory").unwrap(), MemoryProvider::new());
+    SecretAdmin::builder(Arc::new(catalog), Arc::new(MemoryAuditSink::bounded(16)))
+        .without_redaction()
+        .build()
+        .expect("the admin builds")
 }
 
 /// Child: create a handle, then label it, forever; acknowledge each `Ok` on
 /// stdout only after the call returned.
 fn worker(_role: &str, args: &[String]) {
-    let catalog = catalog(Path::new(&args[0]));
+    let admin = admin(Path::new(&args[0]));
+    let by = AdminRequest::new(
+        Requester::new("crash-writer").unwrap(),
+        Purpose::new("crash test").unwrap(),
+    );
     let mut out = std::io::stdout().lock();
     for i in 0u64.. {
         let spec = NewSecret::new(
@@ -47,13 +60,13 @@ fn worker(_role: &str, args: &[String]) {
             Scope::new("crash").unwrap(),
             KindSpec::new(SecretKind::Generic, None).unwrap(),
         );
-        let handle = catalog
-            .create(spec, &SecretBytes::from(b"crash-test-value".to_vec()))
+        let handle = admin
+            .create(spec, &SecretBytes::from(b"crash-test-value".to_vec()), &by)
             .expect("create");
         writeln!(out, "created {}", handle.id()).unwrap();
         out.flush().unwrap();
-        catalog
-            .set_label(handle.id(), "step", Some(&i.to_string()))
+        admin
+            .set_label(handle.id(), "step", Some(&i.to_string()), &by)
             .expect("label");
         writeln!(out, "labelled {} {i}", handle.id()).unwrap();
         out.flush().unwrap();
