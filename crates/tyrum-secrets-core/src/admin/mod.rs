@@ -65,48 +65,28 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod builder;
 mod error;
+mod request;
+mod steps;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use builder::SecretAdminBuilder;
 pub use error::AdminError;
+pub use request::AdminRequest;
 
 use crate::audit::gate::AuditGate;
-use crate::audit::{Action, AuditError, AuditRecord, AuditSink, LabelChange, Outcome};
-use crate::redaction::{RedactionError, Redactor};
-use crate::request::{Purpose, Requester};
-use crate::resolver::{DEFAULT_AUDIT_TIMEOUT, PreloadError, PreloadReport, next_request_id};
+use crate::audit::{Action, AuditSink, LabelChange};
+use crate::redaction::Redactor;
+use crate::resolver::{DEFAULT_AUDIT_TIMEOUT, PreloadError, PreloadReport};
 use crate::{
-    Catalog, CatalogEntry, CatalogError, HandleId, Locator, NewSecret, RotateOptions, SecretBytes,
-    SecretHandle, Timestamp, Version, VersionPin,
+    Catalog, CatalogEntry, HandleId, Locator, NewSecret, RotateOptions, SecretBytes, SecretHandle,
+    Timestamp, Version, VersionPin,
 };
-
-/// Who asks for an administrative change, and why. The audit record of the
-/// change names both.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdminRequest {
-    actor: Requester,
-    reason: Purpose,
-}
-
-impl AdminRequest {
-    /// A change by `actor` (an operator, a rotation job) for `reason`.
-    pub fn new(actor: Requester, reason: Purpose) -> Self {
-        Self { actor, reason }
-    }
-
-    /// Who asks.
-    pub fn actor(&self) -> &Requester {
-        &self.actor
-    }
-
-    /// Why. A revoke stores it as the revocation reason. Never a secret.
-    pub fn reason(&self) -> &Purpose {
-        &self.reason
-    }
-}
+use steps::describe;
 
 /// Changes the catalog, recording each change before it is made. See the
 /// [module docs](self) for the order of steps.
@@ -118,14 +98,6 @@ pub struct SecretAdmin {
     catalog: Arc<Catalog>,
     audit: Arc<AuditGate>,
     redactor: Option<Redactor>,
-}
-
-/// Builds a [`SecretAdmin`]. Start with [`SecretAdmin::builder`].
-pub struct SecretAdminBuilder {
-    catalog: Arc<Catalog>,
-    sink: Arc<dyn AuditSink>,
-    redactor: Option<Redactor>,
-    audit_timeout: Duration,
 }
 
 impl SecretAdmin {
@@ -474,185 +446,6 @@ impl SecretAdmin {
             by.reason(),
         )
     }
-
-    /// [`retire_due`](Self::retire_due) as of `now`.
-    pub(crate) fn retire_due_at(
-        &self,
-        now: Timestamp,
-        by: &AdminRequest,
-    ) -> Result<usize, AdminError> {
-        let due = self
-            .catalog
-            .due(now)
-            .map_err(|source| AdminError::Catalog { source })?;
-        let mut removed = 0;
-        for (entry, versions) in due {
-            removed += self.retire(&entry, &versions, by)?;
-        }
-        Ok(removed)
-    }
-
-    /// Retires the versions of `id` due at `now` (after a zero-grace
-    /// rotation).
-    fn retire_handle(
-        &self,
-        id: &HandleId,
-        now: Timestamp,
-        by: &AdminRequest,
-    ) -> Result<usize, AdminError> {
-        let entry = self
-            .catalog
-            .entry(id)
-            .map_err(|e| AdminError::from_catalog(Action::Retire, id, e))?;
-        let due = crate::catalog::due_versions(&entry, now);
-        self.retire(&entry, &due, by)
-    }
-
-    /// Removes `versions` of `entry`, one record before each.
-    fn retire(
-        &self,
-        entry: &CatalogEntry,
-        versions: &[Version],
-        by: &AdminRequest,
-    ) -> Result<usize, AdminError> {
-        let mut removed = 0;
-        for &version in versions {
-            let mut record = self.record(Action::Retire, entry.id(), by);
-            describe(&mut record, entry);
-            record.version = Some(version);
-            self.write_ahead(&record)?;
-            match self.catalog.remove_version(entry, version) {
-                Ok(held) => removed += usize::from(held),
-                Err(e) => {
-                    let error = AdminError::from_catalog(Action::Retire, entry.id(), e);
-                    return self.fail(record, error);
-                }
-            }
-        }
-        Ok(removed)
-    }
-
-    /// An entry-level change with no extra record fields.
-    fn change(
-        &self,
-        action: Action,
-        id: &HandleId,
-        by: &AdminRequest,
-        check: impl FnOnce(&CatalogEntry) -> Result<(), String>,
-        apply: impl FnOnce(&Catalog) -> Result<(), CatalogError>,
-    ) -> Result<(), AdminError> {
-        self.change_recorded(action, id, by, |_| {}, check, |catalog, _| apply(catalog))
-    }
-
-    /// An entry-level change naming `version`.
-    fn change_with(
-        &self,
-        action: Action,
-        id: &HandleId,
-        by: &AdminRequest,
-        version: Option<Version>,
-        check: impl FnOnce(&CatalogEntry) -> Result<(), String>,
-        apply: impl FnOnce(&Catalog, &CatalogEntry) -> Result<(), CatalogError>,
-    ) -> Result<(), AdminError> {
-        self.change_recorded(action, id, by, |r| r.version = version, check, apply)
-    }
-
-    /// The shape every entry-level change shares: look the entry up, check
-    /// the change is allowed, write the record, apply the change, and
-    /// record a failure if it then fails.
-    fn change_recorded(
-        &self,
-        action: Action,
-        id: &HandleId,
-        by: &AdminRequest,
-        fill: impl FnOnce(&mut AuditRecord),
-        check: impl FnOnce(&CatalogEntry) -> Result<(), String>,
-        apply: impl FnOnce(&Catalog, &CatalogEntry) -> Result<(), CatalogError>,
-    ) -> Result<(), AdminError> {
-        let mut record = self.record(action, id, by);
-        fill(&mut record);
-        let entry = match self.catalog.entry(id) {
-            Ok(entry) => entry,
-            Err(e) => return self.fail(record, AdminError::from_catalog(action, id, e)),
-        };
-        describe(&mut record, &entry);
-        if let Err(message) = check(&entry) {
-            let error = AdminError::Invalid {
-                action,
-                id: id.clone(),
-                message,
-            };
-            return self.fail(record, error);
-        }
-        self.write_ahead(&record)?;
-        match apply(&self.catalog, &entry) {
-            Ok(()) => Ok(()),
-            Err(e) => self.fail(record, AdminError::from_catalog(action, id, e)),
-        }
-    }
-
-    /// Registers a new value of `id` with the redactor. A value too short
-    /// to mask is refused unless the secret allows it unmasked.
-    fn register(
-        &self,
-        id: &HandleId,
-        value: &SecretBytes,
-        allow_unmasked: bool,
-    ) -> Result<(), AdminError> {
-        let Some(redactor) = &self.redactor else {
-            return Ok(());
-        };
-        match redactor.register(id, value) {
-            Ok(()) => Ok(()),
-            Err(RedactionError::ValueTooShort { .. }) if allow_unmasked => Ok(()),
-            Err(source) => Err(AdminError::Redaction {
-                id: id.clone(),
-                source,
-            }),
-        }
-    }
-
-    /// A record of `action` on `id` by `by`, not yet anywhere.
-    fn record(&self, action: Action, id: &HandleId, by: &AdminRequest) -> AuditRecord {
-        let mut record = AuditRecord::new(
-            Timestamp::now(),
-            next_request_id(),
-            id.clone(),
-            by.actor().clone(),
-            by.reason().as_str().to_owned(),
-        );
-        record.action = action;
-        record
-    }
-
-    /// Writes the record of a change about to be made, durably. On error
-    /// the change must not be made.
-    fn write_ahead(&self, record: &AuditRecord) -> Result<(), AdminError> {
-        let mut record = record.clone();
-        record.outcome = Outcome::Applied;
-        let (action, id) = (record.action, record.handle_id.clone());
-        self.audit
-            .record(record)
-            .map_err(|source: AuditError| AdminError::Audit { action, id, source })
-    }
-
-    /// Records that the attempt failed and returns its error. If even that
-    /// record cannot be written the error is still returned: the attempt
-    /// changed nothing, and any `applied` record before it over-reports.
-    fn fail<T>(&self, mut record: AuditRecord, error: AdminError) -> Result<T, AdminError> {
-        record.outcome = Outcome::Failed;
-        record.error_kind = Some(error.kind());
-        let _ = self.audit.record(record);
-        Err(error)
-    }
-}
-
-/// Copies what is safe to show about `entry` into `record`.
-fn describe(record: &mut AuditRecord, entry: &CatalogEntry) {
-    record.provider = Some(entry.handle.provider().clone());
-    record.scope = Some(entry.handle.scope().clone());
-    record.kind = Some(entry.handle.kind());
-    record.allow_unmasked = entry.allow_unmasked;
 }
 
 impl fmt::Debug for SecretAdmin {
@@ -662,53 +455,6 @@ impl fmt::Debug for SecretAdmin {
             .field("audit", &self.audit)
             .field("redactor", &self.redactor)
             .finish()
-    }
-}
-
-impl SecretAdminBuilder {
-    /// Registers new values with `redactor`, a clone of one that is shared
-    /// (the resolver's, from [`Resolver::redactor`](crate::Resolver::redactor)),
-    /// instead of a redactor of the admin's own.
-    pub fn redactor(mut self, redactor: Redactor) -> Self {
-        self.redactor = Some(redactor);
-        self
-    }
-
-    /// Registers new values with no redactor: no value is masked by the
-    /// admin, and no value is refused for being too short to mask.
-    pub fn without_redaction(mut self) -> Self {
-        self.redactor = None;
-        self
-    }
-
-    /// How long a change waits for a sink that may block before failing
-    /// closed. Default 5 s.
-    pub fn audit_timeout(mut self, timeout: Duration) -> Self {
-        self.audit_timeout = timeout;
-        self
-    }
-
-    /// Builds the admin.
-    ///
-    /// # Errors
-    /// [`AuditError::WorkerUnavailable`] when the audit worker thread a
-    /// blocking sink needs cannot be started.
-    pub fn build(self) -> Result<SecretAdmin, AuditError> {
-        Ok(SecretAdmin {
-            catalog: self.catalog,
-            audit: Arc::new(AuditGate::new(self.sink, self.audit_timeout, false)?),
-            redactor: self.redactor,
-        })
-    }
-}
-
-impl fmt::Debug for SecretAdminBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretAdminBuilder")
-            .field("sink", &self.sink)
-            .field("redactor", &self.redactor)
-            .field("audit_timeout", &self.audit_timeout)
-            .finish_non_exhaustive()
     }
 }
 

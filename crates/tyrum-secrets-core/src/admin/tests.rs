@@ -1,10 +1,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
-use crate::audit::{ErrorKind, MemoryAuditSink};
+use crate::audit::{AuditError, AuditRecord, ErrorKind, MemoryAuditSink, Outcome};
 use crate::{
-    ExposeSecret as _, KindSpec, MemoryCatalogStore, MemoryProvider, ProviderError, ProviderId,
-    Scope, SecretKind, SecretProvider, VersionSelector,
+    CatalogError, ExposeSecret as _, KindSpec, MemoryCatalogStore, MemoryProvider, ProviderError,
+    ProviderId, Purpose, Requester, Scope, SecretKind, SecretProvider, VersionSelector,
 };
 
 /// A sink that fails while `failing` is set, recording otherwise.
@@ -111,7 +111,8 @@ fn every_change_writes_one_applied_record_naming_who_why_and_what() {
     assert_eq!(r.provider, Some(memory()));
     assert_eq!(r.kind, Some(SecretKind::ApiKey));
 
-    let steps: Vec<(Action, Box<dyn Fn() -> Result<(), AdminError>>)> = vec![
+    type Step<'a> = Box<dyn Fn() -> Result<(), AdminError> + 'a>;
+    let steps: Vec<(Action, Step<'_>)> = vec![
         (
             Action::Rotate,
             Box::new(|| {
