@@ -1,7 +1,9 @@
 //! Crash safety of the JSON-file catalog: a child process updating the
 //! catalog in a loop is killed with SIGKILL at random moments, 100 times.
 //! After every kill the catalog must open, and every update the child saw
-//! return `Ok` must be there.
+//! return `Ok` must be there. The random moment is counted from when the
+//! child says it is ready, so process start-up on a loaded machine does not
+//! swallow the window.
 
 #![allow(
     clippy::unwrap_used,
@@ -54,6 +56,8 @@ fn worker(_role: &str, args: &[String]) {
         Purpose::new("crash test").unwrap(),
     );
     let mut out = std::io::stdout().lock();
+    writeln!(out, "ready").unwrap();
+    out.flush().unwrap();
     for i in 0u64.. {
         let spec = NewSecret::new(
             ProviderId::new("memory").unwrap(),
@@ -82,13 +86,20 @@ fn crash_rounds() {
     for round in 0..ROUNDS {
         let mut child = process::spawn_worker("catalog-writer", &[path.to_str().unwrap()]);
         let stdout = child.stdout.take().unwrap();
+        let (ready_tx, ready) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
+            let mut lines = Vec::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line == "ready" {
+                    let _ = ready_tx.send(());
+                }
+                lines.push(line);
+            }
+            lines
         });
-        std::thread::sleep(Duration::from_micros(rng.below(40_000)));
+        // (A child that never gets ready is killed all the same.)
+        let _ = ready.recv_timeout(Duration::from_secs(60));
+        std::thread::sleep(Duration::from_micros(rng.below(80_000)));
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
         for line in reader.join().unwrap() {
