@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::pattern::Pattern;
 use super::{Decision, DecisionReason, Effect, Policy, PolicyInput};
 use crate::SecretKind;
+use crate::request::Destination;
 
 /// A policy of rules, loaded from JSON.
 ///
@@ -41,6 +42,12 @@ use crate::SecretKind;
 ///   never opens an approval path past the default). So leaving an attribute
 ///   out of a request never escapes a deny or an approval. `kind` takes kind
 ///   names, not patterns.
+/// - A `destination` without `*` is canonicalised like a request's
+///   [`Destination`](crate::Destination): `"[0::1]"` matches `::1`,
+///   `"::ffff:169.254.169.254"` matches `169.254.169.254`, and an
+///   ambiguous numeric form such as `"2852039166"` is refused. Wildcard
+///   patterns match the canonical text (IPv6 in RFC 5952 form, no
+///   brackets).
 /// - Among the rules that match, an explicit `deny` wins, then
 ///   `require_approval`, then `allow`. When none matches, `default` applies:
 ///   `deny` (the default) or `require_approval`. A default of `allow` is
@@ -477,6 +484,10 @@ fn free_pattern(text: &str) -> Result<Pattern, String> {
     Ok(Pattern::new(text))
 }
 
+/// A destination pattern. One without `*` is a host and is canonicalised
+/// as [`Destination::host`] canonicalises requests (`[0::1]` becomes `::1`,
+/// `::ffff:a9fe:a9fe` becomes `169.254.169.254`), so a rule matches every
+/// spelling of its host; an ambiguous numeric form is refused.
 fn host_pattern(text: &str) -> Result<Pattern, String> {
     let ok = !text.is_empty()
         && text.len() <= 253
@@ -486,6 +497,15 @@ fn host_pattern(text: &str) -> Result<Pattern, String> {
     if !ok {
         return Err(format!(
             "{text:?} is not a lower-case host pattern such as \"api.github.com\" or \"*.github.com\""
+        ));
+    }
+    if !text.contains('*') {
+        let host = Destination::host(text).map_err(|e| format!("{text:?}: {e}"))?;
+        return Ok(Pattern::new(host.as_str()));
+    }
+    if text.contains(['[', ']']) {
+        return Err(format!(
+            "{text:?}: write IPv6 patterns without brackets, as requests are matched (\"2001:db8::*\")"
         ));
     }
     Ok(Pattern::new(text))

@@ -352,3 +352,95 @@ fn approval_rule_conditions_on_missing_attributes_tighten_an_allow_only() {
         Decision::by_rule(Effect::RequireApproval, "payments-need-a-human")
     );
 }
+
+/// A deny on an address holds for every spelling of it: each one either
+/// becomes the canonical address (and is denied) or is refused outright.
+#[test]
+fn no_spelling_of_a_denied_address_escapes_the_deny() {
+    let policy = RulePolicy::from_json_str(
+        r#"{"rules": [
+            {"id": "anything", "effect": "allow", "secret": "*"},
+            {"id": "no-metadata", "effect": "deny", "secret": "*", "destination": "169.254.169.254"},
+            {"id": "no-loopback", "effect": "deny", "secret": "*", "destination": "::1"}
+        ]}"#,
+    )
+    .unwrap();
+    let h = handle("file", "ci", SecretKind::ApiKey);
+    let same_host = [
+        ("169.254.169.254", "no-metadata"),
+        ("169.254.169.254.", "no-metadata"),
+        ("::ffff:169.254.169.254", "no-metadata"),
+        ("[::ffff:169.254.169.254]", "no-metadata"),
+        ("::ffff:a9fe:a9fe", "no-metadata"),
+        ("0:0:0:0:0:ffff:a9fe:a9fe", "no-metadata"),
+        ("::1", "no-loopback"),
+        ("[::1]", "no-loopback"),
+        ("0::1", "no-loopback"),
+        ("0:0:0:0:0:0:0:1", "no-loopback"),
+        ("0000:0000:0000:0000:0000:0000:0000:0001", "no-loopback"),
+        ("[0:0:0:0:0:0:0:1]", "no-loopback"),
+    ];
+    for (spelling, rule) in same_host {
+        let dest = Destination::host(spelling)
+            .unwrap_or_else(|e| panic!("{spelling} is the same address and must be accepted: {e}"));
+        let d = policy.decide(&PolicyInput::new(
+            &h,
+            &Requester::new("alpha").unwrap(),
+            &Purpose::new("test").unwrap(),
+            Some(&dest),
+        ));
+        assert_eq!(
+            d,
+            Decision::by_rule(Effect::Deny, rule),
+            "{spelling} escaped the deny"
+        );
+    }
+    // Forms an HTTP client reads as 169.254.169.254 but that do not look
+    // like it: refused, so no rule has to know about them.
+    for spelling in [
+        "2852039166",
+        "169.254.43518",
+        "169.16689662",
+        "0xa9.0xfe.0xa9.0xfe",
+        "0xa9fea9fe",
+        "0251.0376.0251.0376",
+        "169.254.169.0254",
+        "0251.254.169.254",
+    ] {
+        assert!(
+            Destination::host(spelling).is_err(),
+            "{spelling} was accepted as a host name distinct from 169.254.169.254"
+        );
+    }
+    // Another host is still allowed.
+    assert_eq!(
+        decide(&policy, &h, "alpha", None, Some("api.github.com")).effect,
+        Effect::Allow
+    );
+}
+
+#[test]
+fn destination_rules_are_canonicalised_like_requests() {
+    let policy = RulePolicy::from_json_str(
+        r#"{"rules": [
+            {"id": "anything", "effect": "allow", "secret": "*"},
+            {"id": "no-loopback", "effect": "deny", "secret": "*", "destination": ["[0:0::1]", "::ffff:a9fe:a9fe"]}
+        ]}"#,
+    )
+    .unwrap();
+    let h = handle("file", "ci", SecretKind::ApiKey);
+    for dest in ["::1", "169.254.169.254"] {
+        assert_eq!(
+            decide(&policy, &h, "alpha", None, Some(dest)),
+            Decision::by_rule(Effect::Deny, "no-loopback"),
+            "{dest}"
+        );
+    }
+    for bad in [r#""2852039166""#, r#""[::1]*""#, r#""0251.0376.0251.0376""#] {
+        let text = format!(
+            r#"{{"rules": [{{"id": "r", "effect": "deny", "secret": "*", "destination": {bad}}}]}}"#
+        );
+        let err = RulePolicy::from_json_str(&text).unwrap_err().to_string();
+        assert!(err.contains("destination"), "{bad}: {err}");
+    }
+}

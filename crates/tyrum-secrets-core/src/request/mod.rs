@@ -4,16 +4,18 @@
 //! Policy, approvals, audit and the resolver all speak it, so it sits below
 //! all of them and depends on none.
 
+mod destination;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+pub use destination::Destination;
 
 /// Longest accepted requester attribute, in bytes.
 const MAX_ATTRIBUTE_LEN: usize = 256;
 /// Longest accepted purpose, in bytes.
 const MAX_PURPOSE_LEN: usize = 1024;
-/// Longest accepted destination host, in bytes (DNS limit).
-const MAX_HOST_LEN: usize = 253;
 
 /// Who asks for a secret: the agent and, where known, the workspace,
 /// conversation, channel, tool and tool call. Written to every audit record.
@@ -195,69 +197,6 @@ impl fmt::Display for Purpose {
     }
 }
 
-/// The host a value will be sent to (`api.github.com`), lower-cased.
-/// Policy rules can bind a secret to destination hosts.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Destination(String);
-
-impl Destination {
-    /// Checks and normalizes a host name or address: ASCII lower-cased, one
-    /// trailing dot removed.
-    ///
-    /// # Errors
-    /// [`RequestError::InvalidHost`] when it is empty, longer than 253
-    /// bytes, holds a character outside `[A-Za-z0-9.-_:[]]`, has an empty
-    /// label, or uses `:` or brackets outside an IPv6 address (a port).
-    pub fn host(host: impl Into<String>) -> Result<Self, RequestError> {
-        let mut host = host.into().to_ascii_lowercase();
-        if host.ends_with('.') {
-            host.pop();
-        }
-        if host.is_empty() || host.len() > MAX_HOST_LEN {
-            return Err(RequestError::InvalidHost {
-                reason: "it must be 1 to 253 bytes",
-            });
-        }
-        let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b);
-        if !host.bytes().all(allowed) {
-            return Err(RequestError::InvalidHost {
-                reason: "only letters, digits and - . _ : [ ] are allowed",
-            });
-        }
-        // Policy rules match the host text, so two spellings of one host
-        // must not both pass: a port ("evil.example:443") or an extra dot
-        // ("evil.example..") would slip past a deny rule naming the host.
-        if host.contains([':', '[', ']']) {
-            let bare = host
-                .strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .unwrap_or(&host);
-            if bare.parse::<std::net::Ipv6Addr>().is_err() {
-                return Err(RequestError::InvalidHost {
-                    reason: "':' and brackets are only allowed in an IPv6 address; give the host without a port",
-                });
-            }
-        } else if host.split('.').any(str::is_empty) {
-            return Err(RequestError::InvalidHost {
-                reason: "a host name has no empty labels",
-            });
-        }
-        Ok(Self(host))
-    }
-
-    /// The host as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Destination {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// A resolve request is not well-formed. Never repeats the input.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -292,6 +231,21 @@ pub enum RequestError {
     /// The destination is not a host name or address.
     #[error("the destination host is not valid: {reason}")]
     InvalidHost {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The destination is a number that IPv4 parsers read as an address,
+    /// in a form other than four decimal octets (`2852039166`,
+    /// `169.254.43518`, `0xa9.0xfe.0xa9.0xfe`, a leading zero).
+    #[error(
+        "the destination host is a numeric address in an ambiguous form; \
+         give an IPv4 address as four decimal numbers 0-255 without leading zeros (169.254.169.254)"
+    )]
+    AmbiguousAddress,
+    /// The destination URL has no host or is read differently by
+    /// different clients.
+    #[error("the destination URL is not usable: {reason}")]
+    InvalidUrl {
         /// What is wrong.
         reason: &'static str,
     },
@@ -330,36 +284,6 @@ mod tests {
             RequestError::EmptyPurpose
         );
         assert!(Purpose::new("deploy").is_ok());
-    }
-
-    #[test]
-    fn destination_is_normalized_and_checked() {
-        assert_eq!(
-            Destination::host("API.GitHub.com.").unwrap().as_str(),
-            "api.github.com"
-        );
-        assert!(Destination::host("").is_err());
-        assert!(Destination::host("a b").is_err());
-        assert!(Destination::host("https://x").is_err());
-    }
-
-    #[test]
-    fn destination_has_one_spelling_per_host() {
-        // Another spelling of a host would not match a deny rule naming it.
-        for bad in [
-            "evil.example:443",
-            "evil.example..",
-            ".evil.example",
-            "evil..example",
-            "[::1]:443",
-            "[evil.example]",
-            "::g",
-        ] {
-            assert!(Destination::host(bad).is_err(), "{bad}");
-        }
-        for good in ["evil.example", "evil.example.", "[::1]", "::1", "127.0.0.1"] {
-            assert!(Destination::host(good).is_ok(), "{good}");
-        }
     }
 
     #[test]
