@@ -33,6 +33,10 @@ use crate::request::Destination;
 ///
 /// - `secret` is required: a `<provider>:<scope>` pattern (or `*`) where `*`
 ///   matches any run of characters, `/` included.
+/// - `agent` and `tool` patterns are written in lower case from
+///   `a-z 0-9 _ - . : / @` and `*`: requester ids are lower-cased ASCII (see
+///   [`Requester`](crate::Requester)), so `Shell.exec` meets a rule on
+///   `shell.*` and a look-alike never reaches the policy.
 /// - `agent`, `tool`, `destination` and `kind` are optional; each takes one
 ///   value or a list, and a rule with a condition matches only requests that
 ///   meet it (an allow rule naming destinations never matches a request
@@ -384,10 +388,10 @@ fn parse_rule(index: usize, value: &Value) -> Result<Rule, PolicyError> {
         }
     };
     let agents = list(fields, "agent", |text| {
-        free_pattern(text).map_err(|m| err("agent", m))
+        id_pattern(text).map_err(|m| err("agent", m))
     })?;
     let tools = list(fields, "tool", |text| {
-        free_pattern(text).map_err(|m| err("tool", m))
+        id_pattern(text).map_err(|m| err("tool", m))
     })?;
     let destinations = list(fields, "destination", |text| {
         host_pattern(text).map_err(|m| err("destination", m))
@@ -477,9 +481,20 @@ fn secret_pattern(text: &str) -> Result<Pattern, String> {
     Ok(Pattern::new(text))
 }
 
-fn free_pattern(text: &str) -> Result<Pattern, String> {
-    if text.is_empty() || text.len() > 256 || text.chars().any(char::is_control) {
-        return Err("patterns must be 1 to 256 characters without control characters".to_owned());
+/// An agent or tool pattern, in the requester id alphabet: requesters
+/// lower-case their ids, so a pattern with an upper-case letter or any other
+/// character could never match and is refused rather than silently dead.
+fn id_pattern(text: &str) -> Result<Pattern, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 256
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.:/@*".contains(&b));
+    if !ok {
+        return Err(
+            "patterns are 1 to 256 of a-z 0-9 _ - . : / @ and * (ids are lower-cased ASCII)"
+                .to_owned(),
+        );
     }
     Ok(Pattern::new(text))
 }

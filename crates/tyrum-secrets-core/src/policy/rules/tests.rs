@@ -444,3 +444,74 @@ fn destination_rules_are_canonicalised_like_requests() {
         assert!(err.contains("destination"), "{bad}: {err}");
     }
 }
+
+/// Tool and agent names that look like a denied one either are it (case
+/// folds to the canonical lower-case id) or are refused as requesters.
+#[test]
+fn look_alike_tool_names_do_not_escape_a_deny() {
+    let policy = RulePolicy::from_json_str(
+        r#"{"rules": [
+            {"id": "anything", "effect": "allow", "secret": "*"},
+            {"id": "no-shell", "effect": "deny", "secret": "*", "tool": "shell.*"},
+            {"id": "no-mallory", "effect": "deny", "secret": "*", "agent": "mallory"}
+        ]}"#,
+    )
+    .unwrap();
+    let h = handle("file", "ci", SecretKind::ApiKey);
+    for tool in ["shell.exec", "Shell.exec", "SHELL.EXEC"] {
+        assert_eq!(
+            decide(&policy, &h, "alpha", Some(tool), None),
+            Decision::by_rule(Effect::Deny, "no-shell"),
+            "{tool} escaped the deny"
+        );
+    }
+    for agent in ["mallory", "Mallory", "MALLORY"] {
+        assert_eq!(
+            decide(&policy, &h, agent, Some("http.fetch"), None),
+            Decision::by_rule(Effect::Deny, "no-mallory"),
+            "{agent} escaped the deny"
+        );
+    }
+    for look_alike in [
+        "shell\u{200b}.exec",
+        "\u{202e}shell.exec",
+        "\u{ff53}hell.exec",
+        "sh\u{0435}ll.exec",
+        "shell\u{2024}exec",
+        "shell.exec\u{feff}",
+        "shell.exec\u{00ad}",
+        "shell .exec",
+    ] {
+        let alpha = Requester::new("alpha").unwrap();
+        assert!(
+            alpha.tool(look_alike).is_err(),
+            "{look_alike:?} was accepted as a tool id distinct from shell.exec"
+        );
+        assert!(
+            Requester::new(look_alike.replace("shell.exec", "mallory")).is_err(),
+            "{look_alike:?} was accepted as an agent id"
+        );
+    }
+    assert_eq!(
+        decide(&policy, &h, "alpha", Some("http.fetch"), None).effect,
+        Effect::Allow
+    );
+}
+
+#[test]
+fn agent_and_tool_patterns_use_the_id_alphabet() {
+    for bad in [
+        r#""Shell.*""#,
+        r#""shell\u200b.*""#,
+        r#""\uff53hell.*""#,
+        r#""shell exec""#,
+    ] {
+        for field in ["tool", "agent"] {
+            let text = format!(
+                r#"{{"rules": [{{"id": "r", "effect": "deny", "secret": "*", "{field}": {bad}}}]}}"#
+            );
+            let err = RulePolicy::from_json_str(&text).unwrap_err().to_string();
+            assert!(err.contains(field), "{bad}: {err}");
+        }
+    }
+}
