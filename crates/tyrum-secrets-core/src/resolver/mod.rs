@@ -202,7 +202,7 @@ impl Resolver {
                     None if request.approvals().is_empty() => Err(ApprovalRejection::Missing),
                     None => Err(ApprovalRejection::OtherHandle),
                     Some(grant) => grant
-                        .check_binding(id, request.requester(), now)
+                        .check_binding(id, request.requester(), request.destination(), now)
                         .and_then(|()| self.approvals.verify_and_consume(grant, now)),
                 };
                 if let Err(rejection) = checked {
