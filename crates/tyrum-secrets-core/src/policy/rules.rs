@@ -1,5 +1,5 @@
-//! The rule policy: JSON rules over `<provider>:<scope>` patterns and
-//! requester attributes.
+//! The rule policy: JSON rules over `<provider>:<scope>` patterns, handle
+//! ids, catalog labels and requester attributes.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use super::pattern::Pattern;
 use super::{Decision, DecisionReason, Effect, Policy, PolicyInput};
-use crate::SecretKind;
 use crate::request::Destination;
+use crate::{HandleId, SecretKind};
 
 /// A policy of rules, loaded from JSON.
 ///
@@ -26,13 +26,27 @@ use crate::request::Destination;
 ///       "kind": ["api_key", "bearer_token"] },
 ///     { "id": "prod-needs-a-human", "effect": "require_approval",
 ///       "secret": "*:prod/*" },
-///     { "id": "no-shell", "effect": "deny", "secret": "*", "tool": "shell.*" }
+///     { "id": "no-shell", "effect": "deny", "secret": "*", "tool": "shell.*" },
+///     { "id": "payments-team", "effect": "require_approval",
+///       "labels": { "team": "payments" } },
+///     { "id": "the-signing-key", "effect": "deny", "agent": "intern-*",
+///       "handle": "secret:Zm9vYmFyYmF6cXV4cXV1eHF1dXg" }
 ///   ]
 /// }
 /// ```
 ///
-/// - `secret` is required: a `<provider>:<scope>` pattern (or `*`) where `*`
-///   matches any run of characters, `/` included.
+/// - Each rule names what it is about with at least one of `secret`,
+///   `handle` and `labels` (all that are given must match):
+///   - `secret`: a `<provider>:<scope>` pattern (or `*`) where `*` matches
+///     any run of characters, `/` included;
+///   - `handle`: one handle id or a list, as `secret:<id>` or the bare id;
+///     it keeps naming the same secret when the secret moves to another
+///     provider or scope;
+///   - `labels`: an object of catalog label names and value patterns
+///     (`*` wildcards); the secret must carry every label, with a
+///     matching value. A policy input without labels
+///     ([`PolicyInput::labels`] is `None`) is treated like a missing tool
+///     or destination below.
 /// - `agent` and `tool` patterns are written in lower case from
 ///   `a-z 0-9 _ - . : / @` and `*`: requester ids are lower-cased ASCII (see
 ///   [`Requester`](crate::Requester)), so `Shell.exec` meets a rule on
@@ -95,7 +109,9 @@ pub enum DefaultEffect {
 struct Rule {
     id: String,
     effect: Effect,
-    secret: Pattern,
+    secret: Option<Pattern>,
+    handles: Option<Vec<HandleId>>,
+    labels: Option<Vec<(String, Pattern)>>,
     agents: Option<Vec<Pattern>>,
     tools: Option<Vec<Pattern>>,
     destinations: Option<Vec<Pattern>>,
@@ -288,7 +304,11 @@ enum Match {
 
 impl Rule {
     fn matches(&self, target: &str, input: &PolicyInput<'_>) -> Match {
-        if !self.secret.matches(target)
+        if !self.secret.as_ref().is_none_or(|s| s.matches(target))
+            || !self
+                .handles
+                .as_ref()
+                .is_none_or(|ids| ids.contains(input.handle.id()))
             || !self
                 .kinds
                 .as_ref()
@@ -298,6 +318,18 @@ impl Rule {
             return Match::No;
         }
         let mut result = Match::Yes;
+        match (&self.labels, input.labels) {
+            (None, _) => {}
+            (Some(_), None) => result = Match::IfUnknownAttributes,
+            (Some(wanted), Some(labels)) => {
+                let all = wanted.iter().all(|(name, pattern)| {
+                    labels.get(name).is_some_and(|value| pattern.matches(value))
+                });
+                if !all {
+                    return Match::No;
+                }
+            }
+        }
         for (patterns, value) in [
             (&self.tools, input.requester.tool_id()),
             (&self.destinations, input.destination.map(|d| d.as_str())),
@@ -354,11 +386,19 @@ fn parse_rule(index: usize, value: &Value) -> Result<Rule, PolicyError> {
     for key in fields.keys() {
         if !matches!(
             key.as_str(),
-            "id" | "effect" | "secret" | "agent" | "tool" | "destination" | "kind" | "description"
+            "id" | "effect"
+                | "secret"
+                | "handle"
+                | "labels"
+                | "agent"
+                | "tool"
+                | "destination"
+                | "kind"
+                | "description"
         ) {
             return Err(err(
                 key,
-                "is not a rule field (id, effect, secret, agent, tool, destination, kind, description)"
+                "is not a rule field (id, effect, secret, handle, labels, agent, tool, destination, kind, description)"
                     .to_owned(),
             ));
         }
@@ -377,16 +417,54 @@ fn parse_rule(index: usize, value: &Value) -> Result<Rule, PolicyError> {
     if fields.get("description").is_some_and(|d| !d.is_string()) {
         return Err(err("description", "must be a string".to_owned()));
     }
-    let secret = match fields.get("secret").and_then(Value::as_str) {
-        Some(text) => secret_pattern(text).map_err(|m| err("secret", m))?,
-        None => {
+    let secret = match fields.get("secret") {
+        Some(Value::String(text)) => Some(secret_pattern(text).map_err(|m| err("secret", m))?),
+        Some(_) => {
             return Err(err(
                 "secret",
-                "is required: a \"<provider>:<scope>\" pattern such as \"file:workspace/*\", or \"*\""
+                "must be a \"<provider>:<scope>\" pattern such as \"file:workspace/*\", or \"*\""
                     .to_owned(),
             ));
         }
+        None => None,
     };
+    let handles = list(fields, "handle", |text| {
+        let parsed = match text.strip_prefix(crate::handle::HANDLE_PREFIX) {
+            Some(_) => text.parse::<HandleId>(),
+            None => HandleId::parse_bare(text),
+        };
+        parsed.map_err(|e| err("handle", format!("is not a handle id: {e}")))
+    })?;
+    let labels = match fields.get("labels") {
+        None => None,
+        Some(Value::Object(map)) if !map.is_empty() => Some(
+            map.iter()
+                .map(|(name, value)| match value.as_str() {
+                    Some(text) => label_pattern(text)
+                        .map(|p| (name.clone(), p))
+                        .map_err(|m| err("labels", format!("label {name:?}: {m}"))),
+                    None => Err(err(
+                        "labels",
+                        format!("label {name:?} must be a string pattern"),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => {
+            return Err(err(
+                "labels",
+                "must be a non-empty object of label names and value patterns".to_owned(),
+            ));
+        }
+    };
+    if secret.is_none() && handles.is_none() && labels.is_none() {
+        return Err(err(
+            "secret",
+            "is required unless the rule names a handle or labels: a \"<provider>:<scope>\" \
+             pattern such as \"file:workspace/*\", or \"*\""
+                .to_owned(),
+        ));
+    }
     let agents = list(fields, "agent", |text| {
         id_pattern(text).map_err(|m| err("agent", m))
     })?;
@@ -407,6 +485,8 @@ fn parse_rule(index: usize, value: &Value) -> Result<Rule, PolicyError> {
         id,
         effect,
         secret,
+        handles,
+        labels,
         agents,
         tools,
         destinations,
@@ -477,6 +557,14 @@ fn secret_pattern(text: &str) -> Result<Pattern, String> {
         return Err(format!(
             "scope part of {text:?} must be [a-z0-9_.-/] with * wildcards"
         ));
+    }
+    Ok(Pattern::new(text))
+}
+
+/// A label value pattern: free text with `*` wildcards, as labels are.
+fn label_pattern(text: &str) -> Result<Pattern, String> {
+    if text.is_empty() || text.len() > 256 || text.chars().any(char::is_control) {
+        return Err("patterns must be 1 to 256 characters without control characters".to_owned());
     }
     Ok(Pattern::new(text))
 }

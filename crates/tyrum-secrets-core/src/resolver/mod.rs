@@ -176,12 +176,15 @@ impl Resolver {
         record.kind = Some(entry.handle.kind());
 
         // 2. Policy and approvals.
-        let decision = self.policy.decide(&PolicyInput::new(
-            &entry.handle,
-            request.requester(),
-            request.purpose(),
-            request.destination(),
-        ));
+        let decision = self.policy.decide(
+            &PolicyInput::new(
+                &entry.handle,
+                request.requester(),
+                request.purpose(),
+                request.destination(),
+            )
+            .with_labels(&entry.labels),
+        );
         record.decision = Some(decision.effect);
         record.decision_reason = Some(decision.reason);
         record.rule.clone_from(&decision.rule);

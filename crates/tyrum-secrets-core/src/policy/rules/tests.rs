@@ -515,3 +515,131 @@ fn agent_and_tool_patterns_use_the_id_alphabet() {
         }
     }
 }
+
+fn decide_labelled(
+    policy: &RulePolicy,
+    handle: &SecretHandle,
+    labels: Option<&std::collections::BTreeMap<String, String>>,
+) -> Decision {
+    let requester = Requester::new("alpha").unwrap();
+    let purpose = Purpose::new("test").unwrap();
+    let input = PolicyInput::new(handle, &requester, &purpose, None);
+    policy.decide(&match labels {
+        Some(labels) => input.with_labels(labels),
+        None => input,
+    })
+}
+
+/// A rule on a handle id keeps applying when the secret moves to another
+/// provider or scope.
+#[test]
+fn a_rule_can_target_one_handle_by_id() {
+    let h = handle("file", "ci", SecretKind::ApiKey);
+    let moved = SecretHandle::new(
+        h.id().clone(),
+        ProviderId::new("vault").unwrap(),
+        Scope::new("elsewhere").unwrap(),
+        SecretKind::ApiKey,
+    );
+    let other = handle("file", "ci", SecretKind::ApiKey);
+    for form in [h.id().to_string(), h.id().as_str().to_owned()] {
+        let policy = RulePolicy::from_json_str(&format!(
+            r#"{{"rules": [
+                {{"id": "anything", "effect": "allow", "secret": "*"}},
+                {{"id": "this-one", "effect": "deny", "handle": "{form}"}}
+            ]}}"#
+        ))
+        .unwrap();
+        for target in [&h, &moved] {
+            assert_eq!(
+                decide_labelled(&policy, target, None),
+                Decision::by_rule(Effect::Deny, "this-one"),
+                "{form}"
+            );
+        }
+        assert_eq!(decide_labelled(&policy, &other, None).effect, Effect::Allow);
+    }
+}
+
+#[test]
+fn a_rule_can_target_secrets_by_label() {
+    let policy = RulePolicy::from_json_str(
+        r#"{"rules": [
+            {"id": "anything", "effect": "allow", "secret": "*"},
+            {"id": "payments", "effect": "deny", "labels": {"team": "payments", "env": "prod*"}}
+        ]}"#,
+    )
+    .unwrap();
+    let h = handle("file", "ci", SecretKind::ApiKey);
+    let labels = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let payments = labels(&[("team", "payments"), ("env", "prod-eu"), ("owner", "x")]);
+    assert_eq!(
+        decide_labelled(&policy, &h, Some(&payments)),
+        Decision::by_rule(Effect::Deny, "payments")
+    );
+    for other in [
+        labels(&[("team", "payments")]),
+        labels(&[("team", "search"), ("env", "prod")]),
+        labels(&[]),
+    ] {
+        assert_eq!(
+            decide_labelled(&policy, &h, Some(&other)).effect,
+            Effect::Allow,
+            "{other:?}"
+        );
+    }
+    // A caller that did not look the labels up gets the deny: unknown
+    // labels never escape one.
+    assert_eq!(decide_labelled(&policy, &h, None).effect, Effect::Deny);
+}
+
+#[test]
+fn allow_rules_on_labels_need_the_labels() {
+    let policy = RulePolicy::from_json_str(
+        r#"{"rules": [{"id": "ci", "effect": "allow", "labels": {"team": "ci"}}]}"#,
+    )
+    .unwrap();
+    let h = handle("file", "ci", SecretKind::ApiKey);
+    let ci: std::collections::BTreeMap<String, String> =
+        [("team".to_owned(), "ci".to_owned())].into();
+    assert_eq!(
+        decide_labelled(&policy, &h, Some(&ci)).effect,
+        Effect::Allow
+    );
+    assert_eq!(decide_labelled(&policy, &h, None).effect, Effect::Deny);
+}
+
+#[test]
+fn rules_need_a_target_and_well_formed_handle_and_labels() {
+    for (rule, field) in [
+        (r#"{"id": "r", "effect": "deny"}"#, "secret"),
+        (
+            r#"{"id": "r", "effect": "deny", "handle": "secret:short"}"#,
+            "handle",
+        ),
+        (r#"{"id": "r", "effect": "deny", "handle": 7}"#, "handle"),
+        (r#"{"id": "r", "effect": "deny", "labels": {}}"#, "labels"),
+        (
+            r#"{"id": "r", "effect": "deny", "labels": ["team"]}"#,
+            "labels",
+        ),
+        (
+            r#"{"id": "r", "effect": "deny", "labels": {"team": 1}}"#,
+            "labels",
+        ),
+        (
+            r#"{"id": "r", "effect": "deny", "labels": {"team": ""}}"#,
+            "labels",
+        ),
+    ] {
+        let err = RulePolicy::from_json_str(&format!(r#"{{"rules": [{rule}]}}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("field \"{field}\"")), "{rule}: {err}");
+    }
+}
