@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use approval::{
     ApprovalGrant, ApprovalRejection, ApprovalVerifier, MemoryApprovals, RejectAllApprovals,
 };
-pub use rules::{DefaultEffect, PolicyError, RulePolicy};
+pub use rules::{DefaultEffect, MAX_POLICY_LEN, PolicyError, RulePolicy};
 
 use crate::SecretHandle;
 use crate::request::{Destination, Purpose, Requester};

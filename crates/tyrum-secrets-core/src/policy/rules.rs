@@ -9,8 +9,12 @@ use serde_json::{Map, Value};
 
 use super::pattern::Pattern;
 use super::{Decision, DecisionReason, Effect, Policy, PolicyInput};
+use crate::durable::read_regular_file;
 use crate::request::Destination;
 use crate::{HandleId, SecretKind};
+
+/// The largest policy file [`RulePolicy::from_file`] reads: 4 MiB.
+pub const MAX_POLICY_LEN: u64 = 4 << 20;
 
 /// A policy of rules, loaded from JSON.
 ///
@@ -142,15 +146,29 @@ impl RulePolicy {
         Self::from_json_value(&value)
     }
 
-    /// Reads and parses a policy file.
+    /// Reads and parses a policy file of at most [`MAX_POLICY_LEN`] bytes.
+    ///
+    /// Only a regular file is read
+    /// ([`read_regular_file`](crate::durable::read_regular_file)): a path
+    /// naming a FIFO or a device fails at once instead of hanging.
     ///
     /// # Errors
-    /// [`PolicyError::Io`] when the file cannot be read, otherwise as
-    /// [`from_json_str`](Self::from_json_str), with the path attached.
+    /// [`PolicyError::Io`] when the file cannot be read — its source has
+    /// kind `InvalidInput` for a FIFO, device, socket or directory and
+    /// `FileTooLarge` past the limit, with a
+    /// [`ReadFileError`](crate::durable::ReadFileError) inside — otherwise
+    /// as [`from_json_str`](Self::from_json_str), with the path attached.
     pub fn from_file(path: &Path) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+        let bytes = read_regular_file(path, MAX_POLICY_LEN).map_err(|e| PolicyError::Io {
             path: path.to_owned(),
-            source,
+            source: e.into(),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| PolicyError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the policy file is not UTF-8 text",
+            ),
         })?;
         Self::from_json_str(&text).map_err(|e| PolicyError::InFile {
             path: path.to_owned(),

@@ -643,3 +643,63 @@ fn rules_need_a_target_and_well_formed_handle_and_labels() {
         assert!(err.contains(&format!("field \"{field}\"")), "{rule}: {err}");
     }
 }
+
+/// Runs `load` on another thread and fails the test if it does not return:
+/// a loader pointed at a FIFO must not wait for a writer.
+#[cfg(unix)]
+fn without_hanging<T: Send + 'static>(load: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(load());
+    });
+    // Generous bound: only "does not hang".
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the policy loader hangs on a special file")
+}
+
+#[cfg(unix)]
+#[test]
+fn policy_loader_refuses_a_fifo_and_a_device_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("policy.json");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for path in [fifo, std::path::PathBuf::from("/dev/zero")] {
+        let shown = path.display().to_string();
+        let result = without_hanging(move || RulePolicy::from_file(&path));
+        match result {
+            Err(PolicyError::Io { source, .. }) => {
+                assert_eq!(source.kind(), std::io::ErrorKind::InvalidInput, "{shown}");
+                let inner = source
+                    .get_ref()
+                    .and_then(|e| e.downcast_ref::<crate::durable::ReadFileError>());
+                assert!(
+                    matches!(
+                        inner,
+                        Some(crate::durable::ReadFileError::NotARegularFile { .. })
+                    ),
+                    "{shown}: {source}"
+                );
+            }
+            other => panic!("{shown}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn policy_loader_refuses_a_file_past_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.json");
+    let file = std::fs::File::create(&path).unwrap();
+    // Sparse: nothing is written, the length alone is past the limit.
+    file.set_len(MAX_POLICY_LEN + 1).unwrap();
+    match RulePolicy::from_file(&path) {
+        Err(PolicyError::Io { source, .. }) => {
+            assert_eq!(source.kind(), std::io::ErrorKind::FileTooLarge, "{source}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
