@@ -27,8 +27,21 @@ use super::RequestError;
 const MAX_HOST_LEN: usize = 253;
 
 /// The host a value will be sent to (`api.github.com`, `10.0.0.7`, `::1`),
-/// in its one canonical spelling (see the [module docs](self)). Policy
-/// rules and approval grants bind a secret to destination hosts.
+/// in its one canonical spelling. Policy rules and approval grants bind a
+/// secret to destination hosts and compare them as text, so every spelling
+/// of a host becomes the same text, and a spelling clients read as another
+/// host is refused:
+///
+/// - host names are ASCII lower-cased, one trailing dot removed;
+/// - IPv6 literals, bracketed or not, become RFC 5952 text without brackets
+///   (`[0:0::1]` and `0000:…:0001` are `::1`); an IPv4-mapped address
+///   (`::ffff:169.254.169.254`, `::ffff:a9fe:a9fe`) becomes the IPv4
+///   address it routes to;
+/// - IPv4 is accepted only as four decimal octets without leading zeros;
+///   the numeric forms `inet_aton` and URL parsers also read as IPv4
+///   (`2852039166`, `169.254.43518`, `0xa9.0xfe.0xa9.0xfe`, octal
+///   `0251.0376.0251.0376`) are refused with
+///   [`RequestError::AmbiguousAddress`].
 ///
 /// Deserializing applies the same checks and canonicalisation as
 /// [`Destination::host`].
