@@ -15,7 +15,7 @@ use tyrum_secrets_core::{
     ApprovalGrant, ApprovalRejection, Catalog, Destination, ExposeSecret, KindSpec,
     MemoryApprovals, MemoryAuditSink, MemoryCatalogStore, MemoryProvider, NewSecret, Outcome,
     ProviderId, Purpose, Requester, ResolveError, ResolveRequest, Resolver, RulePolicy, Scope,
-    SecretBytes, SecretKind, Timestamp,
+    SecretBytes, Timestamp,
 };
 
 fn request(tool: &str, host: &str) -> ResolveRequest {
@@ -43,7 +43,7 @@ fn a_grant_for_one_tool_and_host_does_not_resolve_for_another() {
             NewSecret::new(
                 memory,
                 Scope::new("prod/github").unwrap(),
-                KindSpec::new(SecretKind::ApiKey, None).unwrap(),
+                KindSpec::api_key(),
             ),
             &SecretBytes::from(b"ghp-approved-CANARY-value".to_vec()),
         )

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tyrum_secrets_core::{
     Catalog, ExposeSecret, KindSpec, MemoryAuditSink, MemoryCatalogStore, MemoryProvider,
     NewSecret, ProviderId, Purpose, Requester, ResolveError, ResolveRequest, Resolver, RulePolicy,
-    Scope, SecretBytes, SecretHandle, SecretKind,
+    Scope, SecretBytes, SecretHandle,
 };
 
 fn catalog() -> Arc<Catalog> {
@@ -27,7 +27,7 @@ fn create(catalog: &Catalog, provider: &str, team: Option<&str>, value: &[u8]) -
     let mut spec = NewSecret::new(
         ProviderId::new(provider).unwrap(),
         Scope::new("shared").unwrap(),
-        KindSpec::new(SecretKind::ApiKey, None).unwrap(),
+        KindSpec::api_key(),
     );
     if let Some(team) = team {
         spec = spec.label("team", team);
