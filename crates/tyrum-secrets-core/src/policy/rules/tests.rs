@@ -412,6 +412,35 @@ fn no_spelling_of_a_denied_address_escapes_the_deny() {
             "{spelling} was accepted as a host name distinct from 169.254.169.254"
         );
     }
+    // The same through URLs, for callers that hold one.
+    for (url, rule) in [
+        ("http://169.254.169.254/latest/meta-data/", "no-metadata"),
+        ("http://user:pw@[::ffff:a9fe:a9fe]:80/", "no-metadata"),
+        ("http://[::1]:8080/", "no-loopback"),
+        ("https://[0:0:0:0:0:0:0:1]/x?y#z", "no-loopback"),
+    ] {
+        let dest = Destination::from_url(url).unwrap();
+        let d = policy.decide(&PolicyInput::new(
+            &h,
+            &Requester::new("alpha").unwrap(),
+            &Purpose::new("test").unwrap(),
+            Some(&dest),
+        ));
+        assert_eq!(
+            d,
+            Decision::by_rule(Effect::Deny, rule),
+            "{url} escaped the deny"
+        );
+    }
+    for url in [
+        "http://2852039166/",
+        "http://169.254.43518/",
+        "http://0xa9.0xfe.0xa9.0xfe/",
+        "http://0251.0376.0251.0376/",
+        "http://evil.example\\@169.254.169.254/",
+    ] {
+        assert!(Destination::from_url(url).is_err(), "{url} was accepted");
+    }
     // Another host is still allowed.
     assert_eq!(
         decide(&policy, &h, "alpha", None, Some("api.github.com")).effect,
