@@ -33,9 +33,9 @@ use tyrum_secrets::vault::{
     KvMount, VaultAuth, VaultCatalogStore, VaultClient, VaultConfig, VaultProvider,
 };
 use tyrum_secrets::{
-    Catalog, CatalogStore, HandleId, KindSpec, MemoryAuditSink, MemoryCatalogStore, NewSecret,
-    ProviderId, Purpose, Requester, ResolveRequest, Resolver, RulePolicy, Scope, SecretBytes,
-    SecretKind, SecretProvider, SecretString, VersionPin,
+    AdminRequest, Catalog, CatalogStore, HandleId, KindSpec, MemoryAuditSink, MemoryCatalogStore,
+    NewSecret, ProviderId, Purpose, Requester, ResolveRequest, Resolver, RulePolicy, Scope,
+    SecretAdmin, SecretBytes, SecretKind, SecretProvider, SecretString, VersionPin,
 };
 use tyrum_secrets_testkit::bao::BaoServer;
 
@@ -75,7 +75,14 @@ fn setup() -> Setup {
             Scope::new("bench").unwrap(),
             KindSpec::new(SecretKind::ApiKey, None).unwrap(),
         );
-        let handle = catalog.create(spec, &value).unwrap();
+        let admin = SecretAdmin::builder(Arc::clone(&catalog), Arc::new(MemoryAuditSink::new()))
+            .build()
+            .unwrap();
+        let by = AdminRequest::new(
+            Requester::new("bench").unwrap(),
+            Purpose::new("benchmark set-up").unwrap(),
+        );
+        let handle = admin.create(spec, &value, &by).unwrap();
         let entry = catalog.entry(handle.id()).unwrap();
         let resolver = Resolver::builder(
             Arc::clone(&catalog),

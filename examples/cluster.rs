@@ -16,9 +16,9 @@ use tyrum_secrets::vault::{
     KvMount, VaultAuth, VaultCatalogStore, VaultClient, VaultConfig, VaultProvider,
 };
 use tyrum_secrets::{
-    Catalog, HandleId, KindSpec, MemoryAuditSink, NewSecret, ProviderId, Purpose, Requester,
-    ResolveRequest, Resolver, RotateOptions, RulePolicy, Scope, SecretBytes, SecretKind,
-    SecretString,
+    AdminRequest, Catalog, HandleId, KindSpec, MemoryAuditSink, NewSecret, ProviderId, Purpose,
+    Requester, ResolveRequest, Resolver, RotateOptions, RulePolicy, Scope, SecretAdmin,
+    SecretBytes, SecretKind, SecretString,
 };
 use tyrum_secrets_testkit::bao::{BaoServer, random_hex};
 
@@ -53,7 +53,13 @@ fn shared_catalog(address: &str, token: String) -> Result<Catalog, Box<dyn Error
 fn gateway() -> Result<(), Box<dyn Error>> {
     let server = BaoServer::start();
     println!("gateway: OpenBao dev server at {}", server.address());
-    let catalog = shared_catalog(server.address(), server.root_token().to_owned())?;
+    let catalog = Arc::new(shared_catalog(
+        server.address(),
+        server.root_token().to_owned(),
+    )?);
+    // Every change goes through the audited admin; its log is in memory here.
+    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new())).build()?;
+    let by = AdminRequest::new(Requester::new("gateway")?, Purpose::new("cluster demo")?);
 
     // The worker may read values and the catalog, nothing else.
     server.bao_with_input(
@@ -71,9 +77,9 @@ path "secret/metadata/cluster-demo/*" { capabilities = ["read", "list"] }"#,
         Scope::new("cluster-demo")?,
         KindSpec::new(SecretKind::ApiKey, None)?,
     );
-    let handle = catalog.create(spec, &made_up_value())?;
+    let handle = admin.create(spec, &made_up_value(), &by)?;
     println!("gateway: created {handle}");
-    let version = catalog.rotate(handle.id(), &made_up_value(), RotateOptions::default())?;
+    let version = admin.rotate(handle.id(), &made_up_value(), RotateOptions::default(), &by)?;
     println!("gateway: rotated {handle} to {version}");
 
     let mut worker = Command::new(std::env::current_exe()?)
@@ -89,7 +95,7 @@ path "secret/metadata/cluster-demo/*" { capabilities = ["read", "list"] }"#,
     let first = from_worker.next().ok_or("the worker said nothing")??;
     println!("{first}");
 
-    catalog.revoke(handle.id(), "rotated out after the demo")?;
+    admin.revoke(handle.id(), &by)?;
     println!("gateway: revoked {handle}");
     writeln!(to_worker, "resolve again")?;
     let second = from_worker.next().ok_or("the worker said nothing")??;

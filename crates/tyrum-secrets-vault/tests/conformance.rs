@@ -6,13 +6,25 @@ mod support;
 
 mod provider {
     use super::support::{fresh_mount, root_client, shared_server};
-    use tyrum_secrets_vault::VaultProvider;
+    use tyrum_secrets_testkit::conformance::Fixture;
+    use tyrum_secrets_vault::{KvMount, VaultProvider};
+
+    /// Reopening is a new client (its own pool and token) on the same
+    /// mount and prefix, as a restarted process would make.
+    fn reopening(mount: KvMount, max: Option<usize>) -> Fixture {
+        Fixture::reopening(move || {
+            let provider = VaultProvider::new(root_client(shared_server()), mount.clone());
+            match max {
+                Some(max) => provider.with_max_value_len(max),
+                None => provider,
+            }
+        })
+    }
 
     // A 1 MiB value stays under the dev server's request limits; the
     // default limit is for integrated storage's 1 MiB entries.
-    fn provider() -> VaultProvider {
-        VaultProvider::new(root_client(shared_server()), fresh_mount("values"))
-            .with_max_value_len(2 << 20)
+    fn provider() -> Fixture {
+        reopening(fresh_mount("values"), Some(2 << 20))
     }
 
     tyrum_secrets_testkit::provider_conformance!(
@@ -25,7 +37,7 @@ mod provider {
 
         tyrum_secrets_testkit::provider_conformance!(
             ignore = "needs OpenBao; run scripts/test",
-            VaultProvider::new(root_client(shared_server()), fresh_mount("limited"))
+            reopening(fresh_mount("limited"), None)
         );
     }
 }

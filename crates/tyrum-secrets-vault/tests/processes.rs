@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use support::*;
 use tyrum_secrets_core::{
-    Catalog, ExposeSecret, HandleId, KindSpec, MemoryAuditSink, NewSecret, ProviderId, Purpose,
-    Requester, ResolveError, ResolveRequest, Resolver, RotateOptions, RulePolicy, Scope,
-    SecretBytes, SecretKind, SecretProvider, SecretString, VersionPin, VersionSelector,
-    VersionState,
+    AdminRequest, Catalog, ExposeSecret, HandleId, KindSpec, MemoryAuditSink, NewSecret,
+    ProviderId, Purpose, Requester, ResolveError, ResolveRequest, Resolver, RotateOptions,
+    RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind, SecretProvider, SecretString,
+    VersionPin, VersionSelector, VersionState,
 };
 use tyrum_secrets_testkit::process;
 use tyrum_secrets_vault::{
@@ -47,10 +47,19 @@ fn main() {
     );
 }
 
-/// Everything one process builds: its own client, provider and catalog.
+/// Everything one process builds: its own client, provider, catalog and
+/// admin.
 struct Side {
     catalog: Arc<Catalog>,
+    admin: SecretAdmin,
     provider: VaultProvider,
+}
+
+fn by(actor: &str) -> AdminRequest {
+    AdminRequest::new(
+        Requester::new(actor).unwrap(),
+        Purpose::new("cluster test").unwrap(),
+    )
 }
 
 fn side(address: &str, token: &str, prefix: &str) -> Side {
@@ -69,10 +78,16 @@ fn side(address: &str, token: &str, prefix: &str) -> Side {
             .unwrap()
     };
     let provider = VaultProvider::new(client.clone(), mount("values"));
-    let catalog = Catalog::new(VaultCatalogStore::new(client, mount("catalog")))
-        .with_provider(ProviderId::new("bao").unwrap(), provider.clone());
+    let catalog = Arc::new(
+        Catalog::new(VaultCatalogStore::new(client, mount("catalog")))
+            .with_provider(ProviderId::new("bao").unwrap(), provider.clone()),
+    );
+    let admin = SecretAdmin::builder(Arc::clone(&catalog), Arc::new(MemoryAuditSink::new()))
+        .build()
+        .unwrap();
     Side {
-        catalog: Arc::new(catalog),
+        catalog,
+        admin,
         provider,
     }
 }
@@ -89,12 +104,14 @@ fn worker(role: &str, args: &[String]) {
     match role {
         "rotator" => {
             let w: usize = args[2].parse().unwrap();
+            let by = by(&format!("rotator-{w}"));
             for i in 0..ROTATIONS {
-                me.catalog
+                me.admin
                     .rotate(
                         &id,
                         &SecretBytes::from(rotation_value(w, i)),
                         RotateOptions::default(),
+                        &by,
                     )
                     .unwrap_or_else(|e| panic!("worker {w} rotation {i}: {e}"));
             }
@@ -141,8 +158,8 @@ fn create(me: &Side, value: &[u8]) -> HandleId {
         Scope::new("cluster").unwrap(),
         KindSpec::new(SecretKind::ApiKey, None).unwrap(),
     );
-    me.catalog
-        .create(spec, &SecretBytes::from(value.to_vec()))
+    me.admin
+        .create(spec, &SecretBytes::from(value.to_vec()), &by("gateway"))
         .unwrap()
         .id()
         .clone()
@@ -216,10 +233,7 @@ fn revocation_across_processes() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     assert_eq!(first, "resolved 21", "the worker's first resolve: {first}");
-    gateway
-        .catalog
-        .revoke(&id, "revoked by the gateway")
-        .unwrap();
+    gateway.admin.revoke(&id, &by("gateway")).unwrap();
     writeln!(child.stdin.take().unwrap(), "again").unwrap();
     let second = lines.next().unwrap().unwrap();
     assert_eq!(second, "revoked", "the worker's resolve after the revoke");
