@@ -1,5 +1,7 @@
 //! The shipped catalog stores keep the `CatalogStore` contract.
 
+#![allow(clippy::expect_used, reason = "test set-up: a failure is a panic")]
+
 mod memory {
     use tyrum_secrets_core::MemoryCatalogStore;
     use tyrum_secrets_testkit::catalog_store::StoreUnderTest;
