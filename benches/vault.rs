@@ -12,6 +12,8 @@
 //! `$TYRUM_BAO`).
 //!
 //! - `vault/bare_get`: `GET /v1/secret/data/<path>?version=N`, body read;
+//! - (table only) `VaultProvider::read` of that version: the provider's
+//!   share of the resolve;
 //! - `vault/resolve_memory_catalog`: `Resolver::resolve` (rule policy,
 //!   in-memory audit sink, catalog in memory) reading through
 //!   `VaultProvider`: one GET plus the resolver's work;
@@ -45,6 +47,7 @@ const SAMPLES: usize = 2000;
 struct Setup {
     _server: BaoServer,
     bare: Box<dyn Fn() -> usize>,
+    read: Box<dyn Fn() -> usize>,
     memory: (Resolver, HandleId),
     shared: (Resolver, HandleId),
     request: ResolveRequest,
@@ -106,6 +109,16 @@ fn setup() -> Setup {
     let VersionPin::Pinned(version) = entry.current else {
         unreachable!("created handles are pinned")
     };
+    let read = {
+        let provider = Arc::clone(&provider);
+        let locator = entry.locator.clone();
+        Box::new(move || {
+            let secret = provider
+                .read(&locator, tyrum_secrets::VersionSelector::Exact(version))
+                .unwrap();
+            tyrum_secrets::ExposeSecret::expose_secret(&secret.value).len()
+        })
+    };
     let url = format!(
         "{}/v1/secret/data/bench/values/{}?version={}",
         server.address(),
@@ -131,6 +144,7 @@ fn setup() -> Setup {
     Setup {
         _server: server,
         bare,
+        read,
         memory: (memory_resolver, memory_id),
         shared: (shared_resolver, shared_id),
         request: ResolveRequest::new(
@@ -149,6 +163,7 @@ fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
 /// Times interleaved calls and prints median and p99 of each path.
 fn latency_table(s: &Setup) {
     let mut bare = Vec::with_capacity(SAMPLES);
+    let mut read = Vec::with_capacity(SAMPLES);
     let mut memory = Vec::with_capacity(SAMPLES);
     let mut shared = Vec::with_capacity(SAMPLES);
     let time = |f: &dyn Fn()| {
@@ -159,6 +174,9 @@ fn latency_table(s: &Setup) {
     for _ in 0..SAMPLES {
         bare.push(time(&|| {
             black_box((s.bare)());
+        }));
+        read.push(time(&|| {
+            black_box((s.read)());
         }));
         memory.push(time(&|| {
             black_box(s.memory.0.resolve(&s.memory.1, &s.request).unwrap());
@@ -175,6 +193,7 @@ fn latency_table(s: &Setup) {
     );
     for (name, samples) in [
         ("bare ureq GET (floor)", None),
+        ("VaultProvider::read", Some(read)),
         ("resolve, catalog in memory", Some(memory)),
         ("resolve, catalog in OpenBao", Some(shared)),
     ] {

@@ -10,6 +10,7 @@ use ureq::http::HeaderValue;
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use zeroize::Zeroizing;
 
+use crate::resolve::CachingResolver;
 use crate::{VaultConfig, VaultError};
 
 /// The largest response body read (a 1 MiB value is ~1.4 MiB of base64).
@@ -89,6 +90,7 @@ impl Reply {
 /// The agent and what every request carries.
 pub(crate) struct Transport {
     agent: ureq::Agent,
+    resolver: CachingResolver,
     address: String,
     namespace: Option<HeaderValue>,
     timeout: Duration,
@@ -109,7 +111,7 @@ impl Transport {
             .root_certs(roots)
             .client_cert(config.client_cert.clone())
             .build();
-        let agent = ureq::Agent::config_builder()
+        let config_built = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .https_only(!config.allow_http)
             .timeout_global(Some(config.timeout))
@@ -118,8 +120,13 @@ impl Transport {
             .max_idle_connections_per_host(16)
             .user_agent(concat!("tyrum-secrets-vault/", env!("CARGO_PKG_VERSION")))
             .tls_config(tls)
-            .build()
-            .new_agent();
+            .build();
+        let resolver = CachingResolver::default();
+        let agent = ureq::Agent::with_parts(
+            config_built,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            resolver.clone(),
+        );
         let namespace = match &config.namespace {
             Some(ns) => Some(HeaderValue::from_str(ns).map_err(|_| VaultError::Config {
                 message: "the namespace holds characters not allowed in an HTTP header".into(),
@@ -128,6 +135,7 @@ impl Transport {
         };
         Ok(Self {
             agent,
+            resolver,
             address: config.address.clone(),
             namespace,
             timeout: config.timeout,
@@ -226,7 +234,11 @@ impl Transport {
                 request.send(body.unwrap_or(b"{}"))
             }
         };
-        let response = result.map_err(|e| self.transport_error(exchange.operation, e))?;
+        let response = result.map_err(|e| {
+            // The server may have moved: look its name up again next time.
+            self.resolver.forget();
+            self.transport_error(exchange.operation, e)
+        })?;
         let status = response.status().as_u16();
         let body = read_wiped(response.into_body())
             .map_err(|e| self.transport_error(exchange.operation, e))?;

@@ -9,6 +9,7 @@ mod http;
 mod kv;
 mod path;
 mod provider;
+mod resolve;
 mod value;
 mod wire;
 
