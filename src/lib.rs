@@ -15,3 +15,9 @@ pub use tyrum_secrets_env as env;
 /// Secret Service, kernel keyutils.
 #[cfg(feature = "keychain")]
 pub use tyrum_secrets_keychain as keychain;
+
+pub mod config;
+mod profile;
+
+pub use config::{Config, ConfigError};
+pub use profile::{Detection, Profile, SERVICE_ACCOUNT_TOKEN};
