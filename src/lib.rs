@@ -17,7 +17,12 @@ pub use tyrum_secrets_env as env;
 pub use tyrum_secrets_keychain as keychain;
 
 pub mod config;
+mod open;
 mod profile;
 
 pub use config::{Config, ConfigError};
+pub use open::{
+    Creation, OpenError, OpenOptions, OpenReport, PassphrasePrompt, PassphraseRequest, Preload,
+    PreloadSkip, Secrets,
+};
 pub use profile::{Detection, Profile, SERVICE_ACCOUNT_TOKEN};

@@ -11,7 +11,7 @@
 
 mod error;
 mod keys;
-mod load;
+pub(crate) mod load;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
