@@ -36,6 +36,10 @@ pub(crate) const KEYS_LOCATOR: &str = "tyrum-secrets-internal/audit-keys";
 const KEYS_LEN: usize = 64;
 /// More slots than this means opens leak; refuse rather than fill the disk.
 const MAX_SLOTS: u32 = 4096;
+/// How often, and how long apart, an open looks again for a free log before
+/// starting a new one.
+const SLOT_RETRIES: u32 = 4;
+const SLOT_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// The chain key and the fingerprint key, as raw bytes (wiped on drop).
 pub(crate) struct AuditKeys(Zeroizing<Vec<u8>>);
@@ -241,35 +245,51 @@ pub(crate) fn open_slot(
             .map_err(|e| OpenError::io("cannot read the audit log", &log, e))?
             .len();
         if len < anchor.len {
-            return Err(verify_slot(&log, &anchor, keys).err().unwrap_or(OpenError::AuditCutShort {
-                anchor: anchor_path(&log),
-                log,
-                anchored: anchor.seq,
-                found: 0,
-            }));
+            return Err(verify_slot(&log, &anchor, keys).err().unwrap_or(
+                OpenError::AuditCutShort {
+                    anchor: anchor_path(&log),
+                    log,
+                    anchored: anchor.seq,
+                    found: 0,
+                },
+            ));
         }
     }
-    for n in &slots {
-        let log = slot_path(dir, *n);
-        // Probe the lock first: a log another open holds is not verified
-        // (it grows meanwhile) nor taken.
-        let probe = File::open(&log).map_err(|e| OpenError::io("cannot open the audit log", &log, e))?;
-        if probe.try_lock().is_err() {
-            continue;
+    // A log held by an open that was just dropped is released by its audit
+    // worker thread a moment later: wait briefly before starting a new log.
+    for attempt in 0..=SLOT_RETRIES {
+        if attempt > 0 {
+            std::thread::sleep(SLOT_RETRY_PAUSE);
         }
-        let anchor = read_anchor(&log)?;
-        let records = verify_slot(&log, &anchor, keys)?;
-        drop(probe);
-        match JsonLinesAuditSink::open(&log, keys.chain()?) {
-            Ok(sink) => return Ok(opened(sink, log, records, output)),
-            Err(AuditError::Locked { .. }) => continue,
-            Err(e) => return Err(e.into()),
+        for n in &slots {
+            let log = slot_path(dir, *n);
+            // Probe the lock first: a log another open holds is not
+            // verified (it grows meanwhile) nor taken.
+            let probe = File::open(&log)
+                .map_err(|e| OpenError::io("cannot open the audit log", &log, e))?;
+            if probe.try_lock().is_err() {
+                continue;
+            }
+            let anchor = read_anchor(&log)?;
+            let records = verify_slot(&log, &anchor, keys)?;
+            drop(probe);
+            match JsonLinesAuditSink::open(&log, keys.chain()?) {
+                Ok(sink) => return Ok(opened(sink, log, records, output)),
+                Err(AuditError::Locked { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if slots.is_empty() {
+            break;
         }
     }
     let next = slots.last().map_or(0, |n| n + 1);
     if next >= MAX_SLOTS {
         return Err(OpenError::AuditKeys {
-            reason: format!("{} holds {MAX_SLOTS} audit logs, each held by an open process; close some", dir.display()),
+            reason: format!(
+                "{} holds {MAX_SLOTS} audit logs, each held by an open process; close some",
+                dir.display()
+            ),
         });
     }
     let log = slot_path(dir, next);
@@ -283,7 +303,12 @@ pub(crate) fn open_slot(
     Ok(opened(sink, log, 0, output))
 }
 
-fn opened(sink: JsonLinesAuditSink, log: PathBuf, records: u64, output: AuditOutput) -> OpenedAudit {
+fn opened(
+    sink: JsonLinesAuditSink,
+    log: PathBuf,
+    records: u64,
+    output: AuditOutput,
+) -> OpenedAudit {
     let len = fs::metadata(&log).map_or(0, |m| m.len());
     OpenedAudit {
         sink: Arc::new(AnchoredSink {
@@ -303,7 +328,8 @@ fn slot_path(dir: &Path, n: u32) -> PathBuf {
 /// Slot numbers with a log, ascending.
 fn list_slots(dir: &Path) -> Result<Vec<u32>, OpenError> {
     let mut slots = Vec::new();
-    let entries = fs::read_dir(dir).map_err(|e| OpenError::io("cannot list the audit directory", dir, e))?;
+    let entries =
+        fs::read_dir(dir).map_err(|e| OpenError::io("cannot list the audit directory", dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| OpenError::io("cannot list the audit directory", dir, e))?;
         let name = entry.file_name();
@@ -381,7 +407,10 @@ impl AuditSink for AnchoredSink {
             let mut line = Vec::new();
             let mut file = File::open(path).map_err(io("cannot reread the record"))?;
             file.seek(SeekFrom::Start(*len))
-                .and_then(|_| file.take(new_len.saturating_sub(*len)).read_to_end(&mut line))
+                .and_then(|_| {
+                    file.take(new_len.saturating_sub(*len))
+                        .read_to_end(&mut line)
+                })
                 .map_err(io("cannot reread the record"))?;
             let mut out = std::io::stdout().lock();
             out.write_all(&line)

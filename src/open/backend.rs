@@ -33,7 +33,12 @@ pub(crate) struct Backend {
 }
 
 impl Backend {
-    pub(crate) fn keys_home(&self, config: &Config, state_dir: &Path, profile: Profile) -> KeysHome<'_> {
+    pub(crate) fn keys_home(
+        &self,
+        config: &Config,
+        state_dir: &Path,
+        profile: Profile,
+    ) -> KeysHome<'_> {
         match (&config.audit.key_file, &self.keys_provider) {
             (Some(path), _) => KeysHome::File {
                 path: path.clone(),
@@ -93,7 +98,10 @@ pub(crate) fn single_host(
         file_options = file_options.dangerous_insecure_kdf_for_tests();
     }
     let lock = {
-        let mut name = store.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        let mut name = store
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
         name.push(".lock");
         store.with_file_name(name)
     };
@@ -147,7 +155,8 @@ fn store_key(
             StoreKey::read_key_file(path).map_err(|e| fail(e.to_string()))?
         } else if !store_exists {
             created.track(&[path], || {
-                StoreKey::write_new_key_file(path).map_err(|e| fail(format!("cannot be created: {e}")))
+                StoreKey::write_new_key_file(path)
+                    .map_err(|e| fail(format!("cannot be created: {e}")))
             })?
         } else {
             return Err(fail(
@@ -170,7 +179,10 @@ fn store_key(
             };
             return Ok((
                 KeySource::Key(StoreKey::from(&key)),
-                format!("the keychain entry {name:?} ({})", config.describe("file.keychain_key")),
+                format!(
+                    "the keychain entry {name:?} ({})",
+                    config.describe("file.keychain_key")
+                ),
             ));
         }
         #[cfg(not(feature = "keychain"))]
@@ -188,7 +200,10 @@ fn store_key(
             new_store: !store_exists,
         })
         .map_err(|message| OpenError::Prompt { message })?;
-        return Ok((KeySource::Passphrase(passphrase), "the passphrase prompt".to_owned()));
+        return Ok((
+            KeySource::Passphrase(passphrase),
+            "the passphrase prompt".to_owned(),
+        ));
     }
     Err(OpenError::NoStoreKey)
 }
@@ -214,7 +229,9 @@ pub(crate) fn keychain_store(
     };
     match config.keychain.store {
         #[cfg(target_os = "linux")]
-        KeychainStore::Platform | KeychainStore::SecretService => Ok(stores::secret_service(timeout)?),
+        KeychainStore::Platform | KeychainStore::SecretService => {
+            Ok(stores::secret_service(timeout)?)
+        }
         #[cfg(target_os = "linux")]
         KeychainStore::Keyutils => Ok(stores::kernel_keyutils()?),
         #[cfg(target_os = "macos")]
@@ -276,10 +293,11 @@ pub(crate) fn kubernetes(config: &Config) -> Result<Backend, OpenError> {
     let k = &config.kubernetes;
     let mut providers: Vec<(ProviderId, Arc<dyn SecretProvider>)> = Vec::new();
     if let Some(dir) = &k.mounted_dir {
-        let mounted = MountedSecretProvider::open(dir.clone()).map_err(|source| OpenError::Mount {
-            path: dir.clone(),
-            source,
-        })?;
+        let mounted =
+            MountedSecretProvider::open(dir.clone()).map_err(|source| OpenError::Mount {
+                path: dir.clone(),
+                source,
+            })?;
         providers.push((provider_id("mounted")?, Arc::new(mounted)));
     }
     if k.env_prefix.is_some() || !k.env_vars.is_empty() {
@@ -322,7 +340,11 @@ pub(crate) fn kubernetes(config: &Config) -> Result<Backend, OpenError> {
 /// The default state directory of the desktop profile: the user's data
 /// directory plus `tyrum-secrets`.
 pub(crate) fn desktop_state_dir() -> Option<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let base = match std::env::consts::OS {
         "macos" => var("HOME").map(|h| h.join("Library/Application Support")),
         "windows" => var("APPDATA"),

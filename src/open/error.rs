@@ -216,7 +216,11 @@ impl From<KeyError> for OpenError {
 }
 
 impl OpenError {
-    pub(crate) fn io(context: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        context: &'static str,
+        path: &std::path::Path,
+        source: std::io::Error,
+    ) -> Self {
         OpenError::Io {
             context,
             path: path.to_owned(),

@@ -58,7 +58,9 @@ pub(crate) fn read_passphrase(path: &Path, key: &str) -> Result<SecretString, Op
             return Err(fail("is not a regular file; point the setting at a file"));
         }
         Err(e) if e.kind() == ErrorKind::InvalidData => {
-            return Err(fail("is larger than 64 KiB; it must hold only the passphrase"));
+            return Err(fail(
+                "is larger than 64 KiB; it must hold only the passphrase",
+            ));
         }
         Err(_) => return Err(fail("cannot be read")),
     };

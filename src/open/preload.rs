@@ -11,9 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tyrum_secrets_core::{
-    Action, AuditRecord, AuditSink, CatalogStore, ExposeSecret as _, HandleId, Outcome,
-    ProviderId, Requester, SecretBytes, SecretProvider, Timestamp, Version, VersionPin,
-    VersionSelector,
+    Action, AuditRecord, AuditSink, CatalogStore, ExposeSecret as _, HandleId, Outcome, ProviderId,
+    Requester, SecretBytes, SecretProvider, Timestamp, Version, VersionPin, VersionSelector,
 };
 
 use super::OpenError;
@@ -61,7 +60,10 @@ pub(crate) fn preload(
         let Some(provider) = providers.get(entry.handle.provider()) else {
             report.skipped.push(PreloadSkip {
                 handle: entry.id().clone(),
-                reason: format!("its provider {} is not part of this profile", entry.handle.provider()),
+                reason: format!(
+                    "its provider {} is not part of this profile",
+                    entry.handle.provider()
+                ),
             });
             continue;
         };
@@ -115,7 +117,10 @@ pub(crate) fn preload(
 }
 
 /// One record for the whole pre-load: which handles and versions were read.
-fn preload_record(now: Timestamp, loaded: &[(HandleId, Option<Version>)]) -> Result<AuditRecord, OpenError> {
+fn preload_record(
+    now: Timestamp,
+    loaded: &[(HandleId, Option<Version>)],
+) -> Result<AuditRecord, OpenError> {
     let first = loaded
         .first()
         .map(|(h, _)| h.clone())

@@ -68,8 +68,14 @@ impl fmt::Display for Creation {
 pub(super) fn creations(created: &Created, state_dir: &Path, store: &Path) -> Vec<Creation> {
     let mut out = Vec::new();
     for path in created.paths() {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default();
         let creation = if path.is_dir() {
             Creation::Directory(path.to_owned())
         } else if name == LOCK_NAME || extension == "lock" || extension == "head" {

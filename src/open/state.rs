@@ -75,10 +75,16 @@ pub(crate) fn inspect(dir: &Path, key: &str) -> Result<Inspected, OpenError> {
                 record: None,
             });
         }
-        Err(e) => return Err(fail(format!("cannot be reached ({e}); check the path and the permissions of its parents"))),
+        Err(e) => {
+            return Err(fail(format!(
+                "cannot be reached ({e}); check the path and the permissions of its parents"
+            )));
+        }
     };
     if !meta.is_dir() {
-        return Err(fail("is not a directory; point state_dir at a directory".to_owned()));
+        return Err(fail(
+            "is not a directory; point state_dir at a directory".to_owned(),
+        ));
     }
     if let Err(e) = fs::read_dir(dir) {
         return Err(fail(format!(
@@ -99,7 +105,13 @@ pub(crate) fn inspect(dir: &Path, key: &str) -> Result<Inspected, OpenError> {
     let record = match fs::read(&record_path) {
         Ok(bytes) => Some(parse_record(&record_path, &bytes)?),
         Err(e) if e.kind() == ErrorKind::NotFound => None,
-        Err(e) => return Err(OpenError::io("cannot read the state record", &record_path, e)),
+        Err(e) => {
+            return Err(OpenError::io(
+                "cannot read the state record",
+                &record_path,
+                e,
+            ));
+        }
     };
     Ok(Inspected {
         dir: dir.to_owned(),
@@ -109,10 +121,11 @@ pub(crate) fn inspect(dir: &Path, key: &str) -> Result<Inspected, OpenError> {
 }
 
 fn parse_record(path: &Path, bytes: &[u8]) -> Result<StateRecord, OpenError> {
-    let record: StateRecord = serde_json::from_slice(bytes).map_err(|e| OpenError::StateCorrupt {
-        path: path.to_owned(),
-        reason: format!("not a state record at line {}", e.line()),
-    })?;
+    let record: StateRecord =
+        serde_json::from_slice(bytes).map_err(|e| OpenError::StateCorrupt {
+            path: path.to_owned(),
+            reason: format!("not a state record at line {}", e.line()),
+        })?;
     if record.format != RECORD_FORMAT || record.version != 1 {
         return Err(OpenError::StateCorrupt {
             path: path.to_owned(),
@@ -212,7 +225,8 @@ impl OpenLock {
     pub(crate) fn acquire(dir: &Path, created: &mut Created) -> Result<Self, OpenError> {
         let path = dir.join(LOCK_NAME);
         let file = created.track(&[&path], || {
-            open_private(&path, false).map_err(|e| OpenError::io("cannot open the open lock", &path, e))
+            open_private(&path, false)
+                .map_err(|e| OpenError::io("cannot open the open lock", &path, e))
         })?;
         let start = Instant::now();
         let mut pause = Duration::from_millis(2);
@@ -239,7 +253,10 @@ impl OpenLock {
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename,
 /// fsync of the directory), mode 0600.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut tmp_name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     tmp_name.push(format!(".tmp{}", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
     let written = (|| {
@@ -257,13 +274,18 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Writes the state record; the last step of a first open.
-pub(crate) fn write_record(dir: &Path, record: &StateRecord, created: &mut Created) -> Result<(), OpenError> {
+pub(crate) fn write_record(
+    dir: &Path,
+    record: &StateRecord,
+    created: &mut Created,
+) -> Result<(), OpenError> {
     let path = dir.join(RECORD_NAME);
     let bytes = serde_json::to_vec_pretty(record).map_err(|e| OpenError::StateCorrupt {
         path: path.clone(),
         reason: e.to_string(),
     })?;
     created.track(&[&path], || {
-        write_atomic(&path, &bytes).map_err(|e| OpenError::io("cannot write the state record", &path, e))
+        write_atomic(&path, &bytes)
+            .map_err(|e| OpenError::io("cannot write the state record", &path, e))
     })
 }
