@@ -158,7 +158,14 @@ impl Secrets {
     /// whatever it created is removed.
     pub fn open_with(config: &Config, options: OpenOptions) -> Result<Secrets, OpenError> {
         let (profile, profile_reason) = match config.profile {
-            Some(profile) => (profile, format!("set by {}", config.origin("profile"))),
+            Some(profile) => (
+                profile,
+                match config.origin("profile") {
+                    crate::config::Location::Default => "set in code".to_owned(),
+                    origin @ crate::config::Location::Env { .. } => format!("set by {origin}"),
+                    origin => format!("set in {origin}"),
+                },
+            ),
             None => {
                 let detected = Profile::detect();
                 (detected.profile, detected.reason)
