@@ -5,7 +5,12 @@
 //!
 //! Smoke run: `cargo bench --bench open -- --warm-up-time 1 --measurement-time 2`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "benchmark"
+)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,9 +34,11 @@ fn prepare(dir: &Path) -> Config {
     drop(Secrets::open(&config).unwrap());
 
     let store_path = dir.join("state/secrets.tyrum");
-    let provider =
-        FileProvider::open(&store_path, KeySource::Passphrase(SecretString::from(PASSPHRASE)))
-            .unwrap();
+    let provider = FileProvider::open(
+        &store_path,
+        KeySource::Passphrase(SecretString::from(PASSPHRASE)),
+    )
+    .unwrap();
     let items: Vec<(Locator, SecretBytes)> = (0..SECRETS)
         .map(|i| {
             (
@@ -40,9 +47,7 @@ fn prepare(dir: &Path) -> Config {
             )
         })
         .collect();
-    provider
-        .write_many(items.iter().map(|(l, v)| (l, v)))
-        .unwrap();
+    provider.write_many(&items).unwrap();
     let file = ProviderId::new("file").unwrap();
     let memory = MemoryCatalogStore::new();
     let catalog = Catalog::new(memory).with_provider(file.clone(), provider);
@@ -59,10 +64,20 @@ fn prepare(dir: &Path) -> Config {
         .list()
         .unwrap()
         .into_iter()
-        .map(|e| (e.id().as_str().to_owned(), serde_json::to_value(&e).unwrap()))
+        .map(|e| {
+            (
+                e.id().as_str().to_owned(),
+                serde_json::to_value(&e).unwrap(),
+            )
+        })
         .collect();
-    let file = serde_json::json!({ "format": "tyrum-secrets-catalog", "version": 1, "entries": entries });
-    std::fs::write(dir.join("state/catalog.json"), serde_json::to_vec(&file).unwrap()).unwrap();
+    let file =
+        serde_json::json!({ "format": "tyrum-secrets-catalog", "version": 1, "entries": entries });
+    std::fs::write(
+        dir.join("state/catalog.json"),
+        serde_json::to_vec(&file).unwrap(),
+    )
+    .unwrap();
     config
 }
 

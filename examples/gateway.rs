@@ -19,9 +19,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use tyrum_secrets::{
-    CatalogStore as _, Config, KindSpec, Locator, NewSecret, Profile,
-    ProviderId, Purpose, Requester, ResolveRequest, Scope, SecretBytes, SecretHandle, SecretKind,
-    Secrets,
+    CatalogStore as _, Config, KindSpec, Locator, NewSecret, Profile, ProviderId, Purpose,
+    Requester, ResolveRequest, Scope, SecretBytes, SecretHandle, SecretKind, Secrets,
 };
 
 /// The label that marks the demo secret in the catalog.
@@ -62,9 +61,14 @@ fn main() -> Result<(), Box<dyn Error>> {
     let arguments = serde_json::json!({ "url": "https://api.example.test/deploy",
                                         "token": handle.to_string() });
     let substituted = secrets.resolver().substitute_json(&arguments, &request)?;
-    let token = substituted.expose_secret()["token"].as_str().unwrap_or_default();
+    let token = substituted.expose_secret()["token"]
+        .as_str()
+        .unwrap_or_default();
     let mut out = secrets.redactor().writer(std::io::stdout());
-    writeln!(out, "tool output as stored and shown: 401 for token {token}")?;
+    writeln!(
+        out,
+        "tool output as stored and shown: 401 for token {token}"
+    )?;
     out.finish()?;
     drop(substituted);
 

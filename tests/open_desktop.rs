@@ -62,8 +62,13 @@ fn desktop_opens_on_the_secret_service() {
         std::env::var_os("TYRUM_TEST_SECRET_SERVICE").is_some(),
         "no Secret Service was started for this test; run scripts/test"
     );
-    let secrets = opens_resolves_and_reopens(KeychainStore::SecretService, b"sk-desktop-secret-service-1");
-    assert!(secrets.report().notes.is_empty(), "{:?}", secrets.report().notes);
+    let secrets =
+        opens_resolves_and_reopens(KeychainStore::SecretService, b"sk-desktop-secret-service-1");
+    assert!(
+        secrets.report().notes.is_empty(),
+        "{:?}",
+        secrets.report().notes
+    );
 }
 
 #[test]

@@ -189,7 +189,9 @@ fn detect_reads_the_environment_of_a_child_process() {
         println!("note: this machine has a service-account token; only the pod cases are checked");
     }
     let token = std::path::Path::new(tyrum_secrets::SERVICE_ACCOUNT_TOKEN).exists();
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    /// Variables, the profile expected, a word the reason must hold.
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case<'_>] = &[
         (
             &[("KUBERNETES_SERVICE_HOST", "10.96.0.1")],
             "kubernetes",
