@@ -22,7 +22,7 @@ mod profile;
 
 pub use config::{Config, ConfigError};
 pub use open::{
-    Creation, OpenError, OpenOptions, OpenReport, PassphrasePrompt, PassphraseRequest, Preload,
-    PreloadSkip, Secrets,
+    AuditLayer, Creation, OpenError, OpenOptions, OpenReport, PassphrasePrompt, PassphraseRequest,
+    Preload, PreloadSkip, ProviderLayer, Secrets,
 };
 pub use profile::{Detection, Profile, SERVICE_ACCOUNT_TOKEN};

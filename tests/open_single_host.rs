@@ -395,3 +395,77 @@ fn kdf_settings_apply_to_a_new_store() {
     secrets.catalog().create(spec, &value).unwrap();
     assert!(Path::new(&setup.state_dir().join("secrets.tyrum")).exists());
 }
+
+#[test]
+fn find_value_names_the_records_that_handed_a_value_out() {
+    let setup = Setup::new();
+    let secrets = setup.open().unwrap();
+    let handle = setup.create(&secrets, b"sk-find-value-canary-1");
+    secrets
+        .resolver()
+        .resolve(handle.id(), &setup.request())
+        .unwrap();
+    secrets
+        .resolver()
+        .resolve(handle.id(), &setup.request())
+        .unwrap();
+    let found = secrets
+        .find_value(&SecretBytes::from(b"sk-find-value-canary-1".to_vec()))
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    assert!(found.iter().all(|r| &r.handle_id == handle.id()));
+    let none = secrets
+        .find_value(&SecretBytes::from(b"sk-find-value-canary-2".to_vec()))
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+#[test]
+fn layers_wrap_the_provider_and_the_audit_sink() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tyrum_secrets::{AuditError, AuditRecord, AuditSink, SecretProvider};
+    use tyrum_secrets_testkit::{FaultPlan, FaultyProvider};
+
+    #[derive(Debug)]
+    struct Counting(Arc<dyn AuditSink>, Arc<AtomicUsize>);
+    impl AuditSink for Counting {
+        fn record(&self, record: AuditRecord) -> Result<(), AuditError> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.record(record)
+        }
+    }
+
+    let setup = Setup::new();
+    let handle = {
+        let secrets = setup.open().unwrap();
+        setup.create(&secrets, b"sk-layered-value-1")
+    };
+    let counted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&counted);
+    let secrets = Secrets::open_with(
+        &setup.config(),
+        OpenOptions::new()
+            .provider_layer(|_, inner| {
+                Arc::new(FaultyProvider::new(inner, FaultPlan::fail_all()))
+                    as Arc<dyn SecretProvider>
+            })
+            .audit_layer(move |inner| Arc::new(Counting(inner, Arc::clone(&count)))),
+    )
+    .unwrap();
+    // The pre-load could not read the value: reported, not fatal.
+    assert_eq!(secrets.report().preload.skipped.len(), 1);
+    let err = secrets
+        .resolver()
+        .resolve(handle.id(), &setup.request())
+        .unwrap_err();
+    assert!(
+        matches!(err, tyrum_secrets::ResolveError::Provider { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        counted.load(Ordering::SeqCst),
+        1,
+        "the failed resolve went through the layer"
+    );
+}

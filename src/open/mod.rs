@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tyrum_secrets_core::{
-    Catalog, CatalogStore, JsonFileCatalogStore, Policy, ProviderId, Redactor, Resolver,
-    RulePolicy, SecretProvider, SecretString,
+    ApprovalVerifier, AuditRecord, AuditSink, Catalog, CatalogStore, JsonFileCatalogStore, Policy,
+    ProviderId, Redactor, Resolver, RulePolicy, SecretBytes, SecretProvider, SecretString,
 };
 
 pub use error::OpenError;
@@ -71,11 +71,22 @@ pub struct PassphraseRequest {
 pub type PassphrasePrompt =
     dyn Fn(&PassphraseRequest) -> Result<SecretString, String> + Send + Sync;
 
+/// Wraps a provider (metrics, fault injection in tests).
+pub type ProviderLayer =
+    dyn Fn(&ProviderId, Arc<dyn SecretProvider>) -> Arc<dyn SecretProvider> + Send + Sync;
+
+/// Wraps the resolver's audit sink (metrics, a second copy, fault
+/// injection in tests).
+pub type AuditLayer = dyn Fn(Arc<dyn AuditSink>) -> Arc<dyn AuditSink> + Send + Sync;
+
 /// How to open, beyond the config: what only code can supply.
 #[derive(Clone, Default)]
 pub struct OpenOptions {
     prompt: Option<Arc<PassphrasePrompt>>,
     policy: Option<Arc<dyn Policy>>,
+    approvals: Option<Arc<dyn ApprovalVerifier>>,
+    provider_layer: Option<Arc<ProviderLayer>>,
+    audit_layer: Option<Arc<AuditLayer>>,
     must_exist: bool,
     insecure_kdf: bool,
 }
@@ -103,6 +114,36 @@ impl OpenOptions {
         self
     }
 
+    /// Accepts approval grants with `verifier` (default: none accepted).
+    pub fn approvals(mut self, verifier: Arc<dyn ApprovalVerifier>) -> Self {
+        self.approvals = Some(verifier);
+        self
+    }
+
+    /// Wraps every provider the profile opens with `layer`, before the
+    /// catalog, the resolver and the pre-load see it.
+    pub fn provider_layer(
+        mut self,
+        layer: impl Fn(&ProviderId, Arc<dyn SecretProvider>) -> Arc<dyn SecretProvider>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.provider_layer = Some(Arc::new(layer));
+        self
+    }
+
+    /// Wraps the resolver's audit sink with `layer`. The anchored log stays
+    /// underneath: whatever the layer does, records reach the log only
+    /// through it.
+    pub fn audit_layer(
+        mut self,
+        layer: impl Fn(Arc<dyn AuditSink>) -> Arc<dyn AuditSink> + Send + Sync + 'static,
+    ) -> Self {
+        self.audit_layer = Some(Arc::new(layer));
+        self
+    }
+
     /// Fails with [`OpenError::StateIncomplete`] instead of creating a new
     /// state when the state directory has none (for every command but an
     /// explicit `init`).
@@ -124,6 +165,9 @@ impl fmt::Debug for OpenOptions {
         f.debug_struct("OpenOptions")
             .field("prompt", &self.prompt.is_some())
             .field("policy", &self.policy)
+            .field("approvals", &self.approvals)
+            .field("provider_layer", &self.provider_layer.is_some())
+            .field("audit_layer", &self.audit_layer.is_some())
             .field("must_exist", &self.must_exist)
             .field("insecure_kdf", &self.insecure_kdf)
             .finish()
@@ -245,6 +289,26 @@ impl Secrets {
     /// I/O error, for the first log that fails.
     pub fn verify_audit(&self) -> Result<Vec<(PathBuf, u64)>, OpenError> {
         audit::verify_all(&self.audit_dir, &self.audit_keys)
+    }
+
+    /// The records of every audit log (verified first) whose value
+    /// fingerprint matches `candidate`: whether, when and to whom a value an
+    /// investigator holds was handed out. Compared in constant time; needs
+    /// `audit.fingerprints` (the default) when the records were written.
+    ///
+    /// # Errors
+    /// As [`verify_audit`](Self::verify_audit).
+    pub fn find_value(&self, candidate: &SecretBytes) -> Result<Vec<AuditRecord>, OpenError> {
+        let key = self.audit_keys.fingerprint()?;
+        let mut found = Vec::new();
+        for (log, _) in self.verify_audit()? {
+            for record in audit::records(&log)? {
+                if key.matches(&record, candidate) {
+                    found.push(record);
+                }
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -371,7 +435,12 @@ fn open_state(
         });
     }
 
-    let backend = open_backend(config, options, profile, dir, existing, created)?;
+    let mut backend = open_backend(config, options, profile, dir, existing, created)?;
+    if let Some(layer) = &options.provider_layer {
+        for (id, provider) in &mut backend.providers {
+            *provider = layer(id, Arc::clone(provider));
+        }
+    }
     let keys_home = backend.keys_home(config, dir, profile);
     let (keys, _made) = audit::load_keys(&keys_home, !existing, created)?;
 
@@ -392,15 +461,22 @@ fn open_state(
         catalog = catalog.with_shared_provider(id.clone(), Arc::clone(provider));
     }
     let catalog = Arc::new(catalog);
-    let mut builder = Resolver::builder(Arc::clone(&catalog), policy, opened.sink.clone())
+    let mut sink: Arc<dyn AuditSink> = opened.sink.clone();
+    if let Some(layer) = &options.audit_layer {
+        sink = layer(sink);
+    }
+    let mut builder = Resolver::builder(Arc::clone(&catalog), policy, Arc::clone(&sink))
         .redaction(Arc::new(redactor.clone()))
         .audit_timeout(Duration::from_millis(config.audit.timeout_ms));
     if config.audit.fingerprints {
         builder = builder.fingerprint_key(keys.fingerprint()?);
     }
+    if let Some(approvals) = &options.approvals {
+        builder = builder.approvals(Arc::clone(approvals));
+    }
     let resolver = Arc::new(builder.build()?);
 
-    let preloaded = preload::preload(store.as_ref(), &providers, &redactor, opened.sink.as_ref())?;
+    let preloaded = preload::preload(store.as_ref(), &providers, &redactor, sink.as_ref())?;
 
     if !existing {
         let record = state::StateRecord::new(profile.as_str(), backend.values.clone());
