@@ -59,17 +59,12 @@ fn prepare(dir: &Path) -> Config {
         );
         catalog.import(spec, locator.clone()).unwrap();
     }
-    let entries: BTreeMap<String, serde_json::Value> = catalog
+    let entries: BTreeMap<_, _> = catalog
         .store()
         .list()
         .unwrap()
         .into_iter()
-        .map(|e| {
-            (
-                e.id().as_str().to_owned(),
-                serde_json::to_value(&e).unwrap(),
-            )
-        })
+        .map(|e| (e.id().clone(), e))
         .collect();
     let file =
         serde_json::json!({ "format": "tyrum-secrets-catalog", "version": 1, "entries": entries });
