@@ -103,7 +103,7 @@ fn open(c: &mut Criterion) {
             },
             |()| {
                 let secrets = Secrets::open(&config).unwrap();
-                assert_eq!(secrets.report().preload.values, SECRETS);
+                assert_eq!(secrets.report().preload.loaded_count(), SECRETS);
                 secrets
             },
             BatchSize::PerIteration,
