@@ -16,10 +16,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use std::sync::Arc;
 use tyrum_secrets::file::{FileProvider, KeySource};
+
 use tyrum_secrets::{
-    Catalog, CatalogStore, Config, KindSpec, Locator, MemoryCatalogStore, NewSecret, ProviderId,
-    Scope, SecretBytes, SecretKind, SecretString, Secrets,
+    AdminRequest, Catalog, Config, KindSpec, Locator, MemoryAuditSink, MemoryCatalogStore,
+    NewSecret, ProviderId, Purpose, Requester, Scope, SecretAdmin, SecretBytes, SecretKind,
+    SecretString, Secrets,
 };
 
 const SECRETS: usize = 10_000;
@@ -50,17 +53,24 @@ fn prepare(dir: &Path) -> Config {
     provider.write_many(&items).unwrap();
     let file = ProviderId::new("file").unwrap();
     let memory = MemoryCatalogStore::new();
-    let catalog = Catalog::new(memory).with_provider(file.clone(), provider);
+    let catalog = Arc::new(Catalog::new(memory).with_provider(file.clone(), provider));
+    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
+        .without_redaction()
+        .build()
+        .unwrap();
+    let by = AdminRequest::new(
+        Requester::new("bench").unwrap(),
+        Purpose::new("setup").unwrap(),
+    );
     for (locator, _) in &items {
         let spec = NewSecret::new(
             file.clone(),
             Scope::new("bench").unwrap(),
             KindSpec::new(SecretKind::ApiKey, None).unwrap(),
         );
-        catalog.import(spec, locator.clone()).unwrap();
+        admin.import(spec, locator.clone(), &by).unwrap();
     }
-    let entries: BTreeMap<_, _> = catalog
-        .store()
+    let entries: BTreeMap<_, _> = admin
         .list()
         .unwrap()
         .into_iter()

@@ -19,8 +19,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use tyrum_secrets::{
-    CatalogStore as _, Config, KindSpec, Locator, NewSecret, Profile, ProviderId, Purpose,
-    Requester, ResolveRequest, Scope, SecretBytes, SecretHandle, SecretKind, Secrets,
+    AdminRequest, Config, KindSpec, Locator, NewSecret, Profile, ProviderId, Purpose, Requester,
+    ResolveRequest, Scope, SecretBytes, SecretHandle, SecretKind, Secrets,
 };
 
 /// The label that marks the demo secret in the catalog.
