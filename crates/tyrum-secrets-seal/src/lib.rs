@@ -7,6 +7,8 @@ mod open;
 pub mod replay;
 mod seal;
 mod suite;
+#[cfg(test)]
+mod vectors;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use envelope::{
