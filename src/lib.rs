@@ -15,3 +15,7 @@ pub use tyrum_secrets_env as env;
 /// Secret Service, kernel keyutils.
 #[cfg(feature = "keychain")]
 pub use tyrum_secrets_keychain as keychain;
+
+/// Sealed hand-off of a resolved value to a paired node (HPKE, RFC 9180).
+#[cfg(feature = "seal")]
+pub use tyrum_secrets_seal as seal;
