@@ -30,9 +30,9 @@ use tyrum_secrets::seal::{
     SealFor as _, SealOptions,
 };
 use tyrum_secrets::{
-    Catalog, ExposeSecret as _, KindSpec, MemoryAuditSink, MemoryCatalogStore, MemoryProvider,
-    NewSecret, ProviderId, Purpose, Redactor, Requester, ResolveRequest, Resolver, RulePolicy,
-    Scope, SecretBytes, SecretKind,
+    AdminRequest, Catalog, ExposeSecret as _, KindSpec, MemoryAuditSink, MemoryCatalogStore,
+    MemoryProvider, NewSecret, ProviderId, Purpose, Redactor, Requester, ResolveRequest, Resolver,
+    RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind,
 };
 
 const POLICY: &str = r#"{"rules": [
@@ -48,7 +48,10 @@ fn bench(c: &mut Criterion) {
             .with_provider(memory.clone(), MemoryProvider::new()),
     );
     let value: Vec<u8> = (0..64u8).map(|i| b'a' + i % 26).collect();
-    let handle = catalog
+    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::bounded(16)))
+        .build()
+        .unwrap();
+    let handle = admin
         .create(
             NewSecret::new(
                 memory,
@@ -56,6 +59,10 @@ fn bench(c: &mut Criterion) {
                 KindSpec::new(SecretKind::ApiKey, None).unwrap(),
             ),
             &SecretBytes::from(value.clone()),
+            &AdminRequest::new(
+                Requester::new("ops").unwrap(),
+                Purpose::new("bench setup").unwrap(),
+            ),
         )
         .unwrap();
     let resolver = Resolver::builder(

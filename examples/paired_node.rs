@@ -37,9 +37,9 @@ use tyrum_secrets::seal::{
     SealFor as _, SealedSecret,
 };
 use tyrum_secrets::{
-    Catalog, Inject as _, KindSpec, Locator, MemoryAuditSink, MemoryCatalogStore, MemoryProvider,
-    NewSecret, ProviderId, Purpose, Redactor, Requester, ResolveRequest, Resolver, RulePolicy,
-    Scope, SecretBytes, SecretKind,
+    AdminRequest, Catalog, Inject as _, KindSpec, Locator, MemoryAuditSink, MemoryCatalogStore,
+    MemoryProvider, NewSecret, ProviderId, Purpose, Redactor, Requester, ResolveRequest, Resolver,
+    RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind,
 };
 
 #[cfg(not(unix))]
@@ -89,13 +89,23 @@ pub(crate) fn gateway(
         Catalog::new(MemoryCatalogStore::new())
             .with_provider(provider.clone(), MemoryProvider::new()),
     );
-    let handle = catalog.create(
+    // One redactor for the gateway: the admin and the resolver register
+    // every value with it, and the gateway's own output passes through it.
+    let redactor = Redactor::new();
+    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
+        .redactor(redactor.clone())
+        .build()?;
+    let handle = admin.create(
         NewSecret::new(
             provider,
             Scope::new("deploy")?,
             KindSpec::new(SecretKind::ApiKey, None)?,
         ),
         value,
+        &AdminRequest::new(
+            Requester::new("ops-alice")?,
+            Purpose::new("deploy token for the build node")?,
+        ),
     )?;
     let policy = RulePolicy::from_json_str(
         r#"{ "default": "deny",
@@ -104,9 +114,8 @@ pub(crate) fn gateway(
                           "tool": "shell.exec" } ] }"#,
     )?;
     let audit = Arc::new(MemoryAuditSink::new());
-    let redactor = Redactor::new();
     let resolver = Resolver::builder(catalog, policy, audit.clone())
-        .redaction(Arc::new(redactor.clone()))
+        .redactor(redactor.clone())
         .build()?;
 
     let (stream, _) = listener.accept()?;
@@ -156,12 +165,16 @@ pub(crate) fn gateway(
     // 3. Deliver, and read the result.
     write_message(&mut writer, &step)?;
     let result = read_message(&mut reader)?;
-    println!("gateway: node answered {}", result["result"]);
+    // What the node sends back passes the gateway's redactor too before it
+    // is logged or stored.
+    let answer = redactor.redact_json(&result["result"]);
+    println!("gateway: node answered {answer}");
 
     // 4. The outbox delivers the same step again.
     write_message(&mut writer, &step)?;
     let again = read_message(&mut reader)?;
-    println!("gateway: redelivery answered {}", again["result"]);
+    let answer = redactor.redact_json(&again["result"]);
+    println!("gateway: redelivery answered {answer}");
 
     // 5. Done.
     write_message(&mut writer, &json!({"bye": true}))?;

@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tyrum_secrets_core::{
-    Catalog, ExposeSecret, HandleId, Inject, InjectError, KindSpec, MemoryAuditSink,
+    AdminRequest, Catalog, ExposeSecret, HandleId, Inject, InjectError, KindSpec, MemoryAuditSink,
     MemoryCatalogStore, MemoryProvider, NewSecret, ProviderId, Purpose, Requester, ResolveRequest,
-    Resolver, RulePolicy, Scope, SecretBytes, SecretKind, ValueSource,
+    Resolver, RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind, ValueSource,
 };
 
 /// Values handed over already resolved, counting how often each is asked.
@@ -140,18 +140,22 @@ fn the_resolver_as_a_source_resolves_through_policy_and_audit() {
             KindSpec::new(SecretKind::BearerToken, None).unwrap(),
         )
     };
-    let allowed = catalog
-        .create(
-            spec("tools/a"),
-            &SecretBytes::from(b"tok-resolver-CANARY-6".to_vec()),
-        )
+    // The admin records to its own sink, so `sink` holds resolves only.
+    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
+        .redactor(resolver.redactor().unwrap().clone())
+        .build()
         .unwrap();
-    let denied = catalog
-        .create(
-            spec("other"),
-            &SecretBytes::from(b"tok-resolver-CANARY-7".to_vec()),
-        )
-        .unwrap();
+    let by = AdminRequest::new(
+        Requester::new("operator").unwrap(),
+        Purpose::new("value source test").unwrap(),
+    );
+    let create = |scope: &str, value: &[u8]| {
+        admin
+            .create(spec(scope), &SecretBytes::from(value.to_vec()), &by)
+            .unwrap()
+    };
+    let allowed = create("tools/a", b"tok-resolver-CANARY-6");
+    let denied = create("other", b"tok-resolver-CANARY-7");
     let request = ResolveRequest::new(
         Requester::new("alpha").unwrap(),
         Purpose::new("call the api").unwrap(),
@@ -166,4 +170,23 @@ fn the_resolver_as_a_source_resolves_through_policy_and_audit() {
         .unwrap_err();
     assert!(matches!(err, InjectError::Resolve { ref id, .. } if id == denied.id()));
     assert_eq!(sink.len(), 2);
+}
+
+#[cfg(feature = "http")]
+#[test]
+fn a_handed_over_value_renders_into_a_sensitive_http_header() {
+    let (a, b) = (id(), id());
+    let source = Handed::default()
+        .with(&a, b"tok-source-http-CANARY-8")
+        .with(&b, b"tok-with-del-\x7f-CANARY-9");
+    let value = source
+        .render_http_header_value(&format!("Bearer {{{{{a}}}}}"))
+        .unwrap();
+    assert!(value.is_sensitive());
+    assert_eq!(value.as_bytes(), b"Bearer tok-source-http-CANARY-8");
+    assert!(!format!("{value:?}").contains("CANARY"));
+    assert!(matches!(
+        source.render_http_header_value(&format!("Bearer {{{{{b}}}}}")),
+        Err(InjectError::InvalidHeaderValue)
+    ));
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tyrum_secrets_core::{
-    ExposeSecret, HandleId, InjectError, RedactionHook, RedactionHookError, SecretBytes,
-    ValueSource, Version,
+    ExposeSecret, HandleId, InjectError, RedactionError, Redactor, SecretBytes, ValueSource,
+    Version,
 };
 
 use crate::clock::{Clock, SystemClock};
@@ -36,9 +36,12 @@ pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(60 * 60);
 /// # let memory = ProviderId::new("memory")?;
 /// # let catalog = Arc::new(Catalog::new(MemoryCatalogStore::new())
 /// #     .with_provider(memory.clone(), MemoryProvider::new()));
-/// # let handle = catalog.create(
+/// # let admin = tyrum_secrets_core::SecretAdmin::builder(catalog.clone(),
+/// #     Arc::new(MemoryAuditSink::new())).build()?;
+/// # let by = tyrum_secrets_core::AdminRequest::new(Requester::new("ops")?, Purpose::new("setup")?);
+/// # let handle = admin.create(
 /// #     NewSecret::new(memory, Scope::new("ci")?, KindSpec::new(SecretKind::ApiKey, None)?),
-/// #     &SecretBytes::from(b"sk-live-example-value".to_vec()))?;
+/// #     &SecretBytes::from(b"sk-live-example-value".to_vec()), &by)?;
 /// # let policy = RulePolicy::from_json_str(
 /// #     r#"{"rules": [{"id": "ci", "effect": "allow", "secret": "memory:ci"}]}"#)?;
 /// # let resolver = Resolver::builder(catalog, policy, Arc::new(MemoryAuditSink::new())).build()?;
@@ -70,7 +73,7 @@ pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(60 * 60);
 pub struct Opener {
     identity: NodeIdentity,
     guard: Arc<dyn ReplayGuard>,
-    redaction: Arc<dyn RedactionHook>,
+    redactor: Redactor,
     clock: Arc<dyn Clock>,
     max_lifetime: Duration,
 }
@@ -84,17 +87,18 @@ impl Opener {
     /// Starts building an opener for `identity`, remembering opened
     /// envelopes in `guard` (a [`FileReplayGuard`](crate::FileReplayGuard)
     /// so that replays stay refused across restarts) and registering every
-    /// opened value with `redactor` (the node's `Redactor`).
+    /// opened value with `redactor` (a clone of the node's `Redactor`, the
+    /// one its logs and outputs pass through).
     pub fn builder(
         identity: NodeIdentity,
         guard: impl ReplayGuard + 'static,
-        redactor: impl RedactionHook + 'static,
+        redactor: Redactor,
     ) -> OpenerBuilder {
         OpenerBuilder {
             opener: Opener {
                 identity,
                 guard: Arc::new(guard),
-                redaction: Arc::new(redactor),
+                redactor,
                 clock: Arc::new(SystemClock),
                 max_lifetime: DEFAULT_MAX_LIFETIME,
             },
@@ -150,7 +154,7 @@ impl Opener {
             envelope.ciphertext(),
         )
         .map_err(|_| OpenError::Undecryptable)?;
-        self.redaction
+        self.redactor
             .register(envelope.handle(), &value)
             .map_err(OpenError::Redaction)?;
         match self
@@ -175,7 +179,7 @@ impl fmt::Debug for Opener {
         f.debug_struct("Opener")
             .field("identity", &self.identity)
             .field("guard", &self.guard)
-            .field("redaction", &self.redaction)
+            .field("redactor", &self.redactor)
             .field("clock", &self.clock)
             .field("max_lifetime", &self.max_lifetime)
             .finish()
@@ -378,5 +382,5 @@ pub enum OpenError {
     ReplayStore(#[source] ReplayError),
     /// The node's redactor refused the value; nothing was handed out.
     #[error("the node's redactor refused the value, so it was not handed out: {0}")]
-    Redaction(#[source] RedactionHookError),
+    Redaction(#[source] RedactionError),
 }

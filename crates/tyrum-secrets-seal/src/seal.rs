@@ -26,9 +26,12 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(5 * 60);
 /// # let memory = ProviderId::new("memory")?;
 /// # let catalog = Arc::new(Catalog::new(MemoryCatalogStore::new())
 /// #     .with_provider(memory.clone(), MemoryProvider::new()));
-/// # let handle = catalog.create(
+/// # let admin = tyrum_secrets_core::SecretAdmin::builder(catalog.clone(),
+/// #     Arc::new(MemoryAuditSink::new())).build()?;
+/// # let by = tyrum_secrets_core::AdminRequest::new(Requester::new("ops")?, Purpose::new("setup")?);
+/// # let handle = admin.create(
 /// #     NewSecret::new(memory, Scope::new("ci")?, KindSpec::new(SecretKind::ApiKey, None)?),
-/// #     &SecretBytes::from(b"sk-live-example-value".to_vec()))?;
+/// #     &SecretBytes::from(b"sk-live-example-value".to_vec()), &by)?;
 /// # let policy = RulePolicy::from_json_str(
 /// #     r#"{"rules": [{"id": "ci", "effect": "allow", "secret": "memory:ci"}]}"#)?;
 /// let audit = Arc::new(MemoryAuditSink::new());

@@ -12,16 +12,16 @@
 use std::sync::Arc;
 
 use tyrum_secrets_core::{
-    Catalog, KindSpec, Locator, MemoryAuditSink, MemoryCatalogStore, MemoryProvider, NewSecret,
-    ProviderId, Purpose, Redactor, Requester, ResolveRequest, Resolver, RulePolicy, Scope,
-    SecretBytes, SecretHandle, SecretKind, Timestamp,
+    AdminRequest, Catalog, KindSpec, Locator, MemoryAuditSink, MemoryCatalogStore, MemoryProvider,
+    NewSecret, ProviderId, Purpose, Redactor, Requester, ResolveRequest, Resolver, RulePolicy,
+    Scope, SecretAdmin, SecretBytes, SecretHandle, SecretKind, Timestamp,
 };
 use tyrum_secrets_seal::{
     ManualClock, MemoryReplayGuard, NodeId, NodeIdentity, Opener, PairingRecord, ReplayGuard,
 };
 
 pub(crate) struct Gateway {
-    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) admin: SecretAdmin,
     pub(crate) sink: Arc<MemoryAuditSink>,
     pub(crate) resolver: Resolver,
 }
@@ -41,8 +41,13 @@ pub(crate) fn gateway() -> Gateway {
     let resolver = Resolver::builder(catalog.clone(), policy, sink.clone())
         .build()
         .unwrap();
+    // The admin records to its own sink, so `sink` holds resolves only.
+    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
+        .redactor(resolver.redactor().unwrap().clone())
+        .build()
+        .unwrap();
     Gateway {
-        catalog,
+        admin,
         sink,
         resolver,
     }
@@ -55,8 +60,12 @@ impl Gateway {
             Scope::new(scope).unwrap(),
             KindSpec::new(SecretKind::ApiKey, None).unwrap(),
         );
-        self.catalog
-            .create(spec, &SecretBytes::from(value.to_vec()))
+        let by = AdminRequest::new(
+            Requester::new("operator").unwrap(),
+            Purpose::new("sealing test").unwrap(),
+        );
+        self.admin
+            .create(spec, &SecretBytes::from(value.to_vec()), &by)
             .unwrap()
     }
 }
