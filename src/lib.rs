@@ -16,7 +16,21 @@ pub use tyrum_secrets_env as env;
 #[cfg(feature = "keychain")]
 pub use tyrum_secrets_keychain as keychain;
 
+/// Sealed hand-off of a resolved value to a paired node (HPKE, RFC 9180).
+#[cfg(feature = "seal")]
+pub use tyrum_secrets_seal as seal;
 /// OpenBao / HashiCorp Vault KV v2: the shared provider and catalog store
 /// for clusters.
 #[cfg(feature = "vault")]
 pub use tyrum_secrets_vault as vault;
+
+pub mod config;
+mod open;
+mod profile;
+
+pub use config::{Config, ConfigError};
+pub use open::{
+    AuditLayer, Creation, OpenError, OpenOptions, OpenReport, PassphrasePrompt, PassphraseRequest,
+    ProviderLayer, Secrets,
+};
+pub use profile::{Detection, Profile, SERVICE_ACCOUNT_TOKEN};
