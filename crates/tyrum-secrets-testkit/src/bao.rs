@@ -283,39 +283,59 @@ impl BaoServer {
     /// # Panics
     /// When the command fails.
     pub fn bao_with_input(&self, args: &[&str], input: &[u8]) -> String {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run bao");
-        child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(input)
-            .expect("write bao's stdin");
-        let out = child.wait_with_output().expect("bao runs");
-        assert!(
-            out.status.success(),
-            "bao {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let mut attempt = 0;
+        loop {
+            let mut child = self
+                .command(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run bao");
+            child
+                .stdin
+                .take()
+                .expect("piped stdin")
+                .write_all(input)
+                .expect("write bao's stdin");
+            let out = child.wait_with_output().expect("bao runs");
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).into_owned();
+            }
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            attempt += 1;
+            // See `try_bao` on storage conflicts.
+            assert!(
+                attempt < 5 && stderr.contains("transaction commit failed"),
+                "bao {} failed: {stderr}",
+                args.join(" ")
+            );
+            std::thread::sleep(Duration::from_millis(20 * attempt));
+        }
     }
 
     /// Runs `bao ARGS` as root: stdout on success, stderr on failure.
     ///
     /// # Errors
     /// The command's stderr when it exits unsuccessfully.
+    ///
+    /// Concurrent writes to one key of the dev server's transactional
+    /// in-memory storage can fail with "transaction commit failed" (a
+    /// storage conflict, HTTP 500); such a command is run again, a few
+    /// times.
     pub fn try_bao(&self, args: &[&str]) -> Result<String, String> {
-        let out = self.command(args).output().expect("run bao");
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        let mut attempt = 0;
+        loop {
+            let out = self.command(args).output().expect("run bao");
+            if out.status.success() {
+                return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+            }
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            attempt += 1;
+            if attempt >= 5 || !stderr.contains("transaction commit failed") {
+                return Err(stderr);
+            }
+            std::thread::sleep(Duration::from_millis(20 * attempt));
         }
     }
 

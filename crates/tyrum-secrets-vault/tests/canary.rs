@@ -90,10 +90,11 @@ fn exercise(c: &Canaries) -> Vec<String> {
     let mut out = Vec::new();
     let mut note = |what: String| out.push(what);
 
-    let (role_id, _) = app_role(server, "canary", "kv", &[]);
+    let role = format!("canary-{}", random_hex(4));
+    let (role_id, _) = app_role(server, &role, "kv", &[]);
     server.bao(&[
         "write",
-        "auth/approle/role/canary/custom-secret-id",
+        &format!("auth/approle/role/{role}/custom-secret-id"),
         &format!("secret_id={}", c.secret_id),
     ]);
     server.bao(&["token", "create", &format!("-id={}", c.token), "-policy=kv"]);
