@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod anchor;
 pub mod audit;
 pub mod catalog;
 pub mod durable;
@@ -15,6 +16,10 @@ pub mod resolver;
 mod time;
 mod value;
 
+pub use anchor::{
+    Anchor, AnchorError, AnchorHead, AnchorKey, AnchorSeal, AnchorStore, FileAnchor, MemoryAnchor,
+    ProviderAnchor,
+};
 pub use audit::{
     Action, AuditChainKey, AuditError, AuditRecord, AuditSink, ChainHead, ErrorKind, Fingerprint,
     FingerprintKey, JsonLinesAuditSink, MemoryAuditSink, Outcome, VerifyError, VerifyProblem,
