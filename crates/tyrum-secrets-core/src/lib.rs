@@ -17,8 +17,8 @@ mod time;
 mod value;
 
 pub use anchor::{
-    Anchor, AnchorError, AnchorHead, AnchorKey, AnchorSeal, AnchorStore, FileAnchor, MemoryAnchor,
-    ProviderAnchor,
+    Anchor, AnchorError, AnchorHead, AnchorKey, AnchorSeal, AnchorStore, ChainPosition, FileAnchor,
+    MemoryAnchor, ProviderAnchor,
 };
 pub use audit::{
     Action, AuditChainKey, AuditError, AuditRecord, AuditSink, ChainHead, ErrorKind, Fingerprint,

@@ -16,7 +16,7 @@
 //!   setups. It only catches a file rolled back or cut short on its own
 //!   (a restored backup of one file, a bad copy); whoever can replace the
 //!   whole directory replaces the anchor with it.
-//! - [`ProviderAnchor`]: any [`SecretProvider`](crate::SecretProvider) at a
+//! - [`ProviderAnchor`]: any [`SecretProvider`] at a
 //!   locator: an OS keychain entry, an OpenBao path — a place the file's
 //!   writer path cannot roll back.
 //! - [`MemoryAnchor`]: in this process's memory, for tests; it can be told
@@ -41,7 +41,10 @@
 //! Only the owner's explicit recovery call (audited) accepts a file older
 //! than its anchor.
 
+mod check;
+mod error;
 mod file;
+mod sealed;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -53,11 +56,15 @@ use std::sync::Arc;
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
+pub use check::{Anchored, ChainWatch, Observed, Standing};
+pub use error::AnchorError;
 pub use file::FileAnchor;
+pub use sealed::SealedAnchor;
 pub use store::{AnchorStore, MemoryAnchor, ProviderAnchor};
 
-use crate::provider::{Locator, ProviderError, SecretProvider};
+use crate::provider::{Locator, SecretProvider};
 use crate::{ExposeSecret, SecretBytes};
+use sealed::Sealed;
 
 /// Length of a chain value, in bytes.
 pub const CHAIN_LEN: usize = 32;
@@ -66,11 +73,6 @@ pub const MIN_KEY_LEN: usize = 32;
 
 /// Domain separation: an anchor tag is never a valid MAC of anything else.
 const ANCHOR_DOMAIN: &[u8] = b"tyrum-secrets anchor v1\n";
-const MAGIC: &[u8; 8] = b"TYRUMANC";
-const FORMAT_VERSION: u8 = 1;
-const HAS_CURRENT: u8 = 1;
-const HAS_NEXT: u8 = 2;
-const SEALED_LEN: usize = 8 + 8 + CHAIN_LEN + CHAIN_LEN;
 
 /// The head of an append-only file: which rewrite of it this is, how many
 /// records it holds, and its chain value after the last one.
@@ -93,6 +95,32 @@ impl AnchorHead {
             count,
             chain,
         }
+    }
+}
+
+impl AnchorHead {
+    /// Which rewrite and how many records, without the chain value.
+    pub const fn position(&self) -> ChainPosition {
+        ChainPosition {
+            generation: self.generation,
+            count: self.count,
+        }
+    }
+}
+
+/// Where a file stands: which rewrite of it, and how many records. What
+/// refusals report (the chain values mean nothing to an operator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChainPosition {
+    /// Which chain: one more after every rewrite.
+    pub generation: u64,
+    /// Records in it.
+    pub count: u64,
+}
+
+impl fmt::Display for ChainPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} records of rewrite {}", self.count, self.generation)
     }
 }
 
@@ -293,383 +321,5 @@ impl Anchor {
             location: String::new(),
         };
         self.store.save(&sealed.encode())
-    }
-}
-
-/// A tag and the head it authenticates.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Sealed {
-    head: AnchorHead,
-    tag: [u8; CHAIN_LEN],
-}
-
-/// What an anchor holds, parsed but not yet authenticated.
-#[derive(Clone)]
-pub struct SealedAnchor {
-    current: Option<Sealed>,
-    next: Option<Sealed>,
-    location: String,
-}
-
-impl SealedAnchor {
-    /// Whether the anchor claims a current file (as opposed to only a file
-    /// being created). Unauthenticated: use it only to refuse, never to
-    /// accept.
-    pub fn claims_a_file(&self) -> bool {
-        self.current.is_some()
-    }
-
-    /// The heads the anchor claims, unauthenticated: the positions an owner
-    /// should note while it scans the file ([`ChainWatch`]).
-    pub fn claimed(&self) -> impl Iterator<Item = AnchorHead> + '_ {
-        self.current.iter().chain(self.next.iter()).map(|s| s.head)
-    }
-
-    /// The heads that authenticate under `seal`. A head sealed under
-    /// another key (the other side of a data-key rotation) is left out.
-    ///
-    /// # Errors
-    /// [`AnchorError::Unauthenticated`] when no head does.
-    pub fn open(&self, seal: &AnchorSeal) -> Result<Anchored, AnchorError> {
-        let current = self
-            .current
-            .filter(|s| seal.verify(Role::Current, s))
-            .map(|s| s.head);
-        let next = self
-            .next
-            .filter(|s| seal.verify(Role::Next, s))
-            .map(|s| s.head);
-        if current.is_none() && next.is_none() {
-            return Err(AnchorError::Unauthenticated {
-                location: self.location.clone(),
-            });
-        }
-        Ok(Anchored {
-            current,
-            next,
-            location: self.location.clone(),
-        })
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(MAGIC.len() + 2 + 2 * SEALED_LEN);
-        out.extend_from_slice(MAGIC);
-        out.push(FORMAT_VERSION);
-        let flags = if self.current.is_some() {
-            HAS_CURRENT
-        } else {
-            0
-        } | if self.next.is_some() { HAS_NEXT } else { 0 };
-        out.push(flags);
-        for sealed in self.current.iter().chain(self.next.iter()) {
-            out.extend_from_slice(&sealed.head.generation.to_le_bytes());
-            out.extend_from_slice(&sealed.head.count.to_le_bytes());
-            out.extend_from_slice(&sealed.head.chain);
-            out.extend_from_slice(&sealed.tag);
-        }
-        out
-    }
-
-    fn decode(bytes: &[u8], location: String) -> Result<Self, AnchorError> {
-        let malformed = || AnchorError::Malformed {
-            location: location.clone(),
-        };
-        let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(malformed)?;
-        let [version, flags, rest @ ..] = rest else {
-            return Err(malformed());
-        };
-        if *version != FORMAT_VERSION || *flags == 0 || flags & !(HAS_CURRENT | HAS_NEXT) != 0 {
-            return Err(malformed());
-        }
-        let present = [flags & HAS_CURRENT != 0, flags & HAS_NEXT != 0];
-        let expected = present.iter().filter(|p| **p).count() * SEALED_LEN;
-        if rest.len() != expected {
-            return Err(malformed());
-        }
-        let mut chunks = rest.chunks_exact(SEALED_LEN);
-        let mut take = |wanted: bool| wanted.then(|| chunks.next().map(decode_sealed)).flatten();
-        let current = take(present[0]);
-        let next = take(present[1]);
-        Ok(Self {
-            current,
-            next,
-            location,
-        })
-    }
-}
-
-fn decode_sealed(chunk: &[u8]) -> Sealed {
-    let mut generation = [0u8; 8];
-    let mut count = [0u8; 8];
-    let mut chain = [0u8; CHAIN_LEN];
-    let mut tag = [0u8; CHAIN_LEN];
-    generation.copy_from_slice(&chunk[..8]);
-    count.copy_from_slice(&chunk[8..16]);
-    chain.copy_from_slice(&chunk[16..16 + CHAIN_LEN]);
-    tag.copy_from_slice(&chunk[16 + CHAIN_LEN..]);
-    Sealed {
-        head: AnchorHead::new(
-            u64::from_le_bytes(generation),
-            u64::from_le_bytes(count),
-            chain,
-        ),
-        tag,
-    }
-}
-
-impl fmt::Debug for SealedAnchor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SealedAnchor")
-            .field("current", &self.current.map(|s| s.head))
-            .field("next", &self.next.map(|s| s.head))
-            .field("location", &self.location)
-            .finish()
-    }
-}
-
-/// The heads of an anchor that authenticated under the owner's seal.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Anchored {
-    /// The file's head when the anchor was last advanced.
-    pub current: Option<AnchorHead>,
-    /// The head of a file announced to replace it.
-    pub next: Option<AnchorHead>,
-    location: String,
-}
-
-/// How a file stands against an anchor that accepts it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Standing {
-    /// The anchor's current head is exactly the file's head.
-    AtHead,
-    /// The file is ahead of the anchor (a crash after an append or a
-    /// rename): accepted; the owner advances the anchor at its next write.
-    Behind,
-}
-
-impl Anchored {
-    /// Checks a file against the anchor (the crash rule in the
-    /// [module docs](self)).
-    ///
-    /// # Errors
-    /// [`AnchorError::RolledBack`] when the file is behind the anchor,
-    /// [`AnchorError::Diverged`] when it is on another chain.
-    pub fn check(&self, file: &Observed) -> Result<Standing, AnchorError> {
-        let accepts = |anchored: &AnchorHead| {
-            anchored.generation == file.head.generation
-                && anchored.count <= file.head.count
-                && file.chain_at(anchored.count) == Some(anchored.chain)
-        };
-        if let Some(current) = self.current.filter(accepts) {
-            return Ok(if current == file.head {
-                Standing::AtHead
-            } else {
-                Standing::Behind
-            });
-        }
-        if self.next.filter(accepts).is_some() {
-            return Ok(Standing::Behind);
-        }
-        // Describe the refusal against the head the file should have had.
-        let Some(anchored) = self.current.or(self.next) else {
-            return Ok(Standing::Behind);
-        };
-        let behind = anchored.generation > file.head.generation
-            || (anchored.generation == file.head.generation && anchored.count > file.head.count);
-        let location = self.location.clone();
-        Err(if behind {
-            AnchorError::RolledBack {
-                location,
-                anchored,
-                found: file.head,
-            }
-        } else {
-            AnchorError::Diverged {
-                location,
-                anchored,
-                found: file.head,
-            }
-        })
-    }
-}
-
-/// What an owner found in its file: the head, and the chain values at the
-/// counts the anchor claims.
-#[derive(Clone, Debug)]
-pub struct Observed {
-    /// The file's head.
-    pub head: AnchorHead,
-    marks: Vec<(u64, [u8; CHAIN_LEN])>,
-}
-
-impl Observed {
-    fn chain_at(&self, count: u64) -> Option<[u8; CHAIN_LEN]> {
-        if count == self.head.count {
-            return Some(self.head.chain);
-        }
-        self.marks
-            .iter()
-            .find(|(c, _)| *c == count)
-            .map(|(_, v)| *v)
-    }
-}
-
-/// Notes a file's chain values at the counts an anchor claims while the
-/// owner scans the file once, so the check needs no second pass and keeps
-/// no per-record history.
-#[derive(Clone, Debug, Default)]
-pub struct ChainWatch {
-    wanted: Vec<u64>,
-    marks: Vec<(u64, [u8; CHAIN_LEN])>,
-}
-
-impl ChainWatch {
-    /// Watches the counts that `anchor` claims in `generation`.
-    pub fn new(anchor: Option<&SealedAnchor>, generation: u64) -> Self {
-        let wanted = anchor
-            .into_iter()
-            .flat_map(SealedAnchor::claimed)
-            .filter(|h| h.generation == generation)
-            .map(|h| h.count)
-            .collect();
-        Self {
-            wanted,
-            marks: Vec::new(),
-        }
-    }
-
-    /// Call with the chain value after `count` records (and with the
-    /// genesis value at count 0).
-    pub fn observe(&mut self, count: u64, chain: &[u8; CHAIN_LEN]) {
-        if self.wanted.contains(&count) {
-            self.marks.push((count, *chain));
-        }
-    }
-
-    /// The observation for a file whose head is `head`.
-    pub fn finish(self, head: AnchorHead) -> Observed {
-        Observed {
-            head,
-            marks: self.marks,
-        }
-    }
-}
-
-/// An anchor refused a file, or could not be read or written. Messages name
-/// where the anchor is and what to do; never a key.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AnchorError {
-    /// The file is behind its anchor: cut short or rolled back.
-    #[error(
-        "the file is older than its anchor at {location}: it holds {} records of rewrite {}, the anchor records {} of rewrite {}. It was cut short or rolled back to an older copy; restore the newest copy, or accept this state with the owner's explicit (audited) recovery call",
-        found.count, found.generation, anchored.count, anchored.generation
-    )]
-    RolledBack {
-        /// Where the anchor is.
-        location: String,
-        /// The head the anchor records.
-        anchored: AnchorHead,
-        /// The head the file has.
-        found: AnchorHead,
-    },
-    /// The file does not continue the chain its anchor records.
-    #[error(
-        "the file does not continue the state its anchor at {location} records (record {} of rewrite {}; the file holds {} records of rewrite {}). It was replaced by another copy, or rewritten by a process that did not use the anchor; restore the right copy, or accept this state with the owner's explicit (audited) recovery call",
-        anchored.count, anchored.generation, found.count, found.generation
-    )]
-    Diverged {
-        /// Where the anchor is.
-        location: String,
-        /// The head the anchor records.
-        anchored: AnchorHead,
-        /// The head the file has.
-        found: AnchorHead,
-    },
-    /// There is no anchor, but the file already holds records.
-    #[error(
-        "no anchor at {location}, but the file already holds {count} records: the anchor was deleted, or this file is anchored for the first time. Restore the anchor, or accept the file's current state with the owner's explicit (audited) recovery call"
-    )]
-    Missing {
-        /// Where the anchor should be.
-        location: String,
-        /// Records in the file.
-        count: u64,
-    },
-    /// The anchor records a file that does not exist.
-    #[error(
-        "the anchor at {location} records a file that does not exist; restore the file, or remove the anchor if the file was deleted on purpose"
-    )]
-    FileMissing {
-        /// Where the anchor is.
-        location: String,
-    },
-    /// No head in the anchor authenticates under the file's key.
-    #[error(
-        "the anchor at {location} does not authenticate under this file's key: it belongs to another file, or it was forged. Restore it, or accept the file's current state with the owner's explicit (audited) recovery call"
-    )]
-    Unauthenticated {
-        /// Where the anchor is.
-        location: String,
-    },
-    /// The anchor's bytes are not an anchor.
-    #[error(
-        "the anchor at {location} is damaged or not an anchor; restore it, or accept the file's current state with the owner's explicit (audited) recovery call"
-    )]
-    Malformed {
-        /// Where the anchor is.
-        location: String,
-    },
-    /// Reading or writing an anchor file failed.
-    #[error("anchor {location}: {context}; check the disk and permissions")]
-    Io {
-        /// The anchor file.
-        location: String,
-        /// What was being done.
-        context: &'static str,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The provider holding the anchor failed.
-    #[error("anchor at {location}: the provider failed; check it and retry")]
-    Provider {
-        /// Where the anchor is.
-        location: String,
-        /// The provider's error.
-        #[source]
-        source: ProviderError,
-    },
-    /// A test anchor was told to fail.
-    #[error("anchor at {location} is unavailable (told to fail)")]
-    Unavailable {
-        /// Where the anchor is.
-        location: String,
-    },
-    /// The key is too short.
-    #[error("the anchor key is {len} bytes; at least 32 random bytes are required")]
-    KeyTooShort {
-        /// Its length.
-        len: usize,
-    },
-    /// The OS random number generator failed.
-    #[error("the operating system random number generator failed; no key was generated")]
-    Randomness,
-}
-
-impl AnchorError {
-    /// Whether the owner's explicit recovery call may accept the file
-    /// despite this error (it is about the anchor's claim, not about the
-    /// file's integrity or a failing store).
-    pub fn is_acceptable(&self) -> bool {
-        matches!(
-            self,
-            AnchorError::RolledBack { .. }
-                | AnchorError::Diverged { .. }
-                | AnchorError::Missing { .. }
-                | AnchorError::Unauthenticated { .. }
-                | AnchorError::Malformed { .. }
-        )
     }
 }
