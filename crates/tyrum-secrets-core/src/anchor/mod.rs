@@ -155,6 +155,12 @@ impl AnchorKey {
         Ok(Self(key))
     }
 
+    /// Wraps exactly 32 key bytes (a key derived by the owner). The caller
+    /// should wipe its own copy.
+    pub fn from_bytes(key: [u8; MIN_KEY_LEN]) -> Self {
+        Self(SecretBytes::from(key.to_vec()))
+    }
+
     /// A fresh random key.
     ///
     /// # Errors
