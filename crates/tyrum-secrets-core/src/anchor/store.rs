@@ -47,11 +47,14 @@ impl<S: AnchorStore + ?Sized> AnchorStore for Arc<S> {
 }
 
 /// An anchor kept in this process's memory, for tests. Clones share the
-/// same bytes, so a test can keep one to look at or roll back the anchor,
-/// and [`fail`](Self::fail) makes every later load and save fail.
+/// same bytes, so a test can keep one to look at or roll back the anchor
+/// (to any state in its [`history`](Self::history), such as the moment
+/// between a rewrite's announcement and its rename), and
+/// [`fail`](Self::fail) makes every later load and save fail.
 #[derive(Clone, Default)]
 pub struct MemoryAnchor {
     bytes: Arc<Mutex<Option<Vec<u8>>>>,
+    history: Arc<Mutex<Vec<Vec<u8>>>>,
     failing: Arc<AtomicBool>,
 }
 
@@ -64,6 +67,14 @@ impl MemoryAnchor {
     /// The bytes held (to restore later with [`set_bytes`](Self::set_bytes)).
     pub fn bytes(&self) -> Option<Vec<u8>> {
         self.lock().clone()
+    }
+
+    /// Every byte string saved so far, oldest first.
+    pub fn history(&self) -> Vec<Vec<u8>> {
+        self.history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Replaces the bytes held, as an attacker or a restored backup would.
@@ -109,6 +120,10 @@ impl AnchorStore for MemoryAnchor {
     fn save(&self, bytes: &[u8]) -> Result<(), AnchorError> {
         self.check()?;
         *self.lock() = Some(bytes.to_vec());
+        self.history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(bytes.to_vec());
         Ok(())
     }
 
