@@ -197,3 +197,79 @@ fn without_an_anchor_only_the_cut_of_the_last_frame_goes_unnoticed() {
     std::fs::write(&f.scratch, with_frames(&f.bytes, &kept)).unwrap();
     assert!(read_all(&f.scratch, options()).is_err());
 }
+
+/// A small format-2 store, its anchor's bytes, and what each of its
+/// frame-aligned prefixes reads, made once.
+type Small = (Vec<u8>, Option<Vec<u8>>, Vec<(usize, common::Values)>);
+
+fn small() -> &'static Small {
+    static SMALL: std::sync::OnceLock<Small> = std::sync::OnceLock::new();
+    SMALL.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("small.tyrum");
+        let anchor = MemoryAnchor::new();
+        let p =
+            FileProvider::open_with(&path, key(), options().anchor(Anchor::new(anchor.clone())))
+                .unwrap();
+        for (name, value) in [
+            ("a", "CANARY-one"),
+            ("a", "CANARY-two"),
+            ("b", "CANARY-three"),
+        ] {
+            p.write(&loc(name), &secret(value.as_bytes())).unwrap();
+        }
+        p.delete(&loc("a"), tyrum_secrets_core::Version::FIRST)
+            .unwrap();
+        drop(p);
+        let bytes = std::fs::read(&path).unwrap();
+        let prefixes = common::boundaries(&bytes)
+            .into_iter()
+            .map(|end| {
+                std::fs::write(&path, &bytes[..end]).unwrap();
+                (end, read_all(&path, options()).unwrap())
+            })
+            .collect();
+        (bytes, anchor.bytes(), prefixes)
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Any edit or cut of a format-2 store: without its anchor, an error or
+    /// what a frame-aligned prefix of it reads (followed at most by a torn
+    /// tail); with its anchor, an error unless nothing changed. Never a
+    /// panic.
+    #[test]
+    fn any_edit_of_a_v2_store_is_an_error_or_an_older_prefix(
+        edits in proptest::collection::vec(
+            (proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()),
+            0..4,
+        ),
+        cut in proptest::prelude::any::<proptest::sample::Index>(),
+        cut_it in proptest::prelude::any::<bool>(),
+    ) {
+        let (original, anchor_bytes, prefixes) = small();
+        let mut bytes = original.clone();
+        for (at, byte) in &edits {
+            let i = at.index(bytes.len());
+            bytes[i] = *byte;
+        }
+        if cut_it {
+            bytes.truncate(cut.index(bytes.len() + 1));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("case.tyrum");
+        std::fs::write(&path, &bytes).unwrap();
+        if let Ok(values) = read_all(&path, options()) {
+            let explained = prefixes.iter().any(|(end, expected)| {
+                bytes.len() >= *end && bytes[..*end] == original[..*end] && values == *expected
+            });
+            proptest::prop_assert!(explained, "the edited store reads what no prefix of it held");
+        }
+        let anchor = MemoryAnchor::new();
+        anchor.set_bytes(anchor_bytes.clone());
+        let anchored = read_all(&path, options().anchor(Anchor::new(anchor)));
+        proptest::prop_assert_eq!(anchored.is_ok(), &bytes == original);
+    }
+}
