@@ -90,6 +90,14 @@ pub enum FileError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A passphrase file is not usable. Never carries its contents.
+    #[error("passphrase file {path}: {reason}")]
+    PassphraseFile {
+        /// The passphrase file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// Another writer held the store's lock for longer than the timeout.
     #[error(
         "the store is locked by another writer (lock file {lock_path}); gave up after {waited:?}. Retry later; a lock held by a process that died is released by the kernel"

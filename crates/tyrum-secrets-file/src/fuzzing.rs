@@ -31,8 +31,9 @@ fn limits() -> KdfLimits {
     KdfLimits::new(64, 2, 2)
 }
 
-/// Parses `data` as a store file the way opening one does, with each key of
-/// [`sources`] and tiny KDF caps, and also scans the bytes after either
+/// Parses `data` as a store file the way opening one does, with each test
+/// key (a fixed raw key, the vectors' raw key and passphrase, another
+/// passphrase) and tiny KDF caps, and also scans the bytes after either
 /// header length as a record log without decryption (random bytes rarely
 /// get past the key unwrap, so the framing parser is exercised directly
 /// too).

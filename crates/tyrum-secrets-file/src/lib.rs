@@ -12,7 +12,9 @@ mod recovery;
 mod store;
 
 pub use error::FileError;
-pub use key::{KEY_LEN, KdfLimits, KdfParams, KeyKind, KeySource, StoreKey};
+pub use key::{
+    KEY_LEN, KdfLimits, KdfParams, KeyKind, KeySource, MAX_PASSPHRASE_FILE_LEN, StoreKey,
+};
 pub use lock::WriterLock;
 pub use options::FileOptions;
 pub use provider::FileProvider;

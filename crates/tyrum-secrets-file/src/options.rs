@@ -42,8 +42,11 @@ impl Default for FileOptions {
 
 impl FileOptions {
     /// Argon2id work factors for a store created by this open (or for the
-    /// new passphrase of [`FileProvider::change_key`]). Existing stores keep
-    /// the factors in their header. Default: [`KdfParams::RFC9106_SECOND`].
+    /// new passphrase of [`FileProvider::change_key`]). Existing stores
+    /// keep the factors in their header. Default:
+    /// [`KdfParams::RFC9106_SECOND`].
+    ///
+    /// [`FileProvider::change_key`]: crate::FileProvider::change_key
     pub fn kdf_params(mut self, kdf: KdfParams) -> Self {
         self.kdf = kdf;
         self
@@ -58,6 +61,8 @@ impl FileOptions {
 
     /// How long a writer waits for the lock held by a writer in another
     /// process before failing with [`FileError::LockTimeout`]. Default 10 s.
+    ///
+    /// [`FileError::LockTimeout`]: crate::FileError::LockTimeout
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
         self
@@ -68,6 +73,11 @@ impl FileOptions {
     /// destroy appends a marker and the ciphertext leaves the file at the
     /// next [`FileProvider::compact`], [`FileProvider::change_key`] or
     /// [`FileProvider::rotate_data_key`].
+    ///
+    /// [`SecretProvider::destroy`]: tyrum_secrets_core::SecretProvider::destroy
+    /// [`FileProvider::compact`]: crate::FileProvider::compact
+    /// [`FileProvider::change_key`]: crate::FileProvider::change_key
+    /// [`FileProvider::rotate_data_key`]: crate::FileProvider::rotate_data_key
     pub fn compact_on_destroy(mut self, compact: bool) -> Self {
         self.compact_on_destroy = compact;
         self
