@@ -6,7 +6,9 @@ use std::fmt;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use tyrum_secrets_core::durable::{open_private, open_regular, read_bounded, sync_parent_dir};
+use tyrum_secrets_core::durable::{
+    ReadFileError, open_private, read_regular_file, sync_parent_dir,
+};
 use tyrum_secrets_core::{ExposeSecret, SecretBox, SecretString};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -190,17 +192,19 @@ fn read_passphrase_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, FileError> {
         path: path.to_owned(),
         reason,
     };
-    let io = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::InvalidInput => {
+    let read = read_regular_file(path, MAX_PASSPHRASE_FILE_LEN).map_err(|e| match e {
+        ReadFileError::NotARegularFile { .. } => {
             refuse("it is not a regular file (a FIFO or device?); point it at a file")
         }
-        std::io::ErrorKind::FileTooLarge => {
+        ReadFileError::TooLarge { .. } => {
             refuse("it is larger than 64 KiB; a passphrase file holds one passphrase")
         }
-        _ => FileError::io("reading the passphrase file", path, e),
-    };
-    let file = open_regular(path, false, false).map_err(io)?;
-    let mut bytes = Zeroizing::new(read_bounded(&file, MAX_PASSPHRASE_FILE_LEN).map_err(io)?);
+        ReadFileError::Io { source, .. } => {
+            FileError::io("reading the passphrase file", path, source)
+        }
+        _ => refuse("it cannot be read"),
+    });
+    let mut bytes = Zeroizing::new(read?);
     if bytes.last() == Some(&b'\n') {
         bytes.pop();
         if bytes.last() == Some(&b'\r') {

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use tyrum_secrets_core::anchor::{AnchorError, ChainPosition};
-use tyrum_secrets_core::{AuditRecord, AuditSink, Purpose, Requester};
+use tyrum_secrets_core::{AdminRequest, AuditRecord, AuditSink};
 
 use crate::error::FileError;
 use crate::format::FORMAT_V1;
@@ -58,8 +58,8 @@ impl FileProvider {
     /// accepts the store as it is — a backup restored on purpose, a store
     /// anchored for the first time, an anchor lost or damaged. Writes an
     /// [`Action::AcceptRollback`](tyrum_secrets_core::Action) record to
-    /// `audit` first (naming `by`, `reason`, the head the anchor recorded
-    /// and the one the store has); if that fails, nothing changes. Then
+    /// `audit` first (naming who asked and why, `by`, the head the anchor
+    /// recorded and the one the store has); if that fails, nothing changes. Then
     /// rewrites the store as format 2 at a generation past the anchor's,
     /// and moves the anchor to it.
     ///
@@ -76,8 +76,7 @@ impl FileProvider {
         source: KeySource,
         options: FileOptions,
         audit: &dyn AuditSink,
-        by: &Requester,
-        reason: &Purpose,
+        by: &AdminRequest,
     ) -> Result<Self, FileError> {
         let path = path.as_ref();
         let lock = WriterLock::acquire(&sibling(path, ".lock"), options.lock_timeout)?;
@@ -102,7 +101,7 @@ impl FileProvider {
         if let Some(refusal) = refusal {
             let found = position(&store);
             let marker = format!("store-{}", hex(&store.header.store_id));
-            AuditRecord::accepted_rollback(&marker, by, reason, &refusal, found)
+            AuditRecord::accepted_rollback(&marker, by.actor(), by.reason(), &refusal, found)
                 .and_then(|record| audit.record(record))
                 .map_err(|source| FileError::Audit { source })?;
             store.rewrite_past(anchored_generation(&refusal))?;

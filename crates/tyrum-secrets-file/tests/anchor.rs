@@ -17,8 +17,8 @@ use std::sync::Arc;
 use common::{boundaries, frames, key, loc, options, read_all, secret};
 use tyrum_secrets_core::anchor::{Anchor, AnchorError, AnchorStore, MemoryAnchor};
 use tyrum_secrets_core::{
-    Action, AuditSink, ExposeSecret, MemoryAuditSink, MemoryProvider, Purpose, Requester,
-    SecretProvider, Version, VersionSelector,
+    Action, AdminRequest, AuditSink, ExposeSecret, MemoryAuditSink, MemoryProvider, Outcome,
+    Purpose, Requester, SecretProvider, Version, VersionSelector,
 };
 use tyrum_secrets_file::{FileError, FileOptions, FileProvider, KeySource, StoreKey};
 
@@ -26,12 +26,12 @@ fn anchored(anchor: &MemoryAnchor) -> FileOptions {
     options().anchor(Anchor::new(anchor.clone()))
 }
 
-fn operator() -> Requester {
-    Requester::new("operator").unwrap()
-}
-
 fn reason() -> Purpose {
     Purpose::new("restored last night's backup on purpose").unwrap()
+}
+
+fn operator() -> AdminRequest {
+    AdminRequest::new(Requester::new("operator").unwrap(), reason())
 }
 
 /// The anchor's refusal, or a panic naming what happened instead.
@@ -87,18 +87,12 @@ fn rolling_back_to_any_earlier_frame_boundary_is_refused_and_accepted_only_with_
         // Writing is refused too: the open is.
         // The recovery call accepts it, and says so in the audit log.
         let audit = MemoryAuditSink::new();
-        let p = FileProvider::accept_rollback(
-            &path,
-            key(),
-            anchored(&anchor),
-            &audit,
-            &operator(),
-            &reason(),
-        )
-        .unwrap();
+        let p = FileProvider::accept_rollback(&path, key(), anchored(&anchor), &audit, &operator())
+            .unwrap();
         let records = audit.records();
         assert_eq!(records.len(), 1, "cut at {end}");
         assert_eq!(records[0].action, Action::AcceptRollback);
+        assert_eq!(records[0].outcome, Outcome::Applied);
         assert_eq!(records[0].requester.agent(), "operator");
         assert_eq!(records[0].purpose, reason().as_str());
         assert!(records[0].handle_id.as_str().starts_with("store-"));
@@ -139,16 +133,10 @@ fn a_failing_audit_sink_leaves_the_refused_store_untouched() {
     let cut = &bytes[..boundaries(&bytes)[3]];
     std::fs::write(&path, cut).unwrap();
     let before_anchor = anchor.bytes();
-    let error = FileProvider::accept_rollback(
-        &path,
-        key(),
-        anchored(&anchor),
-        &Refusing,
-        &operator(),
-        &reason(),
-    )
-    .err()
-    .unwrap();
+    let error =
+        FileProvider::accept_rollback(&path, key(), anchored(&anchor), &Refusing, &operator())
+            .err()
+            .unwrap();
     assert!(matches!(error, FileError::Audit { .. }), "{error}");
     assert_eq!(std::fs::read(&path).unwrap(), cut);
     assert_eq!(anchor.bytes(), before_anchor);
@@ -165,16 +153,9 @@ fn accepting_never_covers_a_tampered_store() {
     all.remove(2);
     std::fs::write(&path, common::with_frames(&bytes, &all)).unwrap();
     let audit = MemoryAuditSink::new();
-    let error = FileProvider::accept_rollback(
-        &path,
-        key(),
-        anchored(&anchor),
-        &audit,
-        &operator(),
-        &reason(),
-    )
-    .err()
-    .unwrap();
+    let error = FileProvider::accept_rollback(&path, key(), anchored(&anchor), &audit, &operator())
+        .err()
+        .unwrap();
     assert!(
         matches!(error, FileError::Decrypt { .. } | FileError::Corrupt { .. }),
         "{error}"
@@ -189,15 +170,7 @@ fn a_store_the_anchor_accepts_opens_through_the_recovery_call_without_a_record()
     let anchor = MemoryAnchor::new();
     drop(busy_store(&path, anchored(&anchor)));
     let audit = MemoryAuditSink::new();
-    FileProvider::accept_rollback(
-        &path,
-        key(),
-        anchored(&anchor),
-        &audit,
-        &operator(),
-        &reason(),
-    )
-    .unwrap();
+    FileProvider::accept_rollback(&path, key(), anchored(&anchor), &audit, &operator()).unwrap();
     assert!(audit.is_empty());
 }
 
@@ -328,15 +301,7 @@ fn anchoring_an_existing_store_for_the_first_time_goes_through_the_recovery_call
         AnchorError::Missing { .. }
     ));
     let audit = MemoryAuditSink::new();
-    FileProvider::accept_rollback(
-        &path,
-        key(),
-        anchored(&anchor),
-        &audit,
-        &operator(),
-        &reason(),
-    )
-    .unwrap();
+    FileProvider::accept_rollback(&path, key(), anchored(&anchor), &audit, &operator()).unwrap();
     assert_eq!(
         audit.records()[0].request_id.split(':').nth(1),
         Some("anchored=none")
@@ -522,7 +487,6 @@ fn a_format_1_store_upgrades_in_place_and_then_anchors() {
         anchored(&anchor),
         &audit,
         &operator(),
-        &reason(),
     )
     .unwrap();
     assert_eq!(p.format_version(), 2);

@@ -437,6 +437,7 @@ mod anchored {
         let last: serde_json::Value = serde_json::from_str(&l[1]).unwrap();
         let record: AuditRecord = serde_json::from_value(last["entry"]["record"].clone()).unwrap();
         assert_eq!(record.action, Action::AcceptRollback);
+        assert_eq!(record.outcome, crate::audit::Outcome::Applied);
         assert_eq!(record.requester.agent(), "operator");
         assert_eq!(record.purpose, "restored from last night's backup");
         assert_eq!(record.request_id, "accept-rollback:anchored=0.4:found=0.1");
