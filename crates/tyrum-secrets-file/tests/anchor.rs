@@ -493,3 +493,26 @@ fn a_format_1_store_upgrades_in_place_and_then_anchors() {
     assert_eq!(audit.len(), 1);
     assert_ne!(std::fs::read(&vector_copy).unwrap(), upgraded);
 }
+
+#[test]
+fn a_damaged_sibling_anchor_is_refused_and_replaced_only_by_the_recovery_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.tyrum");
+    drop(busy_store(&path, options().anchor_beside()));
+    let anchor_path = dir.path().join("store.tyrum.anchor");
+    std::fs::write(&anchor_path, b"not an anchor").unwrap();
+    assert!(matches!(
+        refusal(FileProvider::open_with(
+            &path,
+            key(),
+            options().anchor_beside()
+        )),
+        AnchorError::Malformed { .. }
+    ));
+    let audit = MemoryAuditSink::new();
+    FileProvider::accept_rollback(&path, key(), options().anchor_beside(), &audit, &operator())
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(std::fs::metadata(&anchor_path).unwrap().len(), 8192);
+    assert!(read_all(&path, options().anchor_beside()).is_ok());
+}

@@ -135,8 +135,13 @@ impl AnchorStore for FileAnchor {
                 location: self.location(),
             });
         }
-        let Some((file, slots)) = self.read_slots(true)? else {
-            return self.create(payload);
+        let (file, slots) = match self.read_slots(true) {
+            Ok(Some(found)) => found,
+            // No anchor file yet, or one too damaged to hold slots (only a
+            // recovery call saves over an anchor that fails to load):
+            // write a fresh one the atomic way.
+            Ok(None) | Err(AnchorError::Malformed { .. }) => return self.create(payload),
+            Err(e) => return Err(e),
         };
         // Overwrite the older (or broken) slot; keep the newest intact.
         let (index, seq) = match (&slots[0], &slots[1]) {

@@ -211,6 +211,16 @@ fn file_anchor_refuses_foreign_and_special_files() {
         FileAnchor::new("/dev/zero").load(),
         Err(AnchorError::Io { .. })
     ));
+    // A save (only a recovery call saves over an anchor that fails to
+    // load) replaces a damaged file with a whole one.
+    std::fs::write(&path, b"damaged").unwrap();
+    FileAnchor::new(&path).save(b"fresh").unwrap();
+    assert_eq!(FileAnchor::new(&path).load().unwrap().unwrap(), b"fresh");
+    #[cfg(unix)]
+    assert!(matches!(
+        FileAnchor::new("/dev/zero").save(b"x"),
+        Err(AnchorError::Io { .. })
+    ));
 }
 
 #[test]
