@@ -266,11 +266,15 @@ impl JsonLinesAuditSink {
             }
             None => None,
         };
-        let sealed = match &anchor {
-            Some((anchor, _)) => anchor.load().map_err(anchored)?,
-            None => None,
+        // An anchor that cannot be read is an error; one that reads but is
+        // not an anchor is a refusal `accept_rollback` may override.
+        let sealed = match anchor.as_ref().map(|(anchor, _)| anchor.load()) {
+            None => Ok(None),
+            Some(Ok(sealed)) => Ok(sealed),
+            Some(Err(e)) if e.is_acceptable() => Err(e),
+            Some(Err(e)) => return Err(anchored(e)),
         };
-        let mut watch = ChainWatch::new(sealed.as_ref(), 0);
+        let mut watch = ChainWatch::new(sealed.as_ref().ok().and_then(Option::as_ref), 0);
         let len = file.metadata().map_err(io("cannot read"))?.len();
         let scan = verify::scan(BufReader::new((&file).take(len)), &key, None, &mut watch)
             .map_err(|source| AuditError::Tampered {
@@ -289,13 +293,14 @@ impl JsonLinesAuditSink {
             None => None,
             Some((anchor, seal)) => {
                 let found = head.anchor_head();
-                let standing = match &sealed {
-                    None if head.seq == 0 => Ok(Standing::Behind),
-                    None => Err(AnchorError::Missing {
+                let standing = match sealed {
+                    Err(refusal) => Err(refusal),
+                    Ok(None) if head.seq == 0 => Ok(Standing::Behind),
+                    Ok(None) => Err(AnchorError::Missing {
                         location: anchor.location(),
                         count: head.seq,
                     }),
-                    Some(sealed) => sealed
+                    Ok(Some(sealed)) => sealed
                         .open(seal)
                         .and_then(|anchored| anchored.check(&watch.finish(found))),
                 };

@@ -89,15 +89,21 @@ pub(crate) fn load_once(
     known: Option<(&Header, &StoreKey)>,
     anchor: Option<&Anchor>,
 ) -> Result<Opened, FileError> {
-    let sealed = match anchor {
-        Some(anchor) => anchor.load().map_err(|e| anchor_error(path, e))?,
-        None => None,
+    // An anchor that cannot be read is an error; one that reads but is
+    // not an anchor is a refusal the recovery call may override.
+    let sealed = match anchor.map(Anchor::load) {
+        None => Ok(None),
+        Some(Ok(sealed)) => Ok(sealed),
+        Some(Err(e)) if e.is_acceptable() => Err(e),
+        Some(Err(e)) => return Err(anchor_error(path, e)),
     };
     let (file, identity, bytes) = read_whole(path)?;
-    let loaded = load_bytes(&bytes, path, source, limits, known, sealed.as_ref())?;
-    let verdict = match anchor {
-        None => Verdict::Accepted,
-        Some(anchor) => judge(anchor, sealed.as_ref(), &loaded),
+    let hints = sealed.as_ref().ok().and_then(Option::as_ref);
+    let loaded = load_bytes(&bytes, path, source, limits, known, hints)?;
+    let verdict = match (anchor, sealed) {
+        (None, _) => Verdict::Accepted,
+        (Some(_), Err(refusal)) => Verdict::Refused(refusal),
+        (Some(anchor), Ok(sealed)) => judge(anchor, sealed.as_ref(), &loaded),
     };
     Ok(Opened {
         file,

@@ -472,6 +472,28 @@ mod anchored {
     }
 
     #[test]
+    fn a_damaged_anchor_is_refused_and_replaced_only_by_accepting() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, memory, _) = anchored_log(dir.path(), 2);
+        memory.set_bytes(Some(b"damaged".to_vec()));
+        assert!(matches!(
+            refusal(reopen(&path, &memory)),
+            AnchorError::Malformed { .. }
+        ));
+        let sink = JsonLinesAuditSink::accept_rollback(
+            &path,
+            key(7),
+            Anchor::new(memory.clone()),
+            &Requester::new("operator").unwrap(),
+            &Purpose::new("the anchor was damaged").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(sink.head().seq, 3);
+        drop(sink);
+        assert_eq!(reopen(&path, &memory).unwrap().head().seq, 3);
+    }
+
+    #[test]
     fn a_sibling_anchor_file_works_across_reopens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
