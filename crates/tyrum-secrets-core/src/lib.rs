@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod audit;
+pub mod auth_profile;
 pub mod catalog;
 pub mod durable;
 pub mod handle;
@@ -19,6 +20,15 @@ pub use audit::{
     Action, AuditChainKey, AuditError, AuditRecord, AuditSink, ChainHead, ErrorKind, Fingerprint,
     FingerprintKey, JsonLinesAuditSink, MemoryAuditSink, Outcome, VerifyError, VerifyProblem,
     verify_audit_log,
+};
+pub use auth_profile::{
+    AuthProfile, AuthProfileError, AuthProfileStore, AuthProfiles, AuthProfilesBuilder,
+    CallOutcome, Choice, Clock, CooldownPolicy, Credential, CredentialType, DisableReason,
+    FailureKind, FixedJitter, Jitter, JsonFileAuthProfileStore, ManualClock,
+    MemoryAuthProfileStore, ModelProvider, Pin, PinKey, ProfileCredential, ProfileId,
+    ProfileLabels, ProfileSet, ProfileStatus, RandomJitter, RefreshError, RefreshLock,
+    RefreshRequest, RefreshState, RefreshedTokens, Refresher, Reported, Selection, SkipReason,
+    Skipped, Slot, SystemClock,
 };
 pub use catalog::{
     Catalog, CatalogEntry, CatalogError, CatalogStore, EntryStatus, JsonFileCatalogStore,
