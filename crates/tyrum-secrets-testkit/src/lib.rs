@@ -3,6 +3,7 @@
 pub mod conformance;
 mod faulty;
 pub mod process;
+pub mod profile_store;
 
 pub use faulty::{FaultPlan, FaultyProvider};
 
@@ -73,5 +74,42 @@ macro_rules! read_only_provider_conformance {
             $crate::conformance::read_only::$check(&provider, &fixtures);
         }
         $crate::read_only_provider_conformance!(@each [$($attr)*] $make, $fixtures; $($rest),*);
+    };
+}
+
+/// Generates one `#[test]` per check of the [`AuthProfileStore`] contract
+/// ([`profile_store`]).
+///
+/// The argument is an expression that makes a fresh
+/// [`ProfileStoreFixture`](profile_store::ProfileStoreFixture) (evaluated
+/// once per test): any store, or a fixture that can also reopen a
+/// persistent store's storage.
+///
+/// ```
+/// tyrum_secrets_testkit::profile_store_contract!(
+///     tyrum_secrets_core::MemoryAuthProfileStore::new()
+/// );
+/// # fn main() {}
+/// ```
+///
+/// [`AuthProfileStore`]: tyrum_secrets_core::AuthProfileStore
+#[macro_export]
+macro_rules! profile_store_contract {
+    ($make:expr) => {
+        $crate::profile_store_contract!(@each $make;
+            starts_empty, create_then_get_round_trips, creating_an_existing_id_conflicts,
+            updates_need_the_stored_revision, removal_checks_the_revision_and_drops_pins,
+            pins_are_set_replaced_and_cleared, snapshots_do_not_change,
+            every_profile_shape_round_trips, concurrent_writers_lose_nothing,
+            refresh_locks_exclude_and_time_out, reopening_keeps_profiles_and_pins);
+    };
+    (@each $make:expr;) => {};
+    (@each $make:expr; $check:ident $(, $rest:ident)*) => {
+        #[test]
+        fn $check() {
+            let fixture = $make;
+            $crate::profile_store::$check(&fixture);
+        }
+        $crate::profile_store_contract!(@each $make; $($rest),*);
     };
 }
