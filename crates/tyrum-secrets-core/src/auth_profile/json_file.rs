@@ -49,7 +49,7 @@ pub struct JsonFileAuthProfileStore {
     cache: Mutex<Option<(FileStamp, Arc<ProfileSet>)>>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct ProfileFile {
     format: String,
     version: u32,
@@ -58,12 +58,29 @@ struct ProfileFile {
     pins: Vec<PinRecord>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct PinRecord {
     #[serde(flatten)]
     key: PinKey,
     #[serde(flatten)]
     pin: Pin,
+}
+
+/// What is written: [`ProfileFile`] borrowed from a [`ProfileSet`].
+#[derive(Serialize)]
+struct ProfileFileOut<'a> {
+    format: &'static str,
+    version: u32,
+    profiles: BTreeMap<&'a ProfileId, &'a AuthProfile>,
+    pins: Vec<PinRecordOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct PinRecordOut<'a> {
+    #[serde(flatten)]
+    key: &'a PinKey,
+    #[serde(flatten)]
+    pin: &'a Pin,
 }
 
 impl JsonFileAuthProfileStore {
@@ -171,17 +188,13 @@ impl JsonFileAuthProfileStore {
     }
 
     fn write_file(&self, set: &ProfileSet) -> Result<(), AuthProfileError> {
-        let (profiles, pins) = set.parts();
-        let file = ProfileFile {
-            format: FORMAT.to_owned(),
+        let file = ProfileFileOut {
+            format: FORMAT,
             version: FORMAT_VERSION,
-            profiles: profiles.clone(),
-            pins: pins
-                .iter()
-                .map(|(key, pin)| PinRecord {
-                    key: key.clone(),
-                    pin: pin.clone(),
-                })
+            profiles: set.profiles().map(|p| (&p.id, p)).collect(),
+            pins: set
+                .pins()
+                .map(|(key, pin)| PinRecordOut { key, pin })
                 .collect(),
         };
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| self.corrupt(e.to_string()))?;

@@ -37,7 +37,7 @@ mod store;
 pub use clock::{Clock, FixedJitter, Jitter, ManualClock, RandomJitter, SystemClock};
 pub use error::AuthProfileError;
 pub use json_file::JsonFileAuthProfileStore;
-pub use outcome::{CallOutcome, CooldownPolicy, Reported};
+pub use outcome::{CallOutcome, CooldownPolicy, LAST_GOOD_USE_GRANULARITY, Reported};
 pub use profile::{
     AuthProfile, Credential, CredentialType, DisableReason, FailureKind, ModelProvider, ProfileId,
     ProfileLabels, ProfileStatus, RefreshState, Slot,

@@ -186,6 +186,11 @@ fn nanos(n: u128) -> Duration {
     Duration::new(secs, sub)
 }
 
+/// How precisely a profile's last good use is kept: a success within this
+/// window of the recorded one changes nothing, so a busy profile is not a
+/// store write (a file rewrite and fsync) per call.
+pub const LAST_GOOD_USE_GRANULARITY: Duration = Duration::from_secs(1);
+
 /// Records a success: clears failures and the refresh-after-rejection
 /// mark, and stamps the last good use. A disabled profile stays disabled.
 pub(crate) fn record_success(profile: &mut AuthProfile, now: Timestamp) {
@@ -193,7 +198,10 @@ pub(crate) fn record_success(profile: &mut AuthProfile, now: Timestamp) {
         profile.status = ProfileStatus::Active;
     }
     profile.refresh.after_rejection = false;
-    profile.last_good_use = Some(profile.last_good_use.map_or(now, |t| t.max(now)));
+    match profile.last_good_use {
+        Some(last) if last.saturating_add(LAST_GOOD_USE_GRANULARITY) > now => {}
+        _ => profile.last_good_use = Some(now),
+    }
 }
 
 /// Records a failure of `kind`: a cooldown one step longer than the last.

@@ -69,8 +69,9 @@ pub struct AuthProfile {
     /// Active, cooling down or disabled.
     #[serde(default)]
     pub status: ProfileStatus,
-    /// When a call with this profile last succeeded. The stable order tries
-    /// the profile used longest ago first.
+    /// When a call with this profile last succeeded, to within
+    /// [`LAST_GOOD_USE_GRANULARITY`](super::LAST_GOOD_USE_GRANULARITY). The
+    /// stable order tries the profile used longest ago first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_good_use: Option<Timestamp>,
     /// OAuth refresh bookkeeping.

@@ -13,6 +13,7 @@
 //!    passed over on the way is reported with the reason.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::{
     AuthProfile, Credential, DisableReason, FailureKind, ModelProvider, Pin, PinKey, ProfileId,
@@ -25,7 +26,7 @@ use crate::{HandleId, Timestamp};
 /// over.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selection {
-    profile: AuthProfile,
+    profile: Arc<AuthProfile>,
     choice: Choice,
     skipped: Vec<Skipped>,
 }
@@ -245,11 +246,11 @@ pub(crate) struct Query<'a> {
 
 /// The pure selection. `Err` holds every candidate with its reason when
 /// none is usable.
-pub(crate) fn choose<'s>(
-    set: &'s ProfileSet,
+pub(crate) fn choose(
+    set: &ProfileSet,
     query: &Query<'_>,
     handles: &dyn HandleStates,
-) -> Result<(&'s AuthProfile, Choice, Vec<Skipped>), Vec<Skipped>> {
+) -> Result<(Arc<AuthProfile>, Choice, Vec<Skipped>), Vec<Skipped>> {
     let mut skipped = Vec::new();
     let serves = |p: &AuthProfile| p.provider == *query.provider && p.serves(query.agent);
 
@@ -258,10 +259,13 @@ pub(crate) fn choose<'s>(
         let key = PinKey::new(query.agent, query.provider.clone(), conversation);
         if let Some(Pin { profile: id, since }) = set.pin(&key) {
             pinned = Some(id);
-            match set.get(id).filter(|p| serves(p)) {
+            match set.shared(id).filter(|p| serves(p)) {
                 None => skipped.push(skip(id, SkipReason::NotFound)),
                 Some(profile) => match usable(profile, query.now, handles) {
-                    Ok(()) => return Ok((profile, Choice::Pinned { since: *since }, skipped)),
+                    Ok(()) => {
+                        let choice = Choice::Pinned { since: *since };
+                        return Ok((Arc::clone(profile), choice, skipped));
+                    }
                     Err(reason) => skipped.push(skip(id, reason)),
                 },
             }
@@ -272,12 +276,15 @@ pub(crate) fn choose<'s>(
     match query.order {
         Some(order) => {
             for (position, id) in order.iter().enumerate().filter(|(_, id)| not_pinned(id)) {
-                let Some(profile) = set.get(id).filter(|p| serves(p)) else {
+                let Some(profile) = set.shared(id).filter(|p| serves(p)) else {
                     skipped.push(skip(id, SkipReason::NotFound));
                     continue;
                 };
                 match usable(profile, query.now, handles) {
-                    Ok(()) => return Ok((profile, Choice::ExplicitOrder { position }, skipped)),
+                    Ok(()) => {
+                        let choice = Choice::ExplicitOrder { position };
+                        return Ok((Arc::clone(profile), choice, skipped));
+                    }
                     Err(reason) => skipped.push(skip(id, reason)),
                 }
             }
@@ -289,19 +296,14 @@ pub(crate) fn choose<'s>(
             Err(skipped)
         }
         None => {
-            let mut ranked: Vec<&AuthProfile> = set
-                .profiles()
-                .filter(|p| serves(p) && not_pinned(&p.id))
-                .collect();
-            // Ids are unique, so the order is total and the sort stable.
-            ranked.sort_unstable_by(|a, b| {
-                a.last_good_use
-                    .cmp(&b.last_good_use)
-                    .then_with(|| a.id.cmp(&b.id))
-            });
-            for (position, profile) in ranked.into_iter().enumerate() {
+            let ranked = set.ranked(query.provider, query.agent);
+            let candidates = ranked.iter().filter(|p| not_pinned(&p.id));
+            for (position, profile) in candidates.enumerate() {
                 match usable(profile, query.now, handles) {
-                    Ok(()) => return Ok((profile, Choice::StableOrder { position }, skipped)),
+                    Ok(()) => {
+                        let choice = Choice::StableOrder { position };
+                        return Ok((Arc::clone(profile), choice, skipped));
+                    }
                     Err(reason) => skipped.push(skip(&profile.id, reason)),
                 }
             }
@@ -387,7 +389,7 @@ pub(crate) fn usable(
 }
 
 impl Selection {
-    pub(crate) fn new(profile: AuthProfile, choice: Choice, skipped: Vec<Skipped>) -> Self {
+    pub(crate) fn new(profile: Arc<AuthProfile>, choice: Choice, skipped: Vec<Skipped>) -> Self {
         Self {
             profile,
             choice,

@@ -145,7 +145,7 @@ impl AuthProfiles {
                     };
                     self.store.set_pin(key, Some(pin))?;
                 }
-                Ok(Selection::new(profile.clone(), choice, skipped))
+                Ok(Selection::new(profile, choice, skipped))
             }
             Err(skipped) => {
                 let ready_at = skipped

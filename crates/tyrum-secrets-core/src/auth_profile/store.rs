@@ -107,10 +107,44 @@ impl<S: AuthProfileStore + ?Sized> AuthProfileStore for Arc<S> {
 }
 
 /// An immutable view of a store: profiles by id and pins by conversation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// A snapshot remembers the stable order it computed for each agent and
+/// model provider, so selections between two writes do not rank again.
+#[derive(Default)]
 pub struct ProfileSet {
-    profiles: BTreeMap<ProfileId, AuthProfile>,
+    profiles: BTreeMap<ProfileId, Arc<AuthProfile>>,
     pins: BTreeMap<PinKey, Pin>,
+    ranked: Mutex<Rankings>,
+}
+
+/// Candidates in stable order, by model provider and agent.
+type Rankings = BTreeMap<ModelProvider, BTreeMap<String, Arc<[Arc<AuthProfile>]>>>;
+
+impl Clone for ProfileSet {
+    fn clone(&self) -> Self {
+        Self {
+            profiles: self.profiles.clone(),
+            pins: self.pins.clone(),
+            ranked: Mutex::default(),
+        }
+    }
+}
+
+impl PartialEq for ProfileSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.profiles == other.profiles && self.pins == other.pins
+    }
+}
+
+impl Eq for ProfileSet {}
+
+impl fmt::Debug for ProfileSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProfileSet")
+            .field("profiles", &self.profiles)
+            .field("pins", &self.pins)
+            .finish()
+    }
 }
 
 impl ProfileSet {
@@ -121,12 +155,43 @@ impl ProfileSet {
 
     /// The profile `id`.
     pub fn get(&self, id: &ProfileId) -> Option<&AuthProfile> {
-        self.profiles.get(id)
+        self.profiles.get(id).map(|p| &**p)
     }
 
     /// Every profile, ordered by id.
     pub fn profiles(&self) -> impl Iterator<Item = &AuthProfile> {
-        self.profiles.values()
+        self.profiles.values().map(|p| &**p)
+    }
+
+    /// The profile `id`, shared (cheap to keep).
+    pub(crate) fn shared(&self, id: &ProfileId) -> Option<&Arc<AuthProfile>> {
+        self.profiles.get(id)
+    }
+
+    /// The profiles `agent` may use with `provider`, least recently used
+    /// first (never used before all), then by id; computed once per
+    /// snapshot.
+    pub(crate) fn ranked(&self, provider: &ModelProvider, agent: &str) -> Arc<[Arc<AuthProfile>]> {
+        let mut memo = self.ranked.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ranked) = memo.get(provider).and_then(|by_agent| by_agent.get(agent)) {
+            return Arc::clone(ranked);
+        }
+        // Sort (key, profile) pairs: comparisons mostly stay in the vector
+        // instead of chasing each profile's pointer.
+        let mut keyed: Vec<(Option<Timestamp>, &Arc<AuthProfile>)> = self
+            .profiles
+            .values()
+            .filter(|p| p.provider == *provider && p.serves(agent))
+            .map(|p| (p.last_good_use, p))
+            .collect();
+        // Ids are unique, so the order is total.
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        let ranked: Vec<Arc<AuthProfile>> = keyed.into_iter().map(|(_, p)| Arc::clone(p)).collect();
+        let ranked: Arc<[Arc<AuthProfile>]> = ranked.into();
+        memo.entry(provider.clone())
+            .or_default()
+            .insert(agent.to_owned(), Arc::clone(&ranked));
+        ranked
     }
 
     /// How many profiles there are.
@@ -169,7 +234,8 @@ impl ProfileSet {
         }
         let revision = expected.map_or(1, |r| r.saturating_add(1));
         profile.revision = revision;
-        self.profiles.insert(profile.id.clone(), profile);
+        self.forget_rankings();
+        self.profiles.insert(profile.id.clone(), Arc::new(profile));
         Ok(revision)
     }
 
@@ -192,6 +258,7 @@ impl ProfileSet {
         }
         self.profiles.remove(id);
         self.pins.retain(|_, pin| pin.profile != *id);
+        self.forget_rankings();
         Ok(())
     }
 
@@ -203,23 +270,37 @@ impl ProfileSet {
         };
     }
 
+    fn forget_rankings(&mut self) {
+        self.ranked
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     pub(super) fn from_parts(
         profiles: BTreeMap<ProfileId, AuthProfile>,
         pins: BTreeMap<PinKey, Pin>,
     ) -> Self {
-        Self { profiles, pins }
-    }
-
-    pub(super) fn parts(&self) -> (&BTreeMap<ProfileId, AuthProfile>, &BTreeMap<PinKey, Pin>) {
-        (&self.profiles, &self.pins)
+        Self {
+            profiles: profiles
+                .into_iter()
+                .map(|(k, p)| (k, Arc::new(p)))
+                .collect(),
+            pins,
+            ranked: Mutex::default(),
+        }
     }
 }
 
 impl FromIterator<AuthProfile> for ProfileSet {
     fn from_iter<I: IntoIterator<Item = AuthProfile>>(profiles: I) -> Self {
         Self {
-            profiles: profiles.into_iter().map(|p| (p.id.clone(), p)).collect(),
+            profiles: profiles
+                .into_iter()
+                .map(|p| (p.id.clone(), Arc::new(p)))
+                .collect(),
             pins: BTreeMap::new(),
+            ranked: Mutex::default(),
         }
     }
 }

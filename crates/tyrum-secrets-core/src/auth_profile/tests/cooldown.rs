@@ -320,3 +320,20 @@ fn reporting_an_unknown_profile_is_an_error() {
         "{error}"
     );
 }
+
+#[test]
+fn successes_within_a_second_write_nothing() {
+    let fx = Fixture::new();
+    let profiles = fx.profiles();
+    let p = fx.api_key("p");
+    profiles.report(&p, CallOutcome::Success).unwrap();
+    let first = fx.get("p");
+    fx.clock.advance(Duration::from_millis(999));
+    profiles.report(&p, CallOutcome::Success).unwrap();
+    assert_eq!(fx.get("p").revision, first.revision);
+    fx.clock.advance(Duration::from_millis(1));
+    profiles.report(&p, CallOutcome::Success).unwrap();
+    let later = fx.get("p");
+    assert_eq!(later.revision, first.revision + 1);
+    assert_eq!(later.last_good_use, Some(fx.clock.now()));
+}

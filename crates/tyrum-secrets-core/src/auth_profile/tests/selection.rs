@@ -366,3 +366,28 @@ fn an_expired_oauth_token_with_a_refresh_token_is_still_selectable() {
         SkipReason::Expired { at } if at == T0
     ));
 }
+
+#[test]
+fn a_snapshot_changed_in_place_ranks_again() {
+    use super::super::select::{HandleState, Query, choose};
+    let mut set = ProfileSet::new();
+    for name in ["a", "b"] {
+        let p = AuthProfile::api_key(id(name), "agent-a", openai(), HandleId::generate().unwrap())
+            .unwrap();
+        set.compare_and_set(p, None).unwrap();
+    }
+    let query = Query {
+        agent: "agent-a",
+        provider: &openai(),
+        conversation: None,
+        order: None,
+        now: T0,
+    };
+    let usable = |_: &HandleId| HandleState::Usable;
+    let first = choose(&set, &query, &usable).unwrap().0;
+    assert_eq!(first.id, id("a"));
+    let mut used = (*first).clone();
+    used.last_good_use = Some(T0);
+    set.compare_and_set(used, Some(1)).unwrap();
+    assert_eq!(choose(&set, &query, &usable).unwrap().0.id, id("b"));
+}
