@@ -186,17 +186,23 @@ impl AuthProfiles {
                 agent: agent.to_owned(),
             });
         }
-        let now = self.clock.now();
-        let due = now.saturating_add(self.refresh_ahead);
-        let expiring = matches!(
-            &profile.credential,
-            Credential::Oauth { expires_at: Some(at), .. } if *at <= due
-        );
-        let profile = if expiring {
-            self.refresh_from(profile, false)?
-        } else {
-            profile.clone()
+        let due = self.clock.now().saturating_add(self.refresh_ahead);
+        let expiring = |p: &AuthProfile| {
+            matches!(
+                &p.credential,
+                Credential::Oauth { expires_at: Some(at), .. } if *at <= due
+            )
         };
+        let mut profile = profile.clone();
+        // Twice at most: a caller holding an outdated profile first gets the
+        // tokens another worker refreshed, and refreshes those only if they
+        // are themselves about to expire.
+        for _ in 0..2 {
+            if !expiring(&profile) {
+                break;
+            }
+            profile = self.refresh_from(&profile, false)?;
+        }
         let request = request
             .clone()
             .via_auth_profile(profile.id.as_str())

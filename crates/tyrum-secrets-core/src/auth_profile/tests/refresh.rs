@@ -318,3 +318,22 @@ fn a_policy_that_denies_the_refresh_token_stops_the_refresh() {
     assert_eq!(record.outcome, Outcome::Denied);
     assert_eq!(record.auth_profile.as_deref(), Some("p"));
 }
+
+#[test]
+fn an_outdated_profile_gets_the_newer_tokens_and_refreshes_them_only_if_they_expire_too() {
+    let fx = Fixture::new();
+    let refresher = CountingRefresher::new(Answer::Rotate);
+    let profiles = fx.builder().refresher(refresher.clone()).build();
+    let outdated = fx.oauth("p", Some(T0));
+    profiles.refresh(&outdated).unwrap();
+    // Still fresh: the outdated caller uses the other worker's tokens.
+    let got = profiles.credential(&outdated, &request("agent-a")).unwrap();
+    assert_eq!(got.expose_secret(), b"access-1");
+    assert_eq!(refresher.calls(), 1);
+    // Expired again by now: refreshed once more, not twice.
+    fx.clock.advance(Duration::from_secs(2 * 3600));
+    let got = profiles.credential(&outdated, &request("agent-a")).unwrap();
+    assert_eq!(got.expose_secret(), b"access-2");
+    assert_eq!(got.profile().refresh.generation, 2);
+    assert_eq!(refresher.calls(), 2);
+}
