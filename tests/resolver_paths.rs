@@ -246,13 +246,11 @@ fn wrong_approvals_are_refused_and_a_right_one_is_used_once() {
     let h = f.api_key("guarded/prod", "sk-guarded-value-2");
     let other = f.api_key("guarded/other", "sk-guarded-value-3");
     let grant = |id: &str, handle: &HandleId, call: &str, expires: Timestamp| {
-        f.approvals.issue(ApprovalGrant::one_shot(
-            id,
-            handle.clone(),
-            "alpha",
-            call,
-            expires,
-        ))
+        f.approvals.issue(
+            ApprovalGrant::one_shot(id, handle.clone(), "alpha", call, expires)
+                .for_tool("http.fetch")
+                .to(Destination::host("api.example.com").unwrap()),
+        )
     };
     let cases = [
         (
@@ -279,7 +277,9 @@ fn wrong_approvals_are_refused_and_a_right_one_is_used_once() {
                 "alpha",
                 "call-1",
                 in_a_minute(),
-            ),
+            )
+            .for_tool("http.fetch")
+            .to(Destination::host("api.example.com").unwrap()),
             ApprovalRejection::Unknown,
         ),
     ];

@@ -1,9 +1,144 @@
 //! Small helpers for files that must be private and durable, shared by the
-//! catalog and the file-backed providers.
+//! catalog and the file-backed providers, and the bounded read every loader
+//! of a configured path uses ([`read_regular_file`]).
 
 use std::fs::{File, OpenOptions};
-use std::io;
-use std::path::Path;
+use std::io::{self, Read as _};
+use std::path::{Path, PathBuf};
+
+/// Reads the whole regular file at `path`, at most `limit` bytes.
+///
+/// A loader pointed at the wrong path must fail, not hang or exhaust
+/// memory: the file is opened with `O_NONBLOCK` (so a FIFO without a
+/// writer cannot block the open), anything but a regular file — FIFO,
+/// device such as `/dev/zero`, socket, directory — is refused before a
+/// byte is read, and so is a file longer than `limit`, whether `fstat`
+/// says so or it grows while being read.
+///
+/// Catalog, policy and audit loaders use it. Their errors keep an
+/// [`io::Error`] source: `io::Error::from(ReadFileError)` keeps the kind of
+/// an I/O failure (`NotFound`, ...) and gives `InvalidInput` for a special
+/// file and `FileTooLarge` past the limit, with the `ReadFileError` inside.
+///
+/// ```
+/// use tyrum_secrets_core::durable::{read_regular_file, ReadFileError};
+/// # #[cfg(unix)] {
+/// let err = read_regular_file("/dev/zero".as_ref(), 1 << 20).unwrap_err();
+/// assert!(matches!(err, ReadFileError::NotARegularFile { .. }));
+/// # }
+/// ```
+///
+/// # Errors
+/// [`ReadFileError`].
+pub fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, ReadFileError> {
+    let io = |source| ReadFileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(ReadFileError::NotARegularFile {
+            path: path.to_owned(),
+            kind: file_kind(&meta.file_type()),
+        });
+    }
+    let too_large = || ReadFileError::TooLarge {
+        path: path.to_owned(),
+        limit,
+    };
+    if meta.len() > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// A configured file could not be read by [`read_regular_file`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadFileError {
+    /// Opening or reading failed.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The path names something other than a regular file.
+    #[error(
+        "{} is a {kind}, not a regular file; point the setting at a regular file",
+        path.display()
+    )]
+    NotARegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is: `FIFO`, `device`, `socket`, `directory`, ...
+        kind: &'static str,
+    },
+    /// The file is longer than the loader reads.
+    #[error(
+        "{} is larger than {limit} bytes, more than this file ever holds; check the path",
+        path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+impl From<ReadFileError> for io::Error {
+    /// An I/O failure stays itself (its kind intact); a special file is
+    /// `InvalidInput` and an oversized one `FileTooLarge`, each carrying the
+    /// [`ReadFileError`].
+    fn from(error: ReadFileError) -> Self {
+        match error {
+            ReadFileError::Io { source, .. } => source,
+            e @ ReadFileError::NotARegularFile { .. } => {
+                io::Error::new(io::ErrorKind::InvalidInput, e)
+            }
+            e @ ReadFileError::TooLarge { .. } => io::Error::new(io::ErrorKind::FileTooLarge, e),
+        }
+    }
+}
+
+fn file_kind(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if file_type.is_fifo() {
+            return "FIFO";
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            return "device";
+        }
+        if file_type.is_socket() {
+            return "socket";
+        }
+    }
+    if file_type.is_dir() {
+        "directory"
+    } else {
+        "special file"
+    }
+}
 
 /// Opens a file readable and writable by the owner only (mode 0600 on Unix).
 ///

@@ -534,6 +534,12 @@ pub enum InjectError {
         /// The handle whose value holds it; `None` when the template does.
         id: Option<HandleId>,
     },
+    /// The rendered header value holds a byte an HTTP header cannot carry
+    /// (a control character other than tab, or DEL).
+    #[error(
+        "the rendered header value holds a control character or DEL, which an HTTP header cannot carry"
+    )]
+    InvalidHeaderValue,
     /// The environment variable name is empty or holds `=` or NUL.
     #[error("{name:?} is not a valid environment variable name")]
     InvalidEnvName {
@@ -545,6 +551,37 @@ pub enum InjectError {
 /// CR, LF and NUL: the bytes that end or break an HTTP header line.
 fn is_header_break(byte: u8) -> bool {
     matches!(byte, b'\r' | b'\n' | 0)
+}
+
+#[cfg(feature = "http")]
+impl Resolver {
+    /// Renders a header template as [`render_header_value`] does and
+    /// returns it as an [`http::HeaderValue`] marked sensitive
+    /// ([`set_sensitive(true)`](http::HeaderValue::set_sensitive)), so HTTP
+    /// clients and HPACK encoders treat it as a credential (never indexed,
+    /// hidden from their `Debug`). Needs the `http` feature.
+    ///
+    /// `HeaderValue` keeps its own copy of the bytes and does not wipe it on
+    /// drop; drop the value once the request is sent.
+    ///
+    /// [`render_header_value`]: Resolver::render_header_value
+    ///
+    /// # Errors
+    /// As [`render_header_value`], plus
+    /// [`InjectError::InvalidHeaderValue`] when the rendered value holds a
+    /// byte an HTTP header cannot carry (a control character other than
+    /// tab, or DEL).
+    pub fn render_http_header_value(
+        &self,
+        template: &str,
+        request: &ResolveRequest,
+    ) -> Result<http::HeaderValue, InjectError> {
+        let rendered = self.render_header_value(template, request)?;
+        let mut value = http::HeaderValue::from_bytes(rendered.expose_secret().as_bytes())
+            .map_err(|_| InjectError::InvalidHeaderValue)?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
 }
 
 #[cfg(test)]

@@ -56,6 +56,6 @@ pub use resolver::{
 };
 pub use time::Timestamp;
 pub use value::{
-    ExposeSecret, SecretBox, SecretBytes, SecretSlice, SecretString, bytes_from_string,
-    string_from_bytes,
+    Alphabet, ExposeSecret, SecretBox, SecretBytes, SecretSlice, SecretString, bytes_from_string,
+    random_bytes, random_string, string_from_bytes,
 };

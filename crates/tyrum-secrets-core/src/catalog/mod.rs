@@ -549,13 +549,17 @@ pub enum CatalogError {
         at: Timestamp,
     },
     /// The handle names a provider this catalog was not given.
-    #[error("no provider {provider:?} is configured in this catalog")]
+    #[error("no provider {provider} is configured in this catalog")]
     UnknownProvider {
         /// The provider id.
         provider: ProviderId,
     },
     /// Another writer changed the entry first and retries did not settle.
-    #[error("concurrent update of {id}: expected revision {expected:?}, found {actual:?}; retry")]
+    #[error(
+        "concurrent update of {id}: expected revision {}, found {}; retry",
+        expected.map_or_else(|| "none".to_owned(), |r| r.to_string()),
+        actual.map_or_else(|| "none".to_owned(), |r| r.to_string())
+    )]
     Conflict {
         /// The handle.
         id: HandleId,

@@ -176,12 +176,15 @@ impl Resolver {
         record.kind = Some(entry.handle.kind());
 
         // 2. Policy and approvals.
-        let decision = self.policy.decide(&PolicyInput::new(
-            &entry.handle,
-            request.requester(),
-            request.purpose(),
-            request.destination(),
-        ));
+        let decision = self.policy.decide(
+            &PolicyInput::new(
+                &entry.handle,
+                request.requester(),
+                request.purpose(),
+                request.destination(),
+            )
+            .with_labels(&entry.labels),
+        );
         record.decision = Some(decision.effect);
         record.decision_reason = Some(decision.reason);
         record.rule.clone_from(&decision.rule);
@@ -202,7 +205,7 @@ impl Resolver {
                     None if request.approvals().is_empty() => Err(ApprovalRejection::Missing),
                     None => Err(ApprovalRejection::OtherHandle),
                     Some(grant) => grant
-                        .check_binding(id, request.requester(), now)
+                        .check_binding(id, request.requester(), request.destination(), now)
                         .and_then(|()| self.approvals.verify_and_consume(grant, now)),
                 };
                 if let Err(rejection) = checked {
