@@ -24,10 +24,12 @@ use serde::{Deserialize, Serialize};
 
 use super::store::RefreshLock;
 use super::{AuthProfile, AuthProfileError, AuthProfileStore, Pin, PinKey, ProfileId, ProfileSet};
-use crate::durable::{open_private, sync_parent_dir};
+use crate::durable::{open_private, read_regular_file, sync_parent_dir};
 
 const FORMAT: &str = "tyrum-secrets-auth-profiles";
 const FORMAT_VERSION: u32 = 1;
+/// The largest store file read: far more than any set of profiles needs.
+const MAX_STORE_LEN: u64 = 64 << 20;
 /// How long a writer waits for the store's lock before giving up.
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -87,9 +89,14 @@ impl JsonFileAuthProfileStore {
     /// Opens the store at `path`, creating an empty one if the file does not
     /// exist. The parent directory must exist.
     ///
+    /// Only a regular file of at most 64 MiB is read
+    /// ([`read_regular_file`]): a path naming a FIFO or a device fails at
+    /// once instead of hanging or filling memory.
+    ///
     /// # Errors
     /// [`AuthProfileError::Corrupt`] when the file is not an auth-profile
-    /// store, [`AuthProfileError::Io`] when it cannot be read or created.
+    /// store, [`AuthProfileError::Io`] when it cannot be read or created
+    /// (kind `InvalidInput` for a FIFO, device, socket or directory).
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, AuthProfileError> {
         let path = path.into();
         let store = Self {
@@ -131,7 +138,8 @@ impl JsonFileAuthProfileStore {
         {
             return Ok(Arc::clone(set));
         }
-        let bytes = fs::read(&self.path).map_err(|source| self.io("read", source))?;
+        let bytes =
+            read_regular_file(&self.path, MAX_STORE_LEN).map_err(|e| self.io("read", e.into()))?;
         let set = Arc::new(self.parse(&bytes)?);
         *cache = Some((stamp, Arc::clone(&set)));
         Ok(set)

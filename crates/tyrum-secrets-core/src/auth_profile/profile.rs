@@ -48,7 +48,9 @@ const MAX_NOTE_LEN: usize = 1024;
 pub struct AuthProfile {
     /// The profile's id, unique in its store.
     pub id: ProfileId,
-    /// The agent that owns it.
+    /// The agent that owns it: an agent id as
+    /// [`Requester`](crate::Requester) has it (lower-cased ASCII letters,
+    /// digits and `_ - . : / @`).
     #[serde(deserialize_with = "deserialize_agent")]
     pub agent: String,
     /// Other agents allowed to use it. Profiles are not shared unless listed
@@ -86,9 +88,12 @@ pub struct AuthProfile {
 impl AuthProfile {
     /// A profile whose credential is an API key held by `api_key`.
     ///
+    /// The agent id is lower-cased, as [`Requester`](crate::Requester) does.
+    ///
     /// # Errors
     /// [`AuthProfileError::Invalid`] when the agent id is empty, longer than
-    /// 256 bytes or holds a control character.
+    /// 256 bytes or holds a character outside ASCII letters, digits and
+    /// `_ - . : / @`.
     pub fn api_key(
         id: ProfileId,
         agent: impl Into<String>,
@@ -146,7 +151,7 @@ impl AuthProfile {
     ) -> Result<Self, AuthProfileError> {
         Ok(Self {
             id,
-            agent: checked_text("agent", agent.into(), MAX_TEXT_LEN)?,
+            agent: agent_id(agent.into())?,
             shared_with: BTreeSet::new(),
             provider,
             credential,
@@ -163,8 +168,7 @@ impl AuthProfile {
     /// # Errors
     /// As [`api_key`](Self::api_key), for `agent`.
     pub fn share_with(mut self, agent: impl Into<String>) -> Result<Self, AuthProfileError> {
-        self.shared_with
-            .insert(checked_text("agent", agent.into(), MAX_TEXT_LEN)?);
+        self.shared_with.insert(agent_id(agent.into())?);
         Ok(self)
     }
 
@@ -607,9 +611,16 @@ pub(crate) fn checked_text(
     Err(AuthProfileError::Invalid { message: problem })
 }
 
+/// An agent id in the form [`Requester`](crate::Requester) keeps it, so that
+/// profiles and requesters compare equal.
+fn agent_id(agent: String) -> Result<String, AuthProfileError> {
+    crate::request::identifier("agent", agent).map_err(|e| AuthProfileError::Invalid {
+        message: e.to_string(),
+    })
+}
+
 fn deserialize_agent<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    let agent = String::deserialize(deserializer)?;
-    checked_text("agent", agent, MAX_TEXT_LEN).map_err(serde::de::Error::custom)
+    agent_id(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
 }
 
 fn deserialize_agents<'de, D: Deserializer<'de>>(
@@ -617,6 +628,6 @@ fn deserialize_agents<'de, D: Deserializer<'de>>(
 ) -> Result<BTreeSet<String>, D::Error> {
     BTreeSet::<String>::deserialize(deserializer)?
         .into_iter()
-        .map(|a| checked_text("agent", a, MAX_TEXT_LEN).map_err(serde::de::Error::custom))
+        .map(|a| agent_id(a).map_err(serde::de::Error::custom))
         .collect()
 }

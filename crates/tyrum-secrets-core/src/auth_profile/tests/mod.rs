@@ -8,6 +8,7 @@ mod profile;
 mod proptests;
 mod refresh;
 mod selection;
+mod store_file;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};

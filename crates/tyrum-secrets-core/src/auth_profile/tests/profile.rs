@@ -159,3 +159,20 @@ fn sharing_is_explicit() {
     assert!(!api.serves("agent-z"));
     assert!(oauth.serves("agent-a") && !oauth.serves("agent-b"));
 }
+
+#[test]
+fn agent_ids_follow_the_requester_alphabet_and_case() {
+    let profile = AuthProfile::api_key(id("p"), "Agent-A", openai(), HandleId::generate().unwrap())
+        .unwrap()
+        .share_with("Agent-B")
+        .unwrap();
+    assert_eq!(profile.agent, "agent-a");
+    assert!(profile.serves(agent("AGENT-A").agent()));
+    assert!(profile.serves(agent("agent-b").agent()));
+    // A look-alike is refused, never normalised into a match.
+    for bad in ["agent\u{2010}a", "аgent-a", "agent a"] {
+        let error = AuthProfile::api_key(id("p"), bad, openai(), HandleId::generate().unwrap())
+            .unwrap_err();
+        assert!(matches!(error, AuthProfileError::Invalid { .. }), "{bad}");
+    }
+}
