@@ -30,10 +30,11 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use tyrum_secrets::{
-    AuthProfile, AuthProfileStore, AuthProfiles, Catalog, DisableReason, FailureKind, KindSpec,
-    ManualClock, MemoryAuditSink, MemoryAuthProfileStore, MemoryCatalogStore, MemoryProvider,
-    ModelProvider, NewSecret, PinKey, ProfileId, ProfileStatus, ProviderId, Requester, Resolver,
-    RulePolicy, Scope, SecretBytes, SecretKind, Timestamp,
+    AdminRequest, AuthProfile, AuthProfileStore, AuthProfiles, Catalog, DisableReason, FailureKind,
+    KindSpec, ManualClock, MemoryAuditSink, MemoryAuthProfileStore, MemoryCatalogStore,
+    MemoryProvider, ModelProvider, NewSecret, PinKey, ProfileId, ProfileStatus, ProviderId,
+    Purpose, Requester, Resolver, RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind,
+    Timestamp,
 };
 
 const PROFILES: usize = 100;
@@ -70,7 +71,7 @@ fn failed_first(rank: usize) -> State {
 
 struct Setup {
     store: Arc<MemoryAuthProfileStore>,
-    catalog: Arc<Catalog>,
+    admin: SecretAdmin,
     resolver: Arc<Resolver>,
     ids: Vec<ProfileId>,
 }
@@ -82,6 +83,13 @@ fn setup(now: Timestamp, state_of: fn(usize) -> State) -> Setup {
             .with_provider(memory.clone(), MemoryProvider::new()),
     );
     let store = Arc::new(MemoryAuthProfileStore::new());
+    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::bounded(16)))
+        .build()
+        .unwrap();
+    let by = AdminRequest::new(
+        Requester::new("ops").unwrap(),
+        Purpose::new("bench setup").unwrap(),
+    );
     let mut ids = Vec::new();
     for rank in 0..PROFILES {
         let spec = NewSecret::new(
@@ -90,7 +98,7 @@ fn setup(now: Timestamp, state_of: fn(usize) -> State) -> Setup {
             KindSpec::new(SecretKind::ApiKey, None).unwrap(),
         );
         let value = SecretBytes::from(format!("sk-bench-{rank:03}-0123456789abcdef").into_bytes());
-        let handle = catalog.create(spec, &value).unwrap();
+        let handle = admin.create(spec, &value, &by).unwrap();
         // Ids in another order than the ranks, so ranking really sorts.
         let id = ProfileId::new(format!("openai:acct-{:03}", (rank * 37) % PROFILES)).unwrap();
         let mut profile =
@@ -115,7 +123,7 @@ fn setup(now: Timestamp, state_of: fn(usize) -> State) -> Setup {
                     reason: DisableReason::InvalidCredentials,
                 };
             }
-            State::Revoked => catalog.revoke(handle.id(), "bench").unwrap(),
+            State::Revoked => admin.revoke(handle.id(), &by).unwrap(),
             State::Usable => {}
         }
         store.compare_and_set(profile, None).unwrap();
@@ -132,7 +140,7 @@ fn setup(now: Timestamp, state_of: fn(usize) -> State) -> Setup {
     );
     Setup {
         store,
-        catalog,
+        admin,
         resolver,
         ids,
     }
@@ -148,7 +156,7 @@ fn bench(c: &mut Criterion) {
     let mixed = setup(now, mixed);
     let worst = setup(now, failed_first);
     let build = |s: &Setup| {
-        AuthProfiles::builder(s.store.clone(), s.catalog.clone(), s.resolver.clone())
+        AuthProfiles::builder(s.store.clone(), s.admin.clone(), s.resolver.clone())
             .clock(Arc::new(ManualClock::new(now)))
     };
     let profiles = build(&mixed).build();

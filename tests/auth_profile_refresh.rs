@@ -19,11 +19,11 @@ use std::time::Duration;
 
 use tyrum_secrets::file::{FileOptions, FileProvider, KeySource, StoreKey};
 use tyrum_secrets::{
-    AuthProfile, AuthProfileStore, AuthProfiles, Catalog, Credential, ExposeSecret,
+    AdminRequest, AuthProfile, AuthProfileStore, AuthProfiles, Catalog, Credential, ExposeSecret,
     JsonFileAuthProfileStore, JsonFileCatalogStore, KindSpec, MemoryAuditSink, ModelProvider,
     NewSecret, ProfileId, ProviderError, ProviderId, Purpose, RefreshError, RefreshRequest,
     RefreshedTokens, Refresher, Requester, ResolveRequest, Resolver, RulePolicy, Scope,
-    SecretBytes, SecretKind, SecretProvider, Timestamp, VersionPin, VersionSelector,
+    SecretAdmin, SecretBytes, SecretKind, SecretProvider, Timestamp, VersionPin, VersionSelector,
 };
 use tyrum_secrets_testkit::process;
 
@@ -41,6 +41,7 @@ fn main() {
 
 struct Shared {
     catalog: Arc<Catalog>,
+    admin: SecretAdmin,
     store: Arc<JsonFileAuthProfileStore>,
 }
 
@@ -54,8 +55,13 @@ fn open(dir: &Path) -> Shared {
     let catalog = Catalog::new(JsonFileCatalogStore::open(dir.join("catalog.json")).unwrap())
         .with_provider(ProviderId::new("file").unwrap(), file);
     let store = JsonFileAuthProfileStore::open(dir.join("profiles.json")).unwrap();
+    let catalog = Arc::new(catalog);
+    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
+        .build()
+        .unwrap();
     Shared {
-        catalog: Arc::new(catalog),
+        catalog,
+        admin,
         store: Arc::new(store),
     }
 }
@@ -123,7 +129,7 @@ fn worker(_role: &str, args: &[String]) {
     .unwrap();
     let profiles = AuthProfiles::builder(
         shared.store.clone(),
-        shared.catalog.clone(),
+        shared.admin.clone(),
         Arc::new(resolver),
     )
     .refresher(Arc::new(CounterFileEndpoint {
@@ -161,9 +167,13 @@ fn four_processes_refresh_once() {
             Scope::new("models").unwrap(),
             KindSpec::new(kind, None).unwrap(),
         );
+        let by = AdminRequest::new(
+            Requester::new("ops").unwrap(),
+            Purpose::new("sign in to the model provider").unwrap(),
+        );
         let handle = shared
-            .catalog
-            .create(spec, &SecretBytes::from(value.as_bytes().to_vec()))
+            .admin
+            .create(spec, &SecretBytes::from(value.as_bytes().to_vec()), &by)
             .unwrap();
         handle.id().clone()
     };

@@ -29,8 +29,8 @@ pub use auth_profile::{
     FailureKind, FixedJitter, Jitter, JsonFileAuthProfileStore, ManualClock,
     MemoryAuthProfileStore, ModelProvider, Pin, PinKey, ProfileCredential, ProfileId,
     ProfileLabels, ProfileSet, ProfileStatus, RandomJitter, RefreshError, RefreshLock,
-    RefreshRequest, RefreshState, RefreshedTokens, Refresher, Reported, Selection, SkipReason,
-    Skipped, Slot, SystemClock,
+    RefreshRequest, RefreshState, RefreshedTokens, Refresher, Reported, Selection, Skipped, Slot,
+    SystemClock, Unusable,
 };
 pub use catalog::{
     Catalog, CatalogEntry, CatalogError, CatalogStore, EntryStatus, JsonFileCatalogStore,

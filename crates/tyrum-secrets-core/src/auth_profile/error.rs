@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{DisableReason, ModelProvider, ProfileId, Skipped, select};
-use crate::{CatalogError, HandleId, ResolveError, Timestamp};
+use crate::{AdminError, HandleId, ResolveError, Timestamp};
 
 /// An auth-profile operation failed. Never carries a secret.
 #[derive(Debug, thiserror::Error)]
@@ -112,9 +112,9 @@ pub enum AuthProfileError {
         what: &'static str,
         /// Its handle.
         handle: HandleId,
-        /// The catalog's error.
+        /// The admin's error.
         #[source]
-        source: CatalogError,
+        source: Box<AdminError>,
     },
     /// Another writer changed the profile first and retries did not settle.
     #[error(

@@ -1,60 +1,19 @@
-//! The catalog operations auth profiles need, behind one small seam:
-//! reading a handle's metadata (is it revoked or expired?) for selection,
-//! and rotating a handle to a refreshed token.
-//!
-//! Backed by [`Catalog`] today. Rotation belongs behind the audited admin
-//! capability once it exists, so that every token a refresh writes leaves
-//! an audit record; only this file changes then.
-
-use std::fmt;
+//! The catalog operations auth profiles need, all through the audited
+//! [`SecretAdmin`]: reading a handle's metadata (is it revoked or expired?)
+//! for selection, and rotating a handle to a refreshed token, which leaves
+//! an audit record naming the profile in its reason.
 
 use super::AuthProfile;
 use super::select::HandleState;
+use crate::audit::Action;
 use crate::{
-    Catalog, CatalogEntry, CatalogError, EntryStatus, HandleId, RotateOptions, SecretBytes,
-    Timestamp, Version,
+    AdminError, AdminRequest, EntryStatus, HandleId, Purpose, Requester, RotateOptions,
+    SecretAdmin, SecretBytes, Timestamp, Version,
 };
 
-/// What [`AuthProfiles`](super::AuthProfiles) asks of the catalog.
-pub(crate) trait ProfileCatalog: Send + Sync + fmt::Debug {
-    /// The metadata of handle `id`.
-    fn entry(&self, id: &HandleId) -> Result<CatalogEntry, CatalogError>;
-
-    /// Publishes `value` as a new version of `id`, points the handle at it
-    /// and retires the previous version per `options`, on behalf of
-    /// `profile`.
-    fn rotate(
-        &self,
-        id: &HandleId,
-        value: &SecretBytes,
-        options: RotateOptions,
-        profile: &AuthProfile,
-    ) -> Result<Version, CatalogError>;
-}
-
-impl ProfileCatalog for Catalog {
-    fn entry(&self, id: &HandleId) -> Result<CatalogEntry, CatalogError> {
-        Catalog::entry(self, id)
-    }
-
-    fn rotate(
-        &self,
-        id: &HandleId,
-        value: &SecretBytes,
-        options: RotateOptions,
-        _profile: &AuthProfile,
-    ) -> Result<Version, CatalogError> {
-        Catalog::rotate(self, id, value, options)
-    }
-}
-
 /// The state of handle `id` at `now`, as selection needs it.
-pub(crate) fn handle_state(
-    catalog: &dyn ProfileCatalog,
-    id: &HandleId,
-    now: Timestamp,
-) -> HandleState {
-    match catalog.entry(id) {
+pub(crate) fn handle_state(admin: &SecretAdmin, id: &HandleId, now: Timestamp) -> HandleState {
+    match admin.entry(id) {
         Ok(entry) => match entry.status {
             EntryStatus::Revoked { at, .. } => HandleState::Revoked(at),
             EntryStatus::Active => match entry.expires_at {
@@ -62,7 +21,33 @@ pub(crate) fn handle_state(
                 _ => HandleState::Usable,
             },
         },
-        Err(CatalogError::UnknownHandle { .. }) => HandleState::Unknown,
+        Err(AdminError::UnknownHandle { .. }) => HandleState::Unknown,
         Err(_) => HandleState::Unavailable,
     }
+}
+
+/// Publishes `value` as a new version of `id`, points the handle at it and
+/// retires the previous version per `options`, on behalf of `profile`: the
+/// actor is the profile's agent, the reason names the profile.
+pub(crate) fn rotate_token(
+    admin: &SecretAdmin,
+    id: &HandleId,
+    value: &SecretBytes,
+    options: RotateOptions,
+    profile: &AuthProfile,
+) -> Result<Version, AdminError> {
+    let invalid = |e: crate::RequestError| AdminError::Invalid {
+        action: Action::Rotate,
+        id: id.clone(),
+        message: e.to_string(),
+    };
+    let by = AdminRequest::new(
+        Requester::new(profile.agent.clone()).map_err(invalid)?,
+        Purpose::new(format!(
+            "store the refreshed OAuth tokens of auth profile {}",
+            profile.id
+        ))
+        .map_err(invalid)?,
+    );
+    admin.rotate(id, value, options, &by)
 }

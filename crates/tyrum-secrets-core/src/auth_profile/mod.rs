@@ -43,7 +43,7 @@ pub use profile::{
     ProfileLabels, ProfileStatus, RefreshState, Slot,
 };
 pub use refresh::{RefreshError, RefreshRequest, RefreshedTokens, Refresher};
-pub use select::{Choice, Selection, SkipReason, Skipped};
+pub use select::{Choice, Selection, Skipped, Unusable};
 pub use service::{AuthProfiles, AuthProfilesBuilder, ProfileCredential};
 pub use store::{AuthProfileStore, MemoryAuthProfileStore, Pin, PinKey, ProfileSet, RefreshLock};
 

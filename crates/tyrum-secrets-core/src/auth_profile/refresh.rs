@@ -1,6 +1,8 @@
 //! OAuth refresh: a caller-supplied [`Refresher`] exchanges the refresh
 //! token; the new tokens are written as new versions of their handles
-//! (publish, point, retire) and the old refresh token is retired.
+//! through [`SecretAdmin::rotate`](crate::SecretAdmin::rotate) (publish,
+//! point, retire; audited, and registered with the admin's redactor) and
+//! the old refresh token is retired at once.
 //!
 //! Refresh is single-flight per profile across threads and processes: the
 //! store's refresh lock admits one refresher at a time, and a caller that
@@ -17,6 +19,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::handles::rotate_token;
 use super::outcome::{record_disable, record_failure};
 use super::{
     AuthProfile, AuthProfileError, AuthProfiles, Credential, DisableReason, FailureKind,
@@ -290,19 +293,14 @@ impl AuthProfiles {
         value: &SecretBytes,
         grace: Duration,
     ) -> Result<(), AuthProfileError> {
-        self.catalog
-            .rotate(
-                handle,
-                value,
-                RotateOptions::default().retire_previous_after(grace),
-                profile,
-            )
+        let options = RotateOptions::default().retire_previous_after(grace);
+        rotate_token(&self.admin, handle, value, options, profile)
             .map(drop)
             .map_err(|source| AuthProfileError::Rotate {
                 id: profile.id.clone(),
                 what,
                 handle: handle.clone(),
-                source,
+                source: Box::new(source),
             })
     }
 }

@@ -102,13 +102,13 @@ pub struct Skipped {
     /// The profile.
     pub profile: ProfileId,
     /// Why it was not used.
-    pub reason: SkipReason,
+    pub reason: Unusable,
 }
 
 /// Why a profile was not used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum SkipReason {
+pub enum Unusable {
     /// It is cooling down after a failure.
     CoolingDown {
         /// Usable again at this instant.
@@ -168,10 +168,10 @@ pub enum SkipReason {
     NotInOrder,
 }
 
-impl fmt::Display for SkipReason {
+impl fmt::Display for Unusable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SkipReason::CoolingDown {
+            Unusable::CoolingDown {
                 until,
                 reason,
                 failures,
@@ -179,24 +179,24 @@ impl fmt::Display for SkipReason {
                 f,
                 "cooling down until {until} after {failures} failure(s), last: {reason}"
             ),
-            SkipReason::Disabled { reason } => write!(f, "disabled ({reason})"),
-            SkipReason::Expired { at } => {
+            Unusable::Disabled { reason } => write!(f, "disabled ({reason})"),
+            Unusable::Expired { at } => {
                 write!(f, "token expired at {at} and cannot be refreshed")
             }
-            SkipReason::HandleRevoked { slot, handle, at } => {
+            Unusable::HandleRevoked { slot, handle, at } => {
                 write!(f, "its {slot} {handle} was revoked at {at}")
             }
-            SkipReason::HandleExpired { slot, handle, at } => {
+            Unusable::HandleExpired { slot, handle, at } => {
                 write!(f, "its {slot} {handle} expired at {at}")
             }
-            SkipReason::HandleUnknown { slot, handle } => {
+            Unusable::HandleUnknown { slot, handle } => {
                 write!(f, "its {slot} {handle} is not in the catalog")
             }
-            SkipReason::CatalogUnavailable { slot, handle } => {
+            Unusable::CatalogUnavailable { slot, handle } => {
                 write!(f, "the catalog could not be read for its {slot} {handle}")
             }
-            SkipReason::NotFound => f.write_str("no such profile for this agent and provider"),
-            SkipReason::NotInOrder => f.write_str("not listed in the configured order"),
+            Unusable::NotFound => f.write_str("no such profile for this agent and provider"),
+            Unusable::NotInOrder => f.write_str("not listed in the configured order"),
         }
     }
 }
@@ -260,7 +260,7 @@ pub(crate) fn choose(
         if let Some(Pin { profile: id, since }) = set.pin(&key) {
             pinned = Some(id);
             match set.shared(id).filter(|p| serves(p)) {
-                None => skipped.push(skip(id, SkipReason::NotFound)),
+                None => skipped.push(skip(id, Unusable::NotFound)),
                 Some(profile) => match usable(profile, query.now, handles) {
                     Ok(()) => {
                         let choice = Choice::Pinned { since: *since };
@@ -277,7 +277,7 @@ pub(crate) fn choose(
         Some(order) => {
             for (position, id) in order.iter().enumerate().filter(|(_, id)| not_pinned(id)) {
                 let Some(profile) = set.shared(id).filter(|p| serves(p)) else {
-                    skipped.push(skip(id, SkipReason::NotFound));
+                    skipped.push(skip(id, Unusable::NotFound));
                     continue;
                 };
                 match usable(profile, query.now, handles) {
@@ -291,7 +291,7 @@ pub(crate) fn choose(
             skipped.extend(
                 set.profiles()
                     .filter(|p| serves(p) && not_pinned(&p.id) && !order.contains(&p.id))
-                    .map(|p| skip(&p.id, SkipReason::NotInOrder)),
+                    .map(|p| skip(&p.id, Unusable::NotInOrder)),
             );
             Err(skipped)
         }
@@ -312,7 +312,7 @@ pub(crate) fn choose(
     }
 }
 
-fn skip(id: &ProfileId, reason: SkipReason) -> Skipped {
+fn skip(id: &ProfileId, reason: Unusable) -> Skipped {
     Skipped {
         profile: id.clone(),
         reason,
@@ -325,7 +325,7 @@ pub(crate) fn usable(
     profile: &AuthProfile,
     now: Timestamp,
     handles: &dyn HandleStates,
-) -> Result<(), SkipReason> {
+) -> Result<(), Unusable> {
     match &profile.status {
         ProfileStatus::Active => {}
         ProfileStatus::CoolingDown {
@@ -334,7 +334,7 @@ pub(crate) fn usable(
             failures,
         } => {
             if *until > now {
-                return Err(SkipReason::CoolingDown {
+                return Err(Unusable::CoolingDown {
                     until: *until,
                     reason: *reason,
                     failures: *failures,
@@ -342,7 +342,7 @@ pub(crate) fn usable(
             }
         }
         ProfileStatus::Disabled { reason, .. } => {
-            return Err(SkipReason::Disabled {
+            return Err(Unusable::Disabled {
                 reason: reason.clone(),
             });
         }
@@ -357,28 +357,28 @@ pub(crate) fn usable(
     if let Some(at) = profile.credential.expires_at().filter(|at| *at <= now)
         && !refreshable
     {
-        return Err(SkipReason::Expired { at });
+        return Err(Unusable::Expired { at });
     }
     for (slot, handle) in profile.credential.slots() {
         let handle_reason = match handles.state(handle) {
             HandleState::Usable => continue,
             // An expired access token is what a refresh replaces.
             HandleState::Expired(_) if refreshable && slot == Slot::AccessToken => continue,
-            HandleState::Expired(at) => SkipReason::HandleExpired {
+            HandleState::Expired(at) => Unusable::HandleExpired {
                 slot,
                 handle: handle.clone(),
                 at,
             },
-            HandleState::Revoked(at) => SkipReason::HandleRevoked {
+            HandleState::Revoked(at) => Unusable::HandleRevoked {
                 slot,
                 handle: handle.clone(),
                 at,
             },
-            HandleState::Unknown => SkipReason::HandleUnknown {
+            HandleState::Unknown => Unusable::HandleUnknown {
                 slot,
                 handle: handle.clone(),
             },
-            HandleState::Unavailable => SkipReason::CatalogUnavailable {
+            HandleState::Unavailable => Unusable::CatalogUnavailable {
                 slot,
                 handle: handle.clone(),
             },

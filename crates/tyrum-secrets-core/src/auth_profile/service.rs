@@ -6,15 +6,17 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::handles::{ProfileCatalog, handle_state};
+use super::handles::handle_state;
 use super::outcome::{record_disable, record_failure, record_success};
 use super::select::{Query, choose};
 use super::{
     AuthProfile, AuthProfileError, AuthProfileStore, CallOutcome, Clock, CooldownPolicy,
     Credential, DisableReason, FailureKind, Jitter, ModelProvider, Pin, PinKey, ProfileId,
-    ProfileStatus, RandomJitter, Refresher, Reported, Selection, SkipReason, SystemClock,
+    ProfileStatus, RandomJitter, Refresher, Reported, Selection, SystemClock, Unusable,
 };
-use crate::{Catalog, ExposeSecret, Purpose, Requester, ResolveRequest, ResolvedSecret, Resolver};
+use crate::{
+    ExposeSecret, Purpose, Requester, ResolveRequest, ResolvedSecret, Resolver, SecretAdmin,
+};
 
 /// How many times an update re-reads and retries after losing a
 /// compare-and-set race before reporting [`AuthProfileError::Conflict`].
@@ -33,7 +35,7 @@ const DEFAULT_REFRESH_AHEAD: Duration = Duration::from_secs(60);
 /// See the crate README for an example of selection with failover.
 pub struct AuthProfiles {
     pub(super) store: Arc<dyn AuthProfileStore>,
-    pub(super) catalog: Arc<dyn ProfileCatalog>,
+    pub(super) admin: SecretAdmin,
     pub(super) resolver: Arc<Resolver>,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) jitter: Arc<dyn Jitter>,
@@ -51,8 +53,10 @@ pub struct AuthProfilesBuilder {
 }
 
 impl AuthProfiles {
-    /// Starts building over `store`, the `catalog` the profiles' handles
-    /// live in, and the `resolver` every credential is resolved through.
+    /// Starts building over `store`, the `admin` of the catalog the
+    /// profiles' handles live in (selection reads their metadata through
+    /// it; a refresh rotates tokens through it, audited), and the
+    /// `resolver` every credential is resolved through.
     ///
     /// Defaults: the system clock, random jitter, [`CooldownPolicy::default`],
     /// no refresher (OAuth profiles are then disabled on invalid
@@ -61,13 +65,13 @@ impl AuthProfiles {
     /// once on refresh.
     pub fn builder(
         store: Arc<dyn AuthProfileStore>,
-        catalog: Arc<Catalog>,
+        admin: SecretAdmin,
         resolver: Arc<Resolver>,
     ) -> AuthProfilesBuilder {
         AuthProfilesBuilder {
             profiles: AuthProfiles {
                 store,
-                catalog,
+                admin,
                 resolver,
                 clock: Arc::new(SystemClock),
                 jitter: Arc::new(RandomJitter),
@@ -131,8 +135,8 @@ impl AuthProfiles {
                 .map(Vec::as_slice),
             now,
         };
-        let catalog = &*self.catalog;
-        let handles = |id: &crate::HandleId| handle_state(catalog, id, now);
+        let admin = &self.admin;
+        let handles = |id: &crate::HandleId| handle_state(admin, id, now);
         match choose(&set, &query, &handles) {
             Ok((profile, choice, skipped)) => {
                 if let Some(conversation) = conversation
@@ -151,7 +155,7 @@ impl AuthProfiles {
                 let ready_at = skipped
                     .iter()
                     .filter_map(|s| match s.reason {
-                        SkipReason::CoolingDown { until, .. } => Some(until),
+                        Unusable::CoolingDown { until, .. } => Some(until),
                         _ => None,
                     })
                     .min();

@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use super::*;
 use crate::{
-    AuditSink, Catalog, HandleId, KindSpec, MemoryAuditSink, MemoryCatalogStore, MemoryProvider,
-    NewSecret, ProviderId, Purpose, Requester, ResolveRequest, Resolver, RulePolicy, Scope,
-    SecretBytes, SecretKind, SecretProvider, Timestamp, VersionPin, VersionSelector,
+    AdminRequest, AuditSink, Catalog, HandleId, KindSpec, MemoryAuditSink, MemoryCatalogStore,
+    MemoryProvider, NewSecret, ProviderId, Purpose, Requester, ResolveRequest, Resolver,
+    RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind, SecretProvider, Timestamp, VersionPin,
+    VersionSelector,
 };
 
 /// 2027-01-15T08:00:00Z.
@@ -32,6 +33,8 @@ pub(super) struct Fixture {
     pub(super) provider: Arc<MemoryProvider>,
     pub(super) audit: Arc<MemoryAuditSink>,
     pub(super) resolver: Arc<Resolver>,
+    pub(super) admin: SecretAdmin,
+    pub(super) by: AdminRequest,
     pub(super) store: Arc<dyn AuthProfileStore>,
     pub(super) clock: Arc<ManualClock>,
     pub(super) jitter: Arc<FixedJitter>,
@@ -65,16 +68,25 @@ impl Fixture {
             Resolver::builder(
                 catalog.clone(),
                 RulePolicy::from_json_str(ALLOW_ALL).unwrap(),
-                sink,
+                sink.clone(),
             )
             .build()
             .unwrap(),
         );
+        let mut admin = SecretAdmin::builder(catalog.clone(), sink);
+        if let Some(redactor) = resolver.redactor() {
+            admin = admin.redactor(redactor.clone());
+        }
         Self {
             catalog,
             provider,
             audit,
             resolver,
+            admin: admin.build().unwrap(),
+            by: AdminRequest::new(
+                Requester::new("ops").unwrap(),
+                Purpose::new("set up the test").unwrap(),
+            ),
             store,
             clock: Arc::new(ManualClock::new(T0)),
             jitter: Arc::new(FixedJitter::new(0)),
@@ -85,7 +97,7 @@ impl Fixture {
     pub(super) fn builder(&self) -> AuthProfilesBuilder {
         AuthProfiles::builder(
             self.store.clone(),
-            self.catalog.clone(),
+            self.admin.clone(),
             self.resolver.clone(),
         )
         .clock(self.clock.clone())
@@ -103,8 +115,12 @@ impl Fixture {
             KindSpec::new(kind, None).unwrap(),
         );
         let handle = self
-            .catalog
-            .create(spec, &SecretBytes::from(value.as_bytes().to_vec()))
+            .admin
+            .create(
+                spec,
+                &SecretBytes::from(value.as_bytes().to_vec()),
+                &self.by,
+            )
             .unwrap();
         handle.id().clone()
     }

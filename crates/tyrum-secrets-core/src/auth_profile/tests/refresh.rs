@@ -5,7 +5,7 @@
 use std::sync::Barrier;
 
 use super::*;
-use crate::{ExposeSecret, Outcome};
+use crate::{Action, ExposeSecret, Outcome};
 
 fn handles(p: &AuthProfile) -> (HandleId, HandleId) {
     let Credential::Oauth {
@@ -48,15 +48,38 @@ fn an_expired_access_token_is_refreshed_before_it_is_resolved() {
     assert!(fx.catalog.entry(&refresh).unwrap().retiring.is_empty());
 
     // Both resolves (refresh token, then access token) were audited and
-    // name the profile.
+    // name the profile; so were the rotations, by the profile's agent.
     let records = fx.audit.records();
-    assert_eq!(records.len(), 2);
-    assert_eq!(records[0].handle_id, refresh);
-    assert_eq!(records[1].handle_id, access);
-    for record in &records {
+    let resolves: Vec<_> = records
+        .iter()
+        .filter(|r| r.action == Action::Resolve)
+        .collect();
+    assert_eq!(resolves.len(), 2);
+    assert_eq!(resolves[0].handle_id, refresh);
+    assert_eq!(resolves[1].handle_id, access);
+    for record in &resolves {
         assert_eq!(record.auth_profile.as_deref(), Some("p"));
         assert_eq!(record.outcome, Outcome::Resolved);
     }
+    let rotations: Vec<_> = records
+        .iter()
+        .filter(|r| r.action == Action::Rotate)
+        .map(|r| {
+            (
+                r.handle_id.clone(),
+                r.requester.agent().to_owned(),
+                r.purpose.clone(),
+            )
+        })
+        .collect();
+    let reason = "store the refreshed OAuth tokens of auth profile p".to_owned();
+    assert_eq!(
+        rotations,
+        [
+            (refresh.clone(), "agent-a".to_owned(), reason.clone()),
+            (access.clone(), "agent-a".to_owned(), reason)
+        ]
+    );
 
     // Fresh now: the next credential does not refresh again.
     let again = profiles
@@ -306,7 +329,7 @@ fn a_policy_that_denies_the_refresh_token_stops_the_refresh() {
             .unwrap(),
     );
     let refresher = CountingRefresher::new(Answer::Rotate);
-    let profiles = AuthProfiles::builder(fx.store.clone(), fx.catalog.clone(), resolver)
+    let profiles = AuthProfiles::builder(fx.store.clone(), fx.admin.clone(), resolver)
         .clock(fx.clock.clone())
         .refresher(refresher.clone())
         .build();

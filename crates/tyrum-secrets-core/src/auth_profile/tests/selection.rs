@@ -69,10 +69,7 @@ fn explicit_order_is_followed_and_unlisted_profiles_are_not_used() {
         .map(|s| {
             (
                 s.profile.to_string(),
-                matches!(
-                    s.reason,
-                    SkipReason::CoolingDown { .. } | SkipReason::NotFound
-                ),
+                matches!(s.reason, Unusable::CoolingDown { .. } | Unusable::NotFound),
             )
         })
         .collect();
@@ -87,7 +84,7 @@ fn explicit_order_is_followed_and_unlisted_profiles_are_not_used() {
         skipped.last().unwrap(),
         &Skipped {
             profile: id("b"),
-            reason: SkipReason::NotInOrder
+            reason: Unusable::NotInOrder
         }
     );
     // Another agent with no order configured uses the stable order.
@@ -121,7 +118,7 @@ fn every_profile_passed_over_comes_with_its_reason() {
     let Credential::ApiKey { api_key } = &revoked.credential else {
         unreachable!()
     };
-    fx.catalog.revoke(api_key, "leaked").unwrap();
+    fx.admin.revoke(api_key, &fx.by).unwrap();
 
     let selection = profiles.select(&agent("agent-a"), &openai()).unwrap();
     assert_eq!(selection.profile().id, good.id);
@@ -130,13 +127,13 @@ fn every_profile_passed_over_comes_with_its_reason() {
         .skipped()
         .iter()
         .map(|s| match &s.reason {
-            SkipReason::CoolingDown { .. } => "cooling",
-            SkipReason::Disabled { .. } => "disabled",
-            SkipReason::HandleRevoked {
+            Unusable::CoolingDown { .. } => "cooling",
+            Unusable::Disabled { .. } => "disabled",
+            Unusable::HandleRevoked {
                 slot: Slot::ApiKey, ..
             } => "revoked",
-            SkipReason::Expired { .. } => "expired",
-            SkipReason::HandleUnknown { .. } => "unknown",
+            Unusable::Expired { .. } => "expired",
+            Unusable::HandleUnknown { .. } => "unknown",
             other => panic!("unexpected {other:?}"),
         })
         .collect();
@@ -167,8 +164,8 @@ fn a_handle_expired_in_the_catalog_is_skipped_unless_a_refresh_replaces_it() {
             KindSpec::new(kind, Some(T0)).unwrap(),
         );
         let handle = fx
-            .catalog
-            .create(spec, &SecretBytes::from(value.as_bytes().to_vec()))
+            .admin
+            .create(spec, &SecretBytes::from(value.as_bytes().to_vec()), &fx.by)
             .unwrap();
         handle.id().clone()
     };
@@ -183,7 +180,7 @@ fn a_handle_expired_in_the_catalog_is_skipped_unless_a_refresh_replaces_it() {
     assert_eq!(selection.profile().id, oauth.id);
     assert!(matches!(
         &selection.skipped()[0].reason,
-        SkipReason::HandleExpired { slot: Slot::ApiKey, at, .. } if *at == T0
+        Unusable::HandleExpired { slot: Slot::ApiKey, at, .. } if *at == T0
     ));
 }
 
@@ -363,7 +360,7 @@ fn an_expired_oauth_token_with_a_refresh_token_is_still_selectable() {
     assert_eq!(selection.profile().id, p.id);
     assert!(matches!(
         selection.skipped()[0].reason,
-        SkipReason::Expired { at } if at == T0
+        Unusable::Expired { at } if at == T0
     ));
 }
 
