@@ -101,7 +101,7 @@ pub enum AuthProfileError {
         id: ProfileId,
         /// The resolver's error.
         #[source]
-        source: ResolveError,
+        source: Box<ResolveError>,
     },
     /// Writing refreshed tokens to the catalog failed.
     #[error("storing the refreshed {what} of auth profile {id} as {handle} failed: {source}")]

@@ -204,7 +204,7 @@ impl AuthProfiles {
             .resolve(refresh_token, &request)
             .map_err(|source| AuthProfileError::Resolve {
                 id: id.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let answer = refresher.refresh(&RefreshRequest {
             profile: &current,

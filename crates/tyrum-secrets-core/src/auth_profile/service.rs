@@ -218,7 +218,7 @@ impl AuthProfiles {
             .resolve(profile.credential.call_handle(), &request)
             .map_err(|source| AuthProfileError::Resolve {
                 id: profile.id.clone(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(ProfileCredential { profile, secret })
     }
