@@ -13,7 +13,11 @@
 //! Each handle goes through [`Resolver::resolve`] — policy, approvals,
 //! audit, redactor — once per call, however often it appears. Every handle
 //! is resolved before anything is injected: if one fails, nothing is, and
-//! the error names the handle, never a value.
+//! the error names the handle, never a value. Once the last value is in
+//! hand, every handle is checked against the catalog again
+//! ([`ValueSource::confirm`]): a revoke or an expiry that landed while a
+//! later handle was still being resolved stops the whole injection, with an
+//! audit record saying why, as a single resolve's own re-check does.
 //!
 //! The same helpers work from any [`ValueSource`], a source of values that
 //! were already resolved somewhere trusted: the [`Inject`] trait gives every
@@ -40,9 +44,11 @@ mod template;
 
 use std::collections::BTreeMap;
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde_json::Value;
 
+use crate::audit::AuditRecord;
 use crate::handle::{HANDLE_ID_MIN_LEN, HANDLE_PREFIX};
 use crate::resolver::{ResolveError, ResolveRequest, Resolver};
 use crate::{
@@ -69,20 +75,41 @@ pub trait ValueSource {
     /// [`InjectError::Resolve`] when resolving failed,
     /// [`InjectError::NotProvided`] when the source holds no value for it.
     fn value(&self, id: &HandleId) -> Result<SecretBytes, InjectError>;
+
+    /// Called once per injection, after every value in `ids` was handed
+    /// over and before any is injected: the source's last chance to stop
+    /// the hand-over. A value asked for early in an injection may wait
+    /// while later ones are resolved; a source that can learn that a
+    /// handle was revoked or expired meanwhile must check each handle here
+    /// (the resolver checks its catalog and records a refusal).
+    ///
+    /// Required, so that every source decides: one holding values that
+    /// were checked when they were handed over and that nothing can revoke
+    /// here (a paired node's opened envelopes) returns `Ok(())`.
+    ///
+    /// # Errors
+    /// An [`InjectError`] naming the first handle that may no longer be
+    /// handed over; the injection then injects nothing.
+    fn confirm(&self, ids: &[&HandleId]) -> Result<(), InjectError>;
 }
 
 impl<S: ValueSource + ?Sized> ValueSource for &S {
     fn value(&self, id: &HandleId) -> Result<SecretBytes, InjectError> {
         (**self).value(id)
     }
+
+    fn confirm(&self, ids: &[&HandleId]) -> Result<(), InjectError> {
+        (**self).confirm(ids)
+    }
 }
 
 /// The hand-over helpers, for every [`ValueSource`]. Implemented for all of
 /// them and for nothing else, so the checks below cannot be overridden.
 ///
-/// Each helper asks the source for every distinct handle it needs before it
-/// injects anything: if one fails, nothing is injected, and the error names
-/// the handle, never a value.
+/// Each helper asks the source for every distinct handle it needs, then has
+/// it [`confirm`](ValueSource::confirm) them all, before it injects
+/// anything: if one fails, nothing is injected, and the error names the
+/// handle, never a value.
 pub trait Inject: ValueSource {
     /// Sets each handle's value as an environment variable of `command`.
     /// Nothing is set unless every value was handed over and fits in an
@@ -177,22 +204,67 @@ impl<S: ValueSource + ?Sized> Inject for S {}
 
 /// A [`Resolver`] with the request it resolves for: a [`ValueSource`] that
 /// resolves each value — policy, approvals, audit, redactor — when an
-/// injection helper asks for it. Made by [`Resolver::for_request`].
+/// injection helper asks for it, and, once the injection holds every value,
+/// checks each handle against the catalog again
+/// ([`confirm`](ValueSource::confirm)). Made by [`Resolver::for_request`].
 #[derive(Debug)]
 pub struct ResolvingSource<'a> {
     resolver: &'a Resolver,
     request: &'a ResolveRequest,
+    /// The record of each handle's last resolve, for the re-check's own
+    /// record (same `request_id`).
+    resolved: Mutex<BTreeMap<HandleId, AuditRecord>>,
 }
 
 impl ValueSource for ResolvingSource<'_> {
     fn value(&self, id: &HandleId) -> Result<SecretBytes, InjectError> {
-        self.resolver
-            .resolve(id, self.request)
-            .map(|resolved| resolved.into_value())
-            .map_err(|source| InjectError::Resolve {
-                id: id.clone(),
-                source: Box::new(source),
-            })
+        let (resolved, record) = self
+            .resolver
+            .resolve_recorded(id, self.request)
+            .map_err(|source| resolve_error(id, source))?;
+        self.records().insert(id.clone(), record);
+        Ok(resolved.into_value())
+    }
+
+    /// Checks every handle against the catalog as of now, as the resolver
+    /// does after its audit record (step 6): a handle revoked or expired
+    /// since its resolve gets a second record (same `request_id`, outcome
+    /// `failed`) saying why, and fails the injection. Every handle is
+    /// checked, so each one that fails is recorded; the error names the
+    /// first.
+    fn confirm(&self, ids: &[&HandleId]) -> Result<(), InjectError> {
+        let records = self.records();
+        let mut first_error = None;
+        for id in ids {
+            let checked = match records.get(*id) {
+                Some(record) => self
+                    .resolver
+                    .recheck(record)
+                    .map_err(|source| resolve_error(id, source)),
+                // Every value of this injection came from `value`, which
+                // keeps its record; fail closed all the same.
+                None => Err(InjectError::NotProvided { id: (*id).clone() }),
+            };
+            if let Err(error) = checked {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl ResolvingSource<'_> {
+    fn records(&self) -> MutexGuard<'_, BTreeMap<HandleId, AuditRecord>> {
+        // Every change under the lock is one insert: a poisoned map is
+        // still consistent.
+        self.resolved.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn resolve_error(id: &HandleId, source: ResolveError) -> InjectError {
+    InjectError::Resolve {
+        id: id.clone(),
+        source: Box::new(source),
     }
 }
 
@@ -203,6 +275,7 @@ impl Resolver {
         ResolvingSource {
             resolver: self,
             request,
+            resolved: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -386,19 +459,23 @@ fn render<S: ValueSource + ?Sized>(
     Ok(SecretString::from(out))
 }
 
-/// Asks `source` for each distinct handle once, in order; stops at the first
-/// failure, dropping (and wiping) what was handed over.
+/// Asks `source` for each distinct handle once, in order, then has it
+/// confirm them all ([`ValueSource::confirm`]); stops at the first failure,
+/// dropping (and wiping) what was handed over.
 fn values_of<'a, S: ValueSource + ?Sized>(
     source: &S,
     ids: impl IntoIterator<Item = &'a HandleId>,
 ) -> Result<BTreeMap<HandleId, SecretBytes>, InjectError> {
     let mut values = BTreeMap::new();
+    let mut asked = Vec::new();
     for id in ids {
         if values.contains_key(id) {
             continue;
         }
         values.insert(id.clone(), source.value(id)?);
+        asked.push(id);
     }
+    source.confirm(&asked)?;
     Ok(values)
 }
 

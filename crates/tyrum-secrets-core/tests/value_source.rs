@@ -20,11 +20,14 @@ use tyrum_secrets_core::{
     Resolver, RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind, ValueSource,
 };
 
-/// Values handed over already resolved, counting how often each is asked.
+/// Values handed over already resolved, counting how often each is asked;
+/// `confirm` refuses `withdrawn` and notes what it was asked to confirm.
 #[derive(Default)]
 struct Handed {
     values: BTreeMap<HandleId, Vec<u8>>,
     asked: RefCell<Vec<HandleId>>,
+    withdrawn: Option<HandleId>,
+    confirmed: RefCell<Vec<(usize, Vec<HandleId>)>>,
 }
 
 impl Handed {
@@ -41,6 +44,17 @@ impl ValueSource for Handed {
             .get(id)
             .map(|v| SecretBytes::from(v.clone()))
             .ok_or_else(|| InjectError::NotProvided { id: id.clone() })
+    }
+
+    fn confirm(&self, ids: &[&HandleId]) -> Result<(), InjectError> {
+        let asked_so_far = self.asked.borrow().len();
+        self.confirmed
+            .borrow_mut()
+            .push((asked_so_far, ids.iter().map(|id| (*id).clone()).collect()));
+        match &self.withdrawn {
+            Some(id) if ids.contains(&id) => Err(InjectError::NotProvided { id: id.clone() }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -116,6 +130,42 @@ fn a_handle_the_source_lacks_injects_nothing_and_is_named() {
         Err(InjectError::InvalidEnvName { .. })
     ));
     assert!(source.asked.borrow().is_empty());
+}
+
+#[test]
+fn a_handle_withdrawn_at_confirm_time_injects_nothing() {
+    let (a, b) = (id(), id());
+    let source = Handed {
+        withdrawn: Some(a.clone()),
+        ..Handed::default()
+    }
+    .with(&a, b"tok-withdrawn-CANARY-10")
+    .with(&b, b"tok-confirmed-CANARY-11");
+    let mut command = Command::new("true");
+    let err = source
+        .inject_env(&mut command, [("A", &a), ("B", &b), ("A2", &a)])
+        .unwrap_err();
+    assert!(matches!(err, InjectError::NotProvided { ref id } if *id == a));
+    assert_eq!(command.get_envs().count(), 0, "nothing set");
+    // Confirmed once, after both values were asked for, each handle once.
+    assert_eq!(
+        *source.confirmed.borrow(),
+        [(2, vec![a.clone(), b.clone()])]
+    );
+
+    let args = json!({"x": b.to_string(), "y": a.to_string()});
+    assert!(matches!(
+        source.substitute_json(&args),
+        Err(InjectError::NotProvided { ref id }) if *id == a
+    ));
+    assert!(matches!(
+        source.render_template(&format!("{{{{{b}}}}} {{{{{a}}}}}")),
+        Err(InjectError::NotProvided { ref id }) if *id == a
+    ));
+    // A source that confirms everything injects as before.
+    let kept = Handed::default().with(&b, b"tok-confirmed-CANARY-11");
+    kept.inject_env(&mut command, [("B", &b)]).unwrap();
+    assert_eq!(command.get_envs().count(), 1);
 }
 
 #[test]

@@ -21,7 +21,9 @@
 //!    [`ResolveError::Expired`] and a second record (same `request_id`,
 //!    outcome `failed`) says why;
 //! 7. hand-over inside the executor ([`ResolvedSecret`], or the injection
-//!    helpers in [`inject`](crate::inject)).
+//!    helpers in [`inject`](crate::inject)). An injection of several
+//!    handles repeats step 6 for every one of them once the last value is
+//!    in hand, and injects nothing if one was revoked or expired meanwhile.
 //!
 //! Every attempt — allowed, denied or failed — writes one audit record, and
 //! an attempt stopped at step 6 writes a second. Denied and failed attempts
@@ -195,6 +197,18 @@ impl Resolver {
         id: &HandleId,
         request: &ResolveRequest,
     ) -> Result<ResolvedSecret, ResolveError> {
+        self.resolve_recorded(id, request).map(|(secret, _)| secret)
+    }
+
+    /// [`resolve`](Self::resolve), also returning the attempt's record (as
+    /// written, outcome `resolved`), so that a caller that holds the value
+    /// a while longer before handing it over can check again
+    /// ([`recheck`](Self::recheck)) under the same `request_id`.
+    pub(crate) fn resolve_recorded(
+        &self,
+        id: &HandleId,
+        request: &ResolveRequest,
+    ) -> Result<(ResolvedSecret, AuditRecord), ResolveError> {
         let now = Timestamp::now();
         let mut record = AuditRecord::new(
             now,
@@ -301,9 +315,9 @@ impl Resolver {
 
         // 6. Re-check: a revoke or expiry that landed while the read or the
         // audit write was in flight stops the hand-over.
-        if let Err(e) = self.catalog.lookup_at(id, Timestamp::now()) {
+        if let Err(e) = self.recheck(&record) {
             drop(secret);
-            return self.fail(record, ResolveError::from_lookup(id, e));
+            return Err(e);
         }
 
         // Informational only; the audit log is the record of access.
@@ -312,11 +326,25 @@ impl Resolver {
         }
 
         // 7. Hand-over.
-        Ok(ResolvedSecret {
+        let resolved = ResolvedSecret {
             handle: entry.handle,
             version: secret.version,
             value: secret.value,
-        })
+        };
+        Ok((resolved, record))
+    }
+
+    /// Step 6 on its own: checks the catalog again, as of now, for the
+    /// handle of `record` (the record of an attempt that resolved). A
+    /// revoke or an expiry since then fails with
+    /// [`ResolveError::Revoked`] or [`ResolveError::Expired`], after a
+    /// second record (same `request_id`, outcome `failed`) says why.
+    pub(crate) fn recheck(&self, record: &AuditRecord) -> Result<(), ResolveError> {
+        let id = &record.handle_id;
+        match self.catalog.lookup_at(id, Timestamp::now()) {
+            Ok(_) => Ok(()),
+            Err(e) => self.fail(record.clone(), ResolveError::from_lookup(id, e)),
+        }
     }
 
     /// Writes the record of a failed attempt and returns its error, or the
