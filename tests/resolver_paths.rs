@@ -262,6 +262,8 @@ fn wrong_approvals_are_refused_and_a_right_one_is_used_once() {
     let grant = |id: &str, handle: &HandleId, call: &str, expires: Timestamp| {
         f.approvals.issue(
             ApprovalGrant::one_shot(id, handle.clone(), "alpha", call, expires)
+                .in_workspace("acme")
+                .in_conversation("conv-1")
                 .for_tool("http.fetch")
                 .to(Destination::host("api.example.com").unwrap()),
         )
@@ -292,6 +294,8 @@ fn wrong_approvals_are_refused_and_a_right_one_is_used_once() {
                 "call-1",
                 in_a_minute(),
             )
+            .in_workspace("acme")
+            .in_conversation("conv-1")
             .for_tool("http.fetch")
             .to(Destination::host("api.example.com").unwrap()),
             ApprovalRejection::Unknown,

@@ -1,6 +1,7 @@
-//! An approval grant resolves a secret only for the tool and destination
-//! the operator approved, not for another tool or host that reuses the
-//! approved tool call id.
+//! An approval grant resolves a secret only for the workspace,
+//! conversation, tool and destination the operator approved, not for
+//! another tenant, conversation, tool or host that reuses the approved tool
+//! call id.
 
 #![allow(
     clippy::unwrap_used,
@@ -128,4 +129,128 @@ fn a_grant_for_one_tool_and_host_does_not_resolve_for_another() {
         )
         .unwrap();
     assert_eq!(secret.value().expose_secret(), b"ghp-approved-CANARY-value");
+}
+
+/// Gateways and models number tool calls per conversation (`call_0`,
+/// `call_1`, ...), so tool call ids collide across conversations and
+/// tenants: a grant must name the workspace and conversation it was
+/// approved in.
+#[test]
+fn a_grant_for_one_workspace_and_conversation_does_not_satisfy_another() {
+    let handle = tyrum_secrets_core::HandleId::generate().unwrap();
+    let approved = Requester::new("alpha")
+        .unwrap()
+        .workspace("acme")
+        .unwrap()
+        .conversation("conv-1")
+        .unwrap()
+        .tool("http.fetch")
+        .unwrap()
+        .tool_call("call_1")
+        .unwrap();
+    let grant = ApprovalGrant::for_request(
+        "appr-1",
+        handle.clone(),
+        &approved,
+        None,
+        Timestamp::now().saturating_add(Duration::from_secs(600)),
+    )
+    .unwrap()
+    .reusable();
+    let elsewhere = Requester::new("alpha")
+        .unwrap()
+        .workspace("other-tenant")
+        .unwrap()
+        .conversation("conv-9")
+        .unwrap()
+        .tool("http.fetch")
+        .unwrap()
+        .tool_call("call_1")
+        .unwrap();
+    assert_eq!(
+        grant.check_binding(&handle, &elsewhere, None, Timestamp::now()),
+        Err(ApprovalRejection::OtherWorkspace),
+        "a grant approved in workspace acme / conv-1 satisfies workspace other-tenant / conv-9"
+    );
+    assert_eq!(grant.workspace.as_deref(), Some("acme"));
+    assert_eq!(grant.conversation.as_deref(), Some("conv-1"));
+}
+
+/// Through the resolver: the grant is refused in another workspace or
+/// conversation, and the audit record names the rejection.
+#[test]
+fn the_resolver_refuses_a_grant_from_another_conversation_and_records_why() {
+    let memory = ProviderId::new("memory").unwrap();
+    let catalog = Arc::new(
+        Catalog::new(MemoryCatalogStore::new())
+            .with_provider(memory.clone(), MemoryProvider::new()),
+    );
+    let policy = RulePolicy::from_json_str(
+        r#"{"rules": [{"id": "prod", "effect": "require_approval", "secret": "memory:prod/*"}]}"#,
+    )
+    .unwrap();
+    let approvals = Arc::new(MemoryApprovals::new());
+    let sink = Arc::new(MemoryAuditSink::new());
+    let resolver = Resolver::builder(catalog.clone(), policy, sink.clone())
+        .approvals(approvals.clone())
+        .build()
+        .unwrap();
+    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
+        .build()
+        .unwrap();
+    let by = AdminRequest::new(
+        Requester::new("operator").unwrap(),
+        Purpose::new("test setup").unwrap(),
+    );
+    let handle = admin
+        .create(
+            NewSecret::new(memory, Scope::new("prod/api").unwrap(), KindSpec::api_key()),
+            &SecretBytes::from(b"sk-tenant-bound-CANARY-1".to_vec()),
+            &by,
+        )
+        .unwrap();
+    let requester = |workspace: &str, conversation: &str| {
+        Requester::new("alpha")
+            .unwrap()
+            .workspace(workspace)
+            .unwrap()
+            .conversation(conversation)
+            .unwrap()
+            .tool("http.fetch")
+            .unwrap()
+            .tool_call("call_1")
+            .unwrap()
+    };
+    let purpose = Purpose::new("call the api").unwrap();
+    let grant = approvals.issue(
+        ApprovalGrant::for_request(
+            "appr-tenant",
+            handle.id().clone(),
+            &requester("acme", "conv-1"),
+            None,
+            Timestamp::now().saturating_add(Duration::from_secs(60)),
+        )
+        .unwrap()
+        .reusable(),
+    );
+    for (workspace, conversation, expected) in [
+        ("other-tenant", "conv-1", ApprovalRejection::OtherWorkspace),
+        ("acme", "conv-9", ApprovalRejection::OtherConversation),
+    ] {
+        let request = ResolveRequest::new(requester(workspace, conversation), purpose.clone())
+            .with_approval(grant.clone());
+        match resolver.resolve(handle.id(), &request) {
+            Err(ResolveError::ApprovalRejected { rejection, .. }) => {
+                assert_eq!(rejection, expected)
+            }
+            other => panic!("{workspace} / {conversation}: {other:?}"),
+        }
+        let record = sink.records().pop().unwrap();
+        assert_eq!(record.outcome, Outcome::Denied);
+        assert_eq!(record.approval_id.as_deref(), Some("appr-tenant"));
+        assert_eq!(record.approval_rejection, Some(expected));
+    }
+    let approved = ResolveRequest::new(requester("acme", "conv-1"), purpose).with_approval(grant);
+    let secret = resolver.resolve(handle.id(), &approved).unwrap();
+    assert_eq!(secret.value().expose_secret(), b"sk-tenant-bound-CANARY-1");
 }

@@ -1,5 +1,6 @@
-//! Approval grants: a human said yes to one handle, for one agent, in one
-//! tool call of one tool toward one destination, until a deadline.
+//! Approval grants: a human said yes to one handle, for one agent in one
+//! workspace and conversation, in one tool call of one tool toward one
+//! destination, until a deadline.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,28 +16,37 @@ use crate::{HandleId, Timestamp};
 /// [`ApprovalVerifier`] decides whether it is genuine and still unused.
 ///
 /// A grant satisfies a required approval only when it is bound to the same
-/// handle, agent, tool call, tool and destination as the request, has not
-/// expired, and the verifier accepts it. A grant names the tool and the
-/// destination the operator saw, or none: a grant without a tool satisfies
-/// only requests that name no tool, and likewise for the destination, so a
-/// grant approved for `http.fetch` toward `api.github.com` never resolves a
-/// secret for `shell.exec`, or toward another host, under the same tool
-/// call id. [`ApprovalGrant::for_request`] binds all of them at once.
+/// handle, agent, workspace, conversation, tool call, tool and destination
+/// as the request, has not expired, and the verifier accepts it. A grant
+/// names the workspace, conversation, tool and destination the operator
+/// saw, or none: a grant without a tool satisfies only requests that name
+/// no tool, and likewise for the others, so a grant approved for
+/// `http.fetch` toward `api.github.com` never resolves a secret for
+/// `shell.exec`, or toward another host, or in another tenant's workspace
+/// or conversation that happens to reuse the tool call id (gateways number
+/// tool calls per conversation: `call_0`, `call_1`, ...).
+/// [`ApprovalGrant::for_request`] binds all of them at once.
 ///
 /// ```
 /// use std::time::Duration;
 /// use tyrum_secrets_core::{ApprovalGrant, ApprovalRejection, Destination, HandleId, Requester, Timestamp};
 ///
 /// let handle = HandleId::generate()?;
-/// let asked = Requester::new("alpha")?.tool("http.fetch")?.tool_call("call-1")?;
+/// let asked = Requester::new("alpha")?.workspace("acme")?.conversation("conv-1")?
+///     .tool("http.fetch")?.tool_call("call-1")?;
 /// let github = Destination::host("api.github.com")?;
 /// let now = Timestamp::now();
 /// let grant = ApprovalGrant::for_request("appr-1", handle.clone(), &asked, Some(&github),
 ///     now.saturating_add(Duration::from_secs(60)))?.reusable();
 /// assert_eq!(grant.check_binding(&handle, &asked, Some(&github), now), Ok(()));
 ///
-/// let shell = Requester::new("alpha")?.tool("shell.exec")?.tool_call("call-1")?;
+/// let shell = Requester::new("alpha")?.workspace("acme")?.conversation("conv-1")?
+///     .tool("shell.exec")?.tool_call("call-1")?;
 /// assert_eq!(grant.check_binding(&handle, &shell, Some(&github), now), Err(ApprovalRejection::OtherTool));
+/// let other_tenant = Requester::new("alpha")?.workspace("globex")?.conversation("conv-1")?
+///     .tool("http.fetch")?.tool_call("call-1")?;
+/// assert_eq!(grant.check_binding(&handle, &other_tenant, Some(&github), now),
+///     Err(ApprovalRejection::OtherWorkspace));
 /// let elsewhere = Destination::host("evil.example")?;
 /// assert_eq!(grant.check_binding(&handle, &asked, Some(&elsewhere), now),
 ///     Err(ApprovalRejection::OtherDestination));
@@ -52,6 +62,15 @@ pub struct ApprovalGrant {
     pub agent: String,
     /// The tool call approved.
     pub tool_call_id: String,
+    /// The workspace approved (compared exactly, as requester workspace
+    /// ids are); `None` satisfies only requests naming no workspace.
+    /// Grants stored before this field existed read as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// The conversation approved (compared exactly); `None` satisfies only
+    /// requests naming no conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<String>,
     /// The tool approved (compared case-insensitively, as requester tool
     /// ids are lower-cased); `None` satisfies only requests naming no tool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,10 +91,12 @@ fn one_shot_default() -> bool {
 }
 
 impl ApprovalGrant {
-    /// A one-shot grant for a request that names no tool and no
-    /// destination; add them with [`for_tool`](Self::for_tool) and
-    /// [`to`](Self::to), or build the grant with
-    /// [`for_request`](Self::for_request).
+    /// A one-shot grant for a request that names no workspace, no
+    /// conversation, no tool and no destination; add them with
+    /// [`in_workspace`](Self::in_workspace),
+    /// [`in_conversation`](Self::in_conversation),
+    /// [`for_tool`](Self::for_tool) and [`to`](Self::to), or build the grant
+    /// with [`for_request`](Self::for_request).
     pub fn one_shot(
         approval_id: impl Into<String>,
         handle: HandleId,
@@ -88,6 +109,8 @@ impl ApprovalGrant {
             handle,
             agent: agent.into(),
             tool_call_id: tool_call_id.into(),
+            workspace: None,
+            conversation: None,
             tool: None,
             destination: None,
             expires_at,
@@ -96,7 +119,8 @@ impl ApprovalGrant {
     }
 
     /// A one-shot grant bound to everything the operator saw: the handle,
-    /// the requester's agent, tool call and tool, and the destination.
+    /// the requester's agent, workspace, conversation, tool call and tool,
+    /// and the destination.
     ///
     /// # Errors
     /// [`ApprovalRejection::NoToolCall`] when the requester names no tool
@@ -112,10 +136,24 @@ impl ApprovalGrant {
             .tool_call_id()
             .ok_or(ApprovalRejection::NoToolCall)?;
         Ok(Self {
+            workspace: requester.workspace_id().map(str::to_owned),
+            conversation: requester.conversation_id().map(str::to_owned),
             tool: requester.tool_id().map(str::to_owned),
             destination: destination.cloned(),
             ..Self::one_shot(approval_id, handle, requester.agent(), call, expires_at)
         })
+    }
+
+    /// The same grant, bound to workspace `workspace`.
+    pub fn in_workspace(mut self, workspace: impl Into<String>) -> Self {
+        self.workspace = Some(workspace.into());
+        self
+    }
+
+    /// The same grant, bound to conversation `conversation`.
+    pub fn in_conversation(mut self, conversation: impl Into<String>) -> Self {
+        self.conversation = Some(conversation.into());
+        self
     }
 
     /// The same grant, bound to tool `tool`.
@@ -137,12 +175,13 @@ impl ApprovalGrant {
     }
 
     /// Checks that the grant is bound to `handle`, the requester's agent,
-    /// tool call and tool, and `destination`, and unexpired at `now`. Does
-    /// not ask the verifier.
+    /// workspace, conversation, tool call and tool, and `destination`, and
+    /// unexpired at `now`. Does not ask the verifier.
     ///
     /// Agent and tool compare case-insensitively (requester ids are
-    /// lower-cased ASCII); a grant and a request must agree on whether a
-    /// tool and a destination are named at all.
+    /// lower-cased ASCII), workspace and conversation exactly; a grant and
+    /// a request must agree on whether a workspace, a conversation, a tool
+    /// and a destination are named at all.
     ///
     /// # Errors
     /// The [`ApprovalRejection`] that applies first.
@@ -158,6 +197,12 @@ impl ApprovalGrant {
         }
         if !self.agent.eq_ignore_ascii_case(requester.agent()) {
             return Err(ApprovalRejection::OtherAgent);
+        }
+        if self.workspace.as_deref() != requester.workspace_id() {
+            return Err(ApprovalRejection::OtherWorkspace);
+        }
+        if self.conversation.as_deref() != requester.conversation_id() {
+            return Err(ApprovalRejection::OtherConversation);
         }
         match requester.tool_call_id() {
             None => return Err(ApprovalRejection::NoToolCall),
@@ -198,6 +243,16 @@ pub enum ApprovalRejection {
     /// The grant is for another agent.
     #[error("the approval grant is for another agent")]
     OtherAgent,
+    /// The grant is for another workspace (or the grant and the request
+    /// differ in naming one).
+    #[error("the approval grant is for another workspace; ask for an approval in this workspace")]
+    OtherWorkspace,
+    /// The grant is for another conversation (or the grant and the request
+    /// differ in naming one).
+    #[error(
+        "the approval grant is for another conversation; ask for an approval in this conversation"
+    )]
+    OtherConversation,
     /// The request names no tool call, so no grant can bind to it.
     #[error("the request names no tool call; approvals bind to a tool call id")]
     NoToolCall,
@@ -449,10 +504,78 @@ mod tests {
     }
 
     #[test]
+    fn binding_checks_workspace_and_conversation_and_none_matches_only_none() {
+        let h = HandleId::generate().unwrap();
+        let now = Timestamp::now();
+        let asking = |workspace: Option<&str>, conversation: Option<&str>| {
+            let mut r = Requester::new("alpha")
+                .unwrap()
+                .tool_call("call-1")
+                .unwrap();
+            if let Some(w) = workspace {
+                r = r.workspace(w).unwrap();
+            }
+            if let Some(c) = conversation {
+                r = r.conversation(c).unwrap();
+            }
+            r
+        };
+        let g = grant(&h).in_workspace("acme").in_conversation("conv-1");
+        assert_eq!(
+            g.check_binding(&h, &asking(Some("acme"), Some("conv-1")), None, now),
+            Ok(())
+        );
+        for (workspace, conversation, expected) in [
+            (
+                Some("other"),
+                Some("conv-1"),
+                ApprovalRejection::OtherWorkspace,
+            ),
+            // Compared exactly: workspace ids keep their case.
+            (
+                Some("ACME"),
+                Some("conv-1"),
+                ApprovalRejection::OtherWorkspace,
+            ),
+            (None, Some("conv-1"), ApprovalRejection::OtherWorkspace),
+            (
+                Some("acme"),
+                Some("conv-9"),
+                ApprovalRejection::OtherConversation,
+            ),
+            (Some("acme"), None, ApprovalRejection::OtherConversation),
+        ] {
+            assert_eq!(
+                g.check_binding(&h, &asking(workspace, conversation), None, now),
+                Err(expected),
+                "{workspace:?} / {conversation:?}"
+            );
+        }
+        // A grant naming neither binds only requests naming neither.
+        let bare = grant(&h);
+        assert_eq!(
+            bare.check_binding(&h, &asking(Some("acme"), None), None, now),
+            Err(ApprovalRejection::OtherWorkspace)
+        );
+        assert_eq!(
+            bare.check_binding(&h, &asking(None, Some("conv-1")), None, now),
+            Err(ApprovalRejection::OtherConversation)
+        );
+        assert_eq!(
+            bare.check_binding(&h, &asking(None, None), None, now),
+            Ok(())
+        );
+    }
+
+    #[test]
     fn for_request_binds_what_the_request_names() {
         let h = HandleId::generate().unwrap();
         let at = Timestamp::now().saturating_add(Duration::from_secs(60));
         let asked = Requester::new("Alpha")
+            .unwrap()
+            .workspace("Acme")
+            .unwrap()
+            .conversation("conv-1")
             .unwrap()
             .tool("Http.Fetch")
             .unwrap()
@@ -463,6 +586,8 @@ mod tests {
         assert_eq!(
             g,
             ApprovalGrant::one_shot("a", h.clone(), "alpha", "call-1", at)
+                .in_workspace("Acme")
+                .in_conversation("conv-1")
                 .for_tool("http.fetch")
                 .to(github)
         );
@@ -474,16 +599,20 @@ mod tests {
     }
 
     #[test]
-    fn grants_round_trip_and_old_grants_bind_no_tool() {
+    fn grants_round_trip_and_old_grants_bind_no_tool_workspace_or_conversation() {
         let h = HandleId::generate().unwrap();
         let g = grant(&h)
+            .in_workspace("acme")
+            .in_conversation("conv-1")
             .for_tool("http.fetch")
             .to(Destination::host("api.github.com").unwrap());
         let json = serde_json::to_string(&g).unwrap();
         assert_eq!(serde_json::from_str::<ApprovalGrant>(&json).unwrap(), g);
         let bare = grant(&h);
         let mut old = serde_json::to_value(&bare).unwrap();
-        assert!(old.get("tool").is_none() && old.get("destination").is_none());
+        for field in ["tool", "destination", "workspace", "conversation"] {
+            assert!(old.get(field).is_none(), "{field} written for None");
+        }
         assert_eq!(
             serde_json::from_value::<ApprovalGrant>(old.clone()).unwrap(),
             bare

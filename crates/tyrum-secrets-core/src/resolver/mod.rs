@@ -5,8 +5,10 @@
 //! 1. catalog lookup — unknown, revoked or expired handles fail with a typed
 //!    error;
 //! 2. policy decision, and for `require_approval` a grant bound to this
-//!    handle, agent and tool call, unexpired, accepted (and for one-shot
-//!    grants consumed) by the [`ApprovalVerifier`];
+//!    handle, agent, workspace, conversation, tool call, tool and
+//!    destination ([`ApprovalGrant::check_binding`](crate::ApprovalGrant::check_binding)),
+//!    unexpired, accepted (and for one-shot grants consumed) by the
+//!    [`ApprovalVerifier`];
 //! 3. provider read (only after the policy allowed it);
 //! 4. registration of the value with the resolver's [`Redactor`], so any
 //!    output containing it is masked from now on (a value too short to mask
