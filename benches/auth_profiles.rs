@@ -33,8 +33,8 @@ use tyrum_secrets::{
     AdminRequest, AuthProfile, AuthProfileStore, AuthProfiles, Catalog, DisableReason, FailureKind,
     KindSpec, ManualClock, MemoryAuditSink, MemoryAuthProfileStore, MemoryCatalogStore,
     MemoryProvider, ModelProvider, NewSecret, PinKey, ProfileId, ProfileStatus, ProviderId,
-    Purpose, Requester, Resolver, RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind,
-    Timestamp,
+    Purpose, Redactor, Requester, Resolver, RulePolicy, Scope, SecretAdmin, SecretBytes,
+    SecretKind, Timestamp,
 };
 
 const PROFILES: usize = 100;
@@ -83,9 +83,15 @@ fn setup(now: Timestamp, state_of: fn(usize) -> State) -> Setup {
             .with_provider(memory.clone(), MemoryProvider::new()),
     );
     let store = Arc::new(MemoryAuthProfileStore::new());
-    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::bounded(16)))
-        .build()
-        .unwrap();
+    let admin = SecretAdmin::builder(
+        catalog.clone(),
+        Arc::new(MemoryAuditSink::bounded(16)),
+        &Redactor::new(),
+    )
+    // Set-up only: the resolvers measured register values themselves.
+    .without_redaction()
+    .build()
+    .unwrap();
     let by = AdminRequest::new(
         Requester::new("ops").unwrap(),
         Purpose::new("bench setup").unwrap(),

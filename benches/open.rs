@@ -21,8 +21,8 @@ use tyrum_secrets::file::{FileProvider, KeySource};
 
 use tyrum_secrets::{
     AdminRequest, Catalog, Config, KindSpec, Locator, MemoryAuditSink, MemoryCatalogStore,
-    NewSecret, ProviderId, Purpose, Requester, Scope, SecretAdmin, SecretBytes, SecretKind,
-    SecretString, Secrets,
+    NewSecret, ProviderId, Purpose, Redactor, Requester, Scope, SecretAdmin, SecretBytes,
+    SecretKind, SecretString, Secrets,
 };
 
 const SECRETS: usize = 10_000;
@@ -54,7 +54,7 @@ fn prepare(dir: &Path) -> Config {
     let file = ProviderId::new("file").unwrap();
     let memory = MemoryCatalogStore::new();
     let catalog = Arc::new(Catalog::new(memory).with_provider(file.clone(), provider));
-    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
+    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()), &Redactor::new())
         .without_redaction()
         .build()
         .unwrap();

@@ -26,7 +26,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tyrum_secrets::{
     AdminRequest, Catalog, ExposeSecret, KindSpec, MemoryAuditSink, MemoryCatalogStore,
-    MemoryProvider, NewSecret, ProviderId, Purpose, Requester, ResolveRequest, Resolver,
+    MemoryProvider, NewSecret, ProviderId, Purpose, Redactor, Requester, ResolveRequest, Resolver,
     ResolverBuilder, RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind, SecretProvider,
     VersionPin, VersionSelector,
 };
@@ -45,9 +45,15 @@ fn bench(c: &mut Criterion) {
         Catalog::new(MemoryCatalogStore::new())
             .with_shared_provider(memory.clone(), provider.clone() as Arc<dyn SecretProvider>),
     );
-    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
-        .build()
-        .unwrap();
+    let admin = SecretAdmin::builder(
+        catalog.clone(),
+        Arc::new(MemoryAuditSink::new()),
+        &Redactor::new(),
+    )
+    // Set-up only: the resolvers measured register values themselves.
+    .without_redaction()
+    .build()
+    .unwrap();
     let by = AdminRequest::new(
         Requester::new("operator").unwrap(),
         Purpose::new("bench setup").unwrap(),

@@ -36,8 +36,8 @@ use tyrum_secrets::vault::{
 };
 use tyrum_secrets::{
     AdminRequest, Catalog, CatalogStore, HandleId, KindSpec, MemoryAuditSink, MemoryCatalogStore,
-    NewSecret, ProviderId, Purpose, Requester, ResolveRequest, Resolver, RulePolicy, Scope,
-    SecretAdmin, SecretBytes, SecretKind, SecretProvider, SecretString, VersionPin,
+    NewSecret, ProviderId, Purpose, Redactor, Requester, ResolveRequest, Resolver, RulePolicy,
+    Scope, SecretAdmin, SecretBytes, SecretKind, SecretProvider, SecretString, VersionPin,
 };
 use tyrum_secrets_testkit::bao::BaoServer;
 
@@ -78,9 +78,15 @@ fn setup() -> Setup {
             Scope::new("bench").unwrap(),
             KindSpec::new(SecretKind::ApiKey, None).unwrap(),
         );
-        let admin = SecretAdmin::builder(Arc::clone(&catalog), Arc::new(MemoryAuditSink::new()))
-            .build()
-            .unwrap();
+        let admin = SecretAdmin::builder(
+            Arc::clone(&catalog),
+            Arc::new(MemoryAuditSink::new()),
+            &Redactor::new(),
+        )
+        // Set-up only: the resolvers measured register values themselves.
+        .without_redaction()
+        .build()
+        .unwrap();
         let by = AdminRequest::new(
             Requester::new("bench").unwrap(),
             Purpose::new("benchmark set-up").unwrap(),

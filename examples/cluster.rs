@@ -17,7 +17,7 @@ use tyrum_secrets::vault::{
 };
 use tyrum_secrets::{
     AdminRequest, Catalog, HandleId, KindSpec, MemoryAuditSink, NewSecret, ProviderId, Purpose,
-    Requester, ResolveRequest, Resolver, RotateOptions, RulePolicy, Scope, SecretAdmin,
+    Redactor, Requester, ResolveRequest, Resolver, RotateOptions, RulePolicy, Scope, SecretAdmin,
     SecretBytes, SecretKind, SecretString,
 };
 use tyrum_secrets_testkit::bao::{BaoServer, random_hex};
@@ -58,7 +58,11 @@ fn gateway() -> Result<(), Box<dyn Error>> {
         server.root_token().to_owned(),
     )?);
     // Every change goes through the audited admin; its log is in memory here.
-    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new())).build()?;
+    // New values are registered with the redactor this process's logs pass
+    // through (in a gateway that also resolves, the resolver's).
+    let redactor = Redactor::new();
+    let admin =
+        SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()), &redactor).build()?;
     let by = AdminRequest::new(Requester::new("gateway")?, Purpose::new("cluster demo")?);
 
     // The worker may read values and the catalog, nothing else.

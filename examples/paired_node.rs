@@ -92,8 +92,7 @@ pub(crate) fn gateway(
     // One redactor for the gateway: the admin and the resolver register
     // every value with it, and the gateway's own output passes through it.
     let redactor = Redactor::new();
-    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
-        .redactor(redactor.clone())
+    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()), &redactor)
         .build()?;
     let handle = admin.create(
         NewSecret::new(

@@ -70,9 +70,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .redactor()
         .cloned()
         .ok_or("the resolver has a redactor unless built without_redaction()")?;
-    let admin = SecretAdmin::builder(Arc::clone(&catalog), Arc::clone(&sink))
-        .redactor(redactor.clone())
-        .build()?;
+    let admin = SecretAdmin::builder(Arc::clone(&catalog), Arc::clone(&sink), &redactor).build()?;
     let operator = AdminRequest::new(
         Requester::new("ops-quickstart")?,
         Purpose::new("quickstart demo")?,

@@ -21,9 +21,10 @@ use tyrum_secrets::file::{FileOptions, FileProvider, KeySource, StoreKey};
 use tyrum_secrets::{
     AdminRequest, AuthProfile, AuthProfileStore, AuthProfiles, Catalog, Credential, ExposeSecret,
     JsonFileAuthProfileStore, JsonFileCatalogStore, KindSpec, MemoryAuditSink, ModelProvider,
-    NewSecret, ProfileId, ProviderError, ProviderId, Purpose, RefreshError, RefreshRequest,
-    RefreshedTokens, Refresher, Requester, ResolveRequest, Resolver, RulePolicy, Scope,
-    SecretAdmin, SecretBytes, SecretKind, SecretProvider, Timestamp, VersionPin, VersionSelector,
+    NewSecret, ProfileId, ProviderError, ProviderId, Purpose, Redactor, RefreshError,
+    RefreshRequest, RefreshedTokens, Refresher, Requester, ResolveRequest, Resolver, RulePolicy,
+    Scope, SecretAdmin, SecretBytes, SecretKind, SecretProvider, Timestamp, VersionPin,
+    VersionSelector,
 };
 use tyrum_secrets_testkit::process;
 
@@ -56,9 +57,13 @@ fn open(dir: &Path) -> Shared {
         .with_provider(ProviderId::new("file").unwrap(), file);
     let store = JsonFileAuthProfileStore::open(dir.join("profiles.json")).unwrap();
     let catalog = Arc::new(catalog);
-    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
-        .build()
-        .unwrap();
+    let admin = SecretAdmin::builder(
+        catalog.clone(),
+        Arc::new(MemoryAuditSink::new()),
+        &Redactor::new(),
+    )
+    .build()
+    .unwrap();
     Shared {
         catalog,
         admin,

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use tyrum_secrets::{
     AdminRequest, Catalog, HandleId, JsonFileCatalogStore, KindSpec, MemoryAuditSink,
-    MemoryProvider, NewSecret, ProviderId, Purpose, Requester, Scope, SecretAdmin, SecretBytes,
-    SecretKind,
+    MemoryProvider, NewSecret, ProviderId, Purpose, Redactor, Requester, Scope, SecretAdmin,
+    SecretBytes, SecretKind,
 };
 use tyrum_secrets_testkit::process;
 
@@ -36,10 +36,14 @@ fn main() {
 fn admin(path: &Path) -> SecretAdmin {
     let catalog = Catalog::new(JsonFileCatalogStore::open(path).expect("the catalog opens"))
         .with_provider(ProviderId::new("memory").unwrap(), MemoryProvider::new());
-    SecretAdmin::builder(Arc::new(catalog), Arc::new(MemoryAuditSink::bounded(16)))
-        .without_redaction()
-        .build()
-        .expect("the admin builds")
+    SecretAdmin::builder(
+        Arc::new(catalog),
+        Arc::new(MemoryAuditSink::bounded(16)),
+        &Redactor::new(),
+    )
+    .without_redaction()
+    .build()
+    .expect("the admin builds")
 }
 
 fn by() -> AdminRequest {

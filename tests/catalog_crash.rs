@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use tyrum_secrets::{
     AdminRequest, Catalog, CatalogStore, HandleId, JsonFileCatalogStore, KindSpec, MemoryAuditSink,
-    MemoryProvider, NewSecret, ProviderId, Purpose, Requester, Scope, SecretAdmin, SecretBytes,
-    SecretKind,
+    MemoryProvider, NewSecret, ProviderId, Purpose, Redactor, Requester, Scope, SecretAdmin,
+    SecretBytes, SecretKind,
 };
 use tyrum_secrets_testkit::process;
 
@@ -41,10 +41,14 @@ fn admin(path: &Path) -> SecretAdmin {
     let store = JsonFileCatalogStore::open(path).expect("the catalog opens");
     let catalog = Catalog::new(store)
         .with_provider(ProviderId::new("memory").unwrap(), MemoryProvider::new());
-    SecretAdmin::builder(Arc::new(catalog), Arc::new(MemoryAuditSink::bounded(16)))
-        .without_redaction()
-        .build()
-        .expect("the admin builds")
+    SecretAdmin::builder(
+        Arc::new(catalog),
+        Arc::new(MemoryAuditSink::bounded(16)),
+        &Redactor::new(),
+    )
+    .without_redaction()
+    .build()
+    .expect("the admin builds")
 }
 
 /// Child: create a handle, then label it, forever; acknowledge each `Ok` on

@@ -82,8 +82,7 @@ fn canary_resolved_into_a_tool_never_reaches_storage_logs_or_errors() {
         .build()
         .unwrap();
     let redactor = resolver.redactor().unwrap().clone();
-    let admin = SecretAdmin::builder(Arc::clone(&catalog), sink)
-        .redactor(redactor.clone())
+    let admin = SecretAdmin::builder(Arc::clone(&catalog), sink, &redactor)
         .build()
         .unwrap();
     let by = AdminRequest::new(

@@ -15,8 +15,8 @@ use proptest::prelude::*;
 use tyrum_secrets::{
     AdminError, AdminRequest, AuditChainKey, Catalog, CatalogError, HandleId, JsonFileCatalogStore,
     JsonLinesAuditSink, KindSpec, Locator, MemoryProvider, NewSecret, ProviderError, ProviderId,
-    Purpose, Requester, RotateOptions, Scope, SecretAdmin, SecretBytes, SecretKind, SecretProvider,
-    SecretString, VersionSelector, bytes_from_string, string_from_bytes,
+    Purpose, Redactor, Requester, RotateOptions, Scope, SecretAdmin, SecretBytes, SecretKind,
+    SecretProvider, SecretString, VersionSelector, bytes_from_string, string_from_bytes,
 };
 use tyrum_secrets_testkit::{FaultPlan, FaultyProvider};
 
@@ -56,7 +56,7 @@ fn catalog_with_canary(
     );
     let key = AuditChainKey::new(SecretBytes::from(vec![7u8; 32])).unwrap();
     let sink = JsonLinesAuditSink::open(dir.join("audit.jsonl"), key).unwrap();
-    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(sink))
+    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(sink), &Redactor::new())
         .build()
         .unwrap();
     let spec = NewSecret::new(
@@ -180,9 +180,13 @@ fn errors_never_carry_values() {
             MemoryProvider::with_max_value_len(8),
         ),
     );
-    let small_admin = SecretAdmin::builder(small, Arc::new(tyrum_secrets::MemoryAuditSink::new()))
-        .build()
-        .unwrap();
+    let small_admin = SecretAdmin::builder(
+        small,
+        Arc::new(tyrum_secrets::MemoryAuditSink::new()),
+        &Redactor::new(),
+    )
+    .build()
+    .unwrap();
     let spec = NewSecret::new(
         ProviderId::new("memory").unwrap(),
         Scope::new("leak").unwrap(),

@@ -145,10 +145,13 @@ struct Handles {
 /// The first process: creates, rotates, revokes, resolves one value.
 fn first_run(dir: &Path, values: &Values) -> Handles {
     let p = start(dir);
-    let admin = SecretAdmin::builder(p.catalog.clone(), p.sink.clone())
-        .redactor(p.resolver.redactor().unwrap().clone())
-        .build()
-        .unwrap();
+    let admin = SecretAdmin::builder(
+        p.catalog.clone(),
+        p.sink.clone(),
+        p.resolver.redactor().unwrap(),
+    )
+    .build()
+    .unwrap();
     let create = |text: &str, spec: NewSecret| admin.create(spec, &value(text), &by()).unwrap();
     let spec = || {
         NewSecret::new(

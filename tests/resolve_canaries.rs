@@ -59,7 +59,7 @@ fn exercise(value: &str) -> (String, Vec<u8>) {
     .unwrap();
     // The admin writes to the same audit file and registers nothing, so
     // every value gets created and the resolver's refusal path runs.
-    let admin = SecretAdmin::builder(catalog.clone(), sink.clone())
+    let admin = SecretAdmin::builder(catalog.clone(), sink.clone(), &Redactor::new())
         .without_redaction()
         .build()
         .unwrap();

@@ -91,10 +91,13 @@ fn fixture_with_sink(sink: Arc<dyn AuditSink>, records: Arc<MemoryAuditSink>) ->
         .build()
         .unwrap();
     // The admin records to a sink of its own: `records` holds resolves only.
-    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
-        .redactor(resolver.redactor().unwrap().clone())
-        .build()
-        .unwrap();
+    let admin = SecretAdmin::builder(
+        catalog,
+        Arc::new(MemoryAuditSink::new()),
+        resolver.redactor().unwrap(),
+    )
+    .build()
+    .unwrap();
     Fixture {
         provider,
         records,

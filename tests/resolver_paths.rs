@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use tyrum_secrets::{
     AdminRequest, ApprovalGrant, ApprovalRejection, AuditChainKey, AuditError, AuditRecord,
     AuditSink, Catalog, DecisionReason, Destination, Effect, ErrorKind, ExposeSecret,
-    FingerprintKey, HandleId, JsonLinesAuditSink, KindSpec, MemoryApprovals, MemoryAuditSink,
-    MemoryCatalogStore, MemoryProvider, NewSecret, Outcome, ProviderId, Purpose, Redactor,
-    Requester, ResolveError, ResolveRequest, Resolver, RulePolicy, Scope, SecretAdmin, SecretBytes,
-    SecretHandle, SecretKind, SecretProvider, Timestamp, verify_audit_log,
+    FingerprintKey, HandleId, JsonLinesAuditSink, KindSpec, Locator, MemoryApprovals,
+    MemoryAuditSink, MemoryCatalogStore, MemoryProvider, NewSecret, Outcome, ProviderId, Purpose,
+    Redactor, Requester, ResolveError, ResolveRequest, Resolver, RulePolicy, Scope, SecretAdmin,
+    SecretBytes, SecretHandle, SecretKind, SecretProvider, Timestamp, verify_audit_log,
 };
 use tyrum_secrets_testkit::{FaultPlan, FaultyProvider};
 
@@ -67,10 +67,14 @@ impl Fixture {
         )
         .approvals(approvals.clone());
         let resolver = configure(builder).build().unwrap();
-        let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
-            .without_redaction()
-            .build()
-            .unwrap();
+        let admin = SecretAdmin::builder(
+            catalog.clone(),
+            Arc::new(MemoryAuditSink::new()),
+            &Redactor::new(),
+        )
+        .without_redaction()
+        .build()
+        .unwrap();
         Self {
             catalog,
             admin,
@@ -90,6 +94,24 @@ impl Fixture {
         self.admin
             .create(spec, &SecretBytes::from(value.as_bytes().to_vec()), &by())
             .unwrap()
+    }
+
+    /// A handle whose value was changed in the provider, outside the
+    /// catalog, to `value` (which may be too short for the admin to store):
+    /// imported, so it follows the provider's latest version.
+    fn changed_outside(&self, scope: &str, value: &str) -> SecretHandle {
+        let locator = Locator::new(format!("outside/{scope}")).unwrap();
+        let first = SecretBytes::from(b"a-long-enough-first-value".to_vec());
+        self.provider.write(&locator, &first).unwrap();
+        let spec = NewSecret::new(
+            ProviderId::new("memory").unwrap(),
+            Scope::new(scope).unwrap(),
+            KindSpec::new(SecretKind::ApiKey, None).unwrap(),
+        );
+        let handle = self.admin.import(spec, locator.clone(), &by()).unwrap();
+        let value = SecretBytes::from(value.as_bytes().to_vec());
+        self.provider.write(&locator, &value).unwrap();
+        handle
     }
 
     fn api_key(&self, scope: &str, value: &str) -> SecretHandle {
@@ -492,7 +514,7 @@ fn redactor_sees_every_value_and_a_refusal_fails_closed() {
     let redactor = Redactor::with_min_value_len(8);
     let f = Fixture::with_sink(None, |b| b.redactor(redactor.clone()));
     let long = f.api_key("open/ci", "sk-long-enough-1");
-    let short = f.api_key("open/ci2", "short");
+    let short = f.changed_outside("open/ci2", "short");
     assert!(f.attempt(long.id(), &request()).0.is_ok());
     assert_eq!(
         redactor.redact_str("echo sk-long-enough-1").as_str(),
@@ -525,7 +547,7 @@ fn resolver_owns_a_redactor_by_default_and_hands_out_that_one() {
     }
     let off = Fixture::with_sink(None, |b| b.without_redaction());
     assert!(off.resolver.redactor().is_none());
-    let h = off.api_key("open/ci", "short");
+    let h = off.changed_outside("open/ci", "short");
     assert!(
         off.attempt(h.id(), &request()).0.is_ok(),
         "no redactor, no refusal"

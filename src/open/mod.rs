@@ -481,8 +481,7 @@ fn open_state(
         builder = builder.approvals(Arc::clone(approvals));
     }
     let resolver = Arc::new(builder.build()?);
-    let admin = SecretAdmin::builder(Arc::clone(&catalog), Arc::clone(&sink))
-        .redactor(redactor.clone())
+    let admin = SecretAdmin::builder(Arc::clone(&catalog), Arc::clone(&sink), &redactor)
         .audit_timeout(timeout)
         .build()?;
 

@@ -15,8 +15,8 @@ use std::time::Duration;
 use tyrum_secrets_core::{
     AdminRequest, ApprovalGrant, ApprovalRejection, Catalog, Destination, ExposeSecret, KindSpec,
     MemoryApprovals, MemoryAuditSink, MemoryCatalogStore, MemoryProvider, NewSecret, Outcome,
-    ProviderId, Purpose, Requester, ResolveError, ResolveRequest, Resolver, RulePolicy, Scope,
-    SecretAdmin, SecretBytes, Timestamp,
+    ProviderId, Purpose, Redactor, Requester, ResolveError, ResolveRequest, Resolver, RulePolicy,
+    Scope, SecretAdmin, SecretBytes, Timestamp,
 };
 
 fn request(tool: &str, host: &str) -> ResolveRequest {
@@ -40,9 +40,13 @@ fn a_grant_for_one_tool_and_host_does_not_resolve_for_another() {
             .with_provider(memory.clone(), MemoryProvider::new()),
     );
     // The admin records to a sink of its own; `sink` holds resolves only.
-    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
-        .build()
-        .unwrap();
+    let admin = SecretAdmin::builder(
+        catalog.clone(),
+        Arc::new(MemoryAuditSink::new()),
+        &Redactor::new(),
+    )
+    .build()
+    .unwrap();
     let by = AdminRequest::new(
         Requester::new("operator").unwrap(),
         Purpose::new("test setup").unwrap(),
@@ -195,9 +199,13 @@ fn the_resolver_refuses_a_grant_from_another_conversation_and_records_why() {
         .approvals(approvals.clone())
         .build()
         .unwrap();
-    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
-        .build()
-        .unwrap();
+    let admin = SecretAdmin::builder(
+        catalog,
+        Arc::new(MemoryAuditSink::new()),
+        resolver.redactor().unwrap(),
+    )
+    .build()
+    .unwrap();
     let by = AdminRequest::new(
         Requester::new("operator").unwrap(),
         Purpose::new("test setup").unwrap(),

@@ -37,9 +37,13 @@ fn fixture() -> Fixture {
     let resolver = Resolver::builder(catalog.clone(), policy, sink.clone())
         .build()
         .unwrap();
-    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
-        .build()
-        .unwrap();
+    let admin = SecretAdmin::builder(
+        catalog,
+        Arc::new(MemoryAuditSink::new()),
+        resolver.redactor().unwrap(),
+    )
+    .build()
+    .unwrap();
     Fixture {
         admin,
         sink,

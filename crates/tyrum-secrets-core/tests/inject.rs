@@ -38,10 +38,13 @@ fn fixture() -> Fixture {
         .build()
         .unwrap();
     // The admin records to its own sink, so `sink` holds resolves only.
-    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
-        .redactor(resolver.redactor().unwrap().clone())
-        .build()
-        .unwrap();
+    let admin = SecretAdmin::builder(
+        catalog,
+        Arc::new(MemoryAuditSink::new()),
+        resolver.redactor().unwrap(),
+    )
+    .build()
+    .unwrap();
     Fixture {
         admin,
         sink,

@@ -94,10 +94,13 @@ fn fixture() -> Fixture {
             .build()
             .unwrap(),
     );
-    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
-        .redactor(resolver.redactor().unwrap().clone())
-        .build()
-        .unwrap();
+    let admin = SecretAdmin::builder(
+        catalog,
+        Arc::new(MemoryAuditSink::new()),
+        resolver.redactor().unwrap(),
+    )
+    .build()
+    .unwrap();
     Fixture {
         provider,
         resolver,

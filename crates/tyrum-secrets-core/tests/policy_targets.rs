@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use tyrum_secrets_core::{
     AdminRequest, Catalog, ExposeSecret, KindSpec, MemoryAuditSink, MemoryCatalogStore,
-    MemoryProvider, NewSecret, ProviderId, Purpose, Requester, ResolveError, ResolveRequest,
-    Resolver, RulePolicy, Scope, SecretAdmin, SecretBytes, SecretHandle,
+    MemoryProvider, NewSecret, ProviderId, Purpose, Redactor, Requester, ResolveError,
+    ResolveRequest, Resolver, RulePolicy, Scope, SecretAdmin, SecretBytes, SecretHandle,
 };
 
 fn catalog() -> Arc<Catalog> {
@@ -44,9 +44,13 @@ fn create(
 
 /// Creating goes through the admin, which records to a sink of its own.
 fn admin(catalog: &Arc<Catalog>) -> SecretAdmin {
-    SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
-        .build()
-        .unwrap()
+    SecretAdmin::builder(
+        catalog.clone(),
+        Arc::new(MemoryAuditSink::new()),
+        &Redactor::new(),
+    )
+    .build()
+    .unwrap()
 }
 
 fn by() -> AdminRequest {

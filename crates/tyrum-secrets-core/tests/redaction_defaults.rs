@@ -15,9 +15,9 @@ use std::time::Duration;
 use tyrum_secrets_core::{
     Action, AdminRequest, AuditError, AuditRecord, AuditSink, Catalog, ErrorKind, ExposeSecret,
     HandleId, KindSpec, Locator, MemoryAuditSink, MemoryCatalogStore, MemoryProvider, NewSecret,
-    Outcome, PreloadError, ProviderId, Purpose, Requester, ResolveError, ResolveRequest, Resolver,
-    RotateOptions, RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind, SecretProvider,
-    SkipReason, Version,
+    Outcome, PreloadError, ProviderId, Purpose, Redactor, Requester, ResolveError, ResolveRequest,
+    Resolver, RotateOptions, RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind,
+    SecretProvider, SkipReason, Version,
 };
 
 /// Records to memory, or fails while `failing` is set.
@@ -62,7 +62,7 @@ fn fixture() -> Fixture {
         .build()
         .unwrap();
     // An admin without a redactor, so these tests decide what is registered.
-    let admin = SecretAdmin::builder(catalog.clone(), sink.clone())
+    let admin = SecretAdmin::builder(catalog.clone(), sink.clone(), &Redactor::new())
         .without_redaction()
         .build()
         .unwrap();
@@ -150,7 +150,15 @@ fn short_value_allowed_unmasked_is_handed_out_unregistered_and_recorded_so() {
 #[test]
 fn short_value_without_the_opt_in_is_refused_at_resolve() {
     let f = fixture();
-    let pin = f.admin.create(spec(), &bytes("482913"), &by()).unwrap();
+    // The admin refuses a short value (even without a redactor), so it
+    // arrives the way a value rotated outside the catalog does: the
+    // provider's latest version of an imported secret.
+    let locator = Locator::new("app/pin").unwrap();
+    f.provider
+        .write(&locator, &bytes("a-long-enough-first-pin"))
+        .unwrap();
+    let pin = f.admin.import(spec(), locator.clone(), &by()).unwrap();
+    f.provider.write(&locator, &bytes("482913")).unwrap();
     let err = f.resolver.resolve(pin.id(), &request()).unwrap_err();
     assert!(matches!(err, ResolveError::Redaction { .. }), "{err}");
     let text = err.to_string();
@@ -162,6 +170,33 @@ fn short_value_without_the_opt_in_is_refused_at_resolve() {
     let record = f.sink.records.records().pop().unwrap();
     assert_eq!(record.error_kind, Some(ErrorKind::Redaction));
     assert!(!record.allow_unmasked);
+}
+
+/// The admin takes the redactor it registers new values with as an
+/// argument: given the resolver's, a value created after start-up is masked
+/// in the resolver's (the log writers') output at once, before anything
+/// resolved it. (Before, the admin defaulted to a private redactor nobody
+/// else held; that call no longer compiles, see the admin module docs.)
+#[test]
+fn a_value_created_through_the_admin_is_masked_by_the_resolvers_redactor() {
+    let f = fixture();
+    let admin = SecretAdmin::builder(
+        f.catalog.clone(),
+        f.sink.clone(),
+        f.resolver.redactor().unwrap(),
+    )
+    .build()
+    .unwrap();
+    let handle = admin
+        .create(spec(), &bytes("sk-created-not-masked-01"), &by())
+        .unwrap();
+    let shown = f
+        .resolver
+        .redactor()
+        .unwrap()
+        .redact_str("log: sk-created-not-masked-01")
+        .into_inner();
+    assert_eq!(shown, format!("log: [{}]", handle.id()));
 }
 
 #[test]
@@ -201,7 +236,14 @@ fn preload_registers_every_version_in_use_in_one_record() {
     f.provider
         .write(&locator, &bytes("external-v2-0006"))
         .unwrap();
-    let short = f.admin.create(spec(), &bytes("12345"), &by()).unwrap();
+    // A value too short to mask, changed in the provider (the admin
+    // refuses to store one).
+    let short_at = Locator::new("external/pin").unwrap();
+    f.provider
+        .write(&short_at, &bytes("external-pin-0007"))
+        .unwrap();
+    let short = f.admin.import(spec(), short_at.clone(), &by()).unwrap();
+    f.provider.write(&short_at, &bytes("12345")).unwrap();
 
     let before = f.sink.records.len();
     let (who, why) = start_up();
@@ -317,7 +359,8 @@ fn admin_preload_names_the_operator_and_a_resolver_without_redaction_cannot_prel
     f.admin
         .create(spec(), &bytes("admin-preloaded-1"), &by())
         .unwrap();
-    let admin = SecretAdmin::builder(f.catalog.clone(), f.sink.clone())
+    // A fresh redactor, as after a restart: the pre-load fills it.
+    let admin = SecretAdmin::builder(f.catalog.clone(), f.sink.clone(), &Redactor::new())
         .build()
         .unwrap();
     let report = admin.preload_redactor(&by()).unwrap();

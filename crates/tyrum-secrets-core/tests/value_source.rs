@@ -191,10 +191,13 @@ fn the_resolver_as_a_source_resolves_through_policy_and_audit() {
         )
     };
     // The admin records to its own sink, so `sink` holds resolves only.
-    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
-        .redactor(resolver.redactor().unwrap().clone())
-        .build()
-        .unwrap();
+    let admin = SecretAdmin::builder(
+        catalog,
+        Arc::new(MemoryAuditSink::new()),
+        resolver.redactor().unwrap(),
+    )
+    .build()
+    .unwrap();
     let by = AdminRequest::new(
         Requester::new("operator").unwrap(),
         Purpose::new("value source test").unwrap(),

@@ -27,7 +27,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(5 * 60);
 /// # let catalog = Arc::new(Catalog::new(MemoryCatalogStore::new())
 /// #     .with_provider(memory.clone(), MemoryProvider::new()));
 /// # let admin = tyrum_secrets_core::SecretAdmin::builder(catalog.clone(),
-/// #     Arc::new(MemoryAuditSink::new())).build()?;
+/// #     Arc::new(MemoryAuditSink::new()), &tyrum_secrets_core::Redactor::new()).build()?;
 /// # let by = tyrum_secrets_core::AdminRequest::new(Requester::new("ops")?, Purpose::new("setup")?);
 /// # let handle = admin.create(
 /// #     NewSecret::new(memory, Scope::new("ci")?, KindSpec::new(SecretKind::ApiKey, None)?),

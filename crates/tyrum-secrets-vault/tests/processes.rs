@@ -16,9 +16,9 @@ use std::time::Duration;
 use support::*;
 use tyrum_secrets_core::{
     AdminRequest, Catalog, ExposeSecret, HandleId, KindSpec, MemoryAuditSink, NewSecret,
-    ProviderId, Purpose, Requester, ResolveError, ResolveRequest, Resolver, RotateOptions,
-    RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind, SecretProvider, SecretString,
-    VersionPin, VersionSelector, VersionState,
+    ProviderId, Purpose, Redactor, Requester, ResolveError, ResolveRequest, Resolver,
+    RotateOptions, RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind, SecretProvider,
+    SecretString, VersionPin, VersionSelector, VersionState,
 };
 use tyrum_secrets_testkit::process;
 use tyrum_secrets_vault::{
@@ -82,9 +82,13 @@ fn side(address: &str, token: &str, prefix: &str) -> Side {
         Catalog::new(VaultCatalogStore::new(client, mount("catalog")))
             .with_provider(ProviderId::new("bao").unwrap(), provider.clone()),
     );
-    let admin = SecretAdmin::builder(Arc::clone(&catalog), Arc::new(MemoryAuditSink::new()))
-        .build()
-        .unwrap();
+    let admin = SecretAdmin::builder(
+        Arc::clone(&catalog),
+        Arc::new(MemoryAuditSink::new()),
+        &Redactor::new(),
+    )
+    .build()
+    .unwrap();
     Side {
         catalog,
         admin,

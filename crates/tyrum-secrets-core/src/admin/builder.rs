@@ -19,16 +19,13 @@ pub struct SecretAdminBuilder {
 }
 
 impl SecretAdminBuilder {
-    /// Registers new values with `redactor`, a clone of one that is shared
-    /// (the resolver's, from [`Resolver::redactor`](crate::Resolver::redactor)),
-    /// instead of a redactor of the admin's own.
-    pub fn redactor(mut self, redactor: Redactor) -> Self {
-        self.redactor = Some(redactor);
-        self
-    }
-
-    /// Registers new values with no redactor: no value is masked by the
-    /// admin, and no value is refused for being too short to mask.
+    /// Registers new values with no redactor, not even the one given to
+    /// [`SecretAdmin::builder`]: a value created or rotated in is masked
+    /// nowhere until something resolves or pre-loads it. For tools that
+    /// never log values, and tests. A value shorter than
+    /// [`DEFAULT_MIN_VALUE_LEN`](crate::redaction::DEFAULT_MIN_VALUE_LEN) bytes is still
+    /// refused unless its secret allows it unmasked, as a redactor with the
+    /// default minimum would refuse it at its first resolve.
     pub fn without_redaction(mut self) -> Self {
         self.redactor = None;
         self

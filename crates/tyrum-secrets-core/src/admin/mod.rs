@@ -42,13 +42,15 @@
 //! use std::sync::Arc;
 //! use tyrum_secrets_core::{Action, AdminRequest, Catalog, KindSpec, MemoryAuditSink,
 //!     MemoryCatalogStore, MemoryProvider, NewSecret, Outcome, ProviderId, Purpose, Requester,
-//!     RotateOptions, Scope, SecretAdmin, SecretBytes, SecretKind};
+//!     Redactor, RotateOptions, Scope, SecretAdmin, SecretBytes, SecretKind};
 //!
 //! let memory = ProviderId::new("memory")?;
 //! let catalog = Arc::new(Catalog::new(MemoryCatalogStore::new())
 //!     .with_provider(memory.clone(), MemoryProvider::new()));
 //! let audit = Arc::new(MemoryAuditSink::new());
-//! let admin = SecretAdmin::builder(catalog, audit.clone()).build()?;
+//! // The redactor that log writers use (in a gateway, the resolver's).
+//! let redactor = Redactor::new();
+//! let admin = SecretAdmin::builder(catalog, audit.clone(), &redactor).build()?;
 //! let by = AdminRequest::new(Requester::new("ops-alice")?, Purpose::new("quarterly rotation")?);
 //!
 //! let spec = NewSecret::new(memory, Scope::new("workspace/acme")?,
@@ -62,7 +64,27 @@
 //! assert_eq!((records[1].action, records[1].outcome), (Action::Rotate, Outcome::Applied));
 //! assert_eq!(records[1].version, Some(v2));
 //! assert_eq!(records[1].purpose, "quarterly rotation");
+//! // Both values were masked from the moment they were stored.
+//! assert_eq!(redactor.redact_str("sk-live-first-value").as_str(), format!("[{}]", handle.id()));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # One redactor
+//!
+//! The admin has no redactor of its own: [`SecretAdmin::builder`] takes the
+//! one the resolver and the log writers share, so a value created or
+//! rotated in is masked in their output at once, before anything resolves
+//! it. An admin whose new values are registered nowhere must be asked for
+//! by name ([`SecretAdminBuilder::without_redaction`]); it still refuses a
+//! value shorter than [`DEFAULT_MIN_VALUE_LEN`](crate::redaction::DEFAULT_MIN_VALUE_LEN)
+//! bytes unless its secret allows it unmasked.
+//!
+//! ```compile_fail
+//! # use std::sync::Arc;
+//! # use tyrum_secrets_core::{Catalog, MemoryAuditSink, MemoryCatalogStore, SecretAdmin};
+//! # let catalog = Arc::new(Catalog::new(MemoryCatalogStore::new()));
+//! // No redactor named: does not compile, rather than mask nothing.
+//! let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new())).build();
 //! ```
 
 mod builder;
@@ -101,20 +123,28 @@ pub struct SecretAdmin {
 }
 
 impl SecretAdmin {
-    /// Starts building an admin over `catalog`, recording to `sink`. The
-    /// admin has a redactor of its own unless given one to share
-    /// ([`SecretAdminBuilder::redactor`]): share the resolver's, so that a
-    /// value is masked from the moment it is created or rotated in.
-    pub fn builder(catalog: Arc<Catalog>, sink: Arc<dyn AuditSink>) -> SecretAdminBuilder {
+    /// Starts building an admin over `catalog`, recording to `sink`, that
+    /// registers every new value with `redactor` before storing it: pass
+    /// the resolver's ([`Resolver::redactor`](crate::Resolver::redactor)),
+    /// the one log writers and persistence use, so that a value is masked
+    /// from the moment it is created or rotated in. The admin keeps a clone,
+    /// which shares the registry. To register new values nowhere, say so:
+    /// [`without_redaction`](SecretAdminBuilder::without_redaction).
+    pub fn builder(
+        catalog: Arc<Catalog>,
+        sink: Arc<dyn AuditSink>,
+        redactor: &Redactor,
+    ) -> SecretAdminBuilder {
         SecretAdminBuilder {
             catalog,
             sink,
-            redactor: Some(Redactor::new()),
+            redactor: Some(redactor.clone()),
             audit_timeout: DEFAULT_AUDIT_TIMEOUT,
         }
     }
 
-    /// The redactor new values are registered with (`None` only when built
+    /// The redactor new values are registered with: the one given to
+    /// [`builder`](Self::builder) (`None` only when built
     /// [`without_redaction`](SecretAdminBuilder::without_redaction)).
     pub fn redactor(&self) -> Option<&Redactor> {
         self.redactor.as_ref()

@@ -3,9 +3,11 @@
 
 use super::{AdminError, AdminRequest, SecretAdmin};
 use crate::audit::{Action, AuditError, AuditRecord, Outcome};
-use crate::redaction::RedactionError;
+use crate::redaction::{DEFAULT_MIN_VALUE_LEN, RedactionError};
 use crate::resolver::next_request_id;
-use crate::{Catalog, CatalogEntry, CatalogError, HandleId, SecretBytes, Timestamp, Version};
+use crate::{
+    Catalog, CatalogEntry, CatalogError, ExposeSecret, HandleId, SecretBytes, Timestamp, Version,
+};
 
 impl SecretAdmin {
     /// [`retire_due`](Self::retire_due) as of `now`.
@@ -125,7 +127,8 @@ impl SecretAdmin {
     }
 
     /// Registers a new value of `id` with the redactor. A value too short
-    /// to mask is refused unless the secret allows it unmasked.
+    /// to mask is refused unless the secret allows it unmasked, with or
+    /// without a redactor (without one, against the default minimum).
     pub(super) fn register(
         &self,
         id: &HandleId,
@@ -133,6 +136,16 @@ impl SecretAdmin {
         allow_unmasked: bool,
     ) -> Result<(), AdminError> {
         let Some(redactor) = &self.redactor else {
+            let min = DEFAULT_MIN_VALUE_LEN;
+            if value.expose_secret().len() < min && !allow_unmasked {
+                return Err(AdminError::Redaction {
+                    id: id.clone(),
+                    source: RedactionError::ValueTooShort {
+                        handle: id.clone(),
+                        min,
+                    },
+                });
+            }
             return Ok(());
         };
         match redactor.register(id, value) {

@@ -2,6 +2,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
 use crate::audit::{AuditError, AuditRecord, ErrorKind, MemoryAuditSink, Outcome};
+use crate::redaction::RedactionError;
 use crate::{
     CatalogError, ExposeSecret as _, KindSpec, MemoryCatalogStore, MemoryProvider, ProviderError,
     ProviderId, Purpose, Requester, Scope, SecretKind, SecretProvider, VersionSelector,
@@ -42,7 +43,8 @@ impl Fixture {
                 .with_shared_provider(memory(), provider.clone() as Arc<dyn SecretProvider>),
         );
         let sink = Arc::new(SwitchSink::default());
-        let admin = SecretAdmin::builder(catalog.clone(), sink.clone())
+        // The redactor a resolver and log writers would share.
+        let admin = SecretAdmin::builder(catalog.clone(), sink.clone(), &Redactor::new())
             .build()
             .unwrap();
         Self {
@@ -295,7 +297,9 @@ fn a_change_that_fails_after_its_record_is_recorded_as_failed() {
             .with_shared_provider(ro.clone(), Arc::new(ReadOnly(env_like))),
     );
     let sink = Arc::new(MemoryAuditSink::new());
-    let admin = SecretAdmin::builder(catalog, sink.clone()).build().unwrap();
+    let admin = SecretAdmin::builder(catalog, sink.clone(), &Redactor::new())
+        .build()
+        .unwrap();
     let spec = NewSecret::new(
         ro,
         Scope::new("ext").unwrap(),
@@ -393,6 +397,59 @@ fn short_values_are_refused_unless_allowed_unmasked_and_the_record_says_so() {
         0,
         "nothing masked"
     );
+}
+
+#[test]
+fn the_admin_registers_with_the_redactor_it_was_given_not_one_of_its_own() {
+    let f = Fixture::new();
+    let shared = Redactor::new();
+    let admin = SecretAdmin::builder(f.catalog.clone(), f.sink.clone(), &shared)
+        .build()
+        .unwrap();
+    let h = admin
+        .create(api_key(), &bytes("sk-shared-at-create-1"), &by())
+        .unwrap();
+    // The caller's redactor (a clone shares its registry) masks it at once.
+    assert_eq!(
+        shared.redact_str("log: sk-shared-at-create-1").as_str(),
+        format!("log: [{}]", h.id())
+    );
+    assert_eq!(admin.redactor().unwrap().value_count(), 1);
+}
+
+#[test]
+fn without_redaction_still_refuses_a_value_too_short_to_mask() {
+    let f = Fixture::new();
+    let admin = SecretAdmin::builder(f.catalog.clone(), f.sink.clone(), &Redactor::new())
+        .without_redaction()
+        .build()
+        .unwrap();
+    assert!(admin.redactor().is_none());
+    let err = admin
+        .create(api_key(), &bytes("1234567"), &by())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AdminError::Redaction {
+                source: RedactionError::ValueTooShort { min: 8, .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("allow_unmasked"), "{err}");
+    assert!(!err.to_string().contains("1234567"), "{err}");
+    assert!(admin.list().unwrap().is_empty());
+    // Long enough, or allowed unmasked: stored, and registered nowhere.
+    admin.create(api_key(), &bytes("12345678"), &by()).unwrap();
+    let h = admin
+        .create(api_key().allow_unmasked(), &bytes("123456"), &by())
+        .unwrap();
+    admin
+        .rotate(h.id(), &bytes("654321"), RotateOptions::default(), &by())
+        .unwrap();
+    assert_eq!(admin.list().unwrap().len(), 2);
 }
 
 #[test]
@@ -509,7 +566,7 @@ fn retire_due_records_each_version_before_removing_it() {
 fn admin_and_builder_debug_show_no_values() {
     let f = Fixture::new();
     f.create("sk-debug-CANARY-1");
-    let builder = SecretAdmin::builder(f.catalog.clone(), f.sink.clone());
+    let builder = SecretAdmin::builder(f.catalog.clone(), f.sink.clone(), &Redactor::new());
     let text = format!("{:?} {:?} {builder:?}", f.admin, AdminRequest::clone(&by()));
     assert!(!text.contains("CANARY"), "{text}");
 }

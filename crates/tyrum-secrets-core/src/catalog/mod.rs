@@ -47,14 +47,15 @@ pub const LAST_RESOLVED_GRANULARITY: Duration = Duration::from_secs(60);
 /// ```
 /// use std::sync::Arc;
 /// use tyrum_secrets_core::{AdminRequest, Catalog, CatalogError, KindSpec, MemoryAuditSink,
-///     MemoryCatalogStore, MemoryProvider, NewSecret, ProviderId, Purpose, Requester, Scope,
-///     SecretAdmin, SecretBytes, SecretKind};
+///     MemoryCatalogStore, MemoryProvider, NewSecret, ProviderId, Purpose, Redactor, Requester,
+///     Scope, SecretAdmin, SecretBytes, SecretKind};
 ///
 /// let memory = ProviderId::new("memory")?;
 /// let catalog = Arc::new(Catalog::new(MemoryCatalogStore::new())
 ///     .with_provider(memory.clone(), MemoryProvider::new()));
 /// let audit = Arc::new(MemoryAuditSink::new());
-/// let admin = SecretAdmin::builder(catalog.clone(), audit.clone()).build()?;
+/// let redactor = Redactor::new(); // the one log writers use
+/// let admin = SecretAdmin::builder(catalog.clone(), audit.clone(), &redactor).build()?;
 /// let by = AdminRequest::new(Requester::new("operator")?, Purpose::new("screenshot leak")?);
 ///
 /// let spec = NewSecret::new(memory, Scope::new("workspace/acme")?,

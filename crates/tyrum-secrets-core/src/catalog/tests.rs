@@ -1,7 +1,8 @@
 use super::*;
 use crate::{
     AdminError, AdminRequest, ExposeSecret, KindSpec, Locator, MemoryAuditSink, MemoryProvider,
-    Purpose, Requester, Scope, SecretAdmin, SecretBytes, SecretKind, SecretProvider, Version,
+    Purpose, Redactor, Requester, Scope, SecretAdmin, SecretBytes, SecretKind, SecretProvider,
+    Version,
 };
 
 /// A catalog and the admin that changes it (recording to memory).
@@ -19,9 +20,13 @@ impl std::ops::Deref for Fixture {
 
 fn admin_of(catalog: Catalog) -> Fixture {
     let catalog = Arc::new(catalog);
-    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
-        .build()
-        .unwrap();
+    let admin = SecretAdmin::builder(
+        catalog.clone(),
+        Arc::new(MemoryAuditSink::new()),
+        &Redactor::new(),
+    )
+    .build()
+    .unwrap();
     Fixture { catalog, admin }
 }
 

@@ -610,7 +610,9 @@ fn resolver_registers_resolved_values_with_the_redactor() {
         RulePolicy, Scope, SecretAdmin, SecretKind,
     };
 
-    let redactor = Redactor::new();
+    // A minimum above the admin's default one (8), so a value the admin
+    // stores can still be too short for this resolver's redactor.
+    let redactor = Redactor::with_min_value_len(12);
     let memory = ProviderId::new("memory").unwrap();
     let catalog = Arc::new(
         Catalog::new(MemoryCatalogStore::new())
@@ -623,10 +625,14 @@ fn resolver_registers_resolved_values_with_the_redactor() {
             KindSpec::new(SecretKind::ApiKey, None).unwrap(),
         );
         // An admin without a redactor: only the resolver registers here.
-        let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
-            .without_redaction()
-            .build()
-            .unwrap();
+        let admin = SecretAdmin::builder(
+            catalog.clone(),
+            Arc::new(MemoryAuditSink::new()),
+            &Redactor::new(),
+        )
+        .without_redaction()
+        .build()
+        .unwrap();
         let by = AdminRequest::new(
             Requester::new("operator").unwrap(),
             Purpose::new("redaction test").unwrap(),
@@ -634,7 +640,7 @@ fn resolver_registers_resolved_values_with_the_redactor() {
         admin.create(spec, &secret(value), &by).unwrap()
     };
     let long = create("sk-live-resolved-1234");
-    let short = create("Xq7zK9");
+    let short = create("Xq7zK9wb");
     let policy = RulePolicy::from_json_str(
         r#"{"rules": [{"id": "open", "effect": "allow", "secret": "memory:open/*"}]}"#,
     )
@@ -666,6 +672,6 @@ fn resolver_registers_resolved_values_with_the_redactor() {
         message.push_str(&s.to_string());
         source = s.source();
     }
-    assert!(message.contains("minimum of 8 bytes"), "{message}");
-    assert!(!message.contains("Xq7zK9"), "{message}");
+    assert!(message.contains("minimum of 12 bytes"), "{message}");
+    assert!(!message.contains("Xq7zK9wb"), "{message}");
 }

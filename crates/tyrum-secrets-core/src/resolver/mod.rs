@@ -104,7 +104,7 @@ use crate::{Catalog, ExposeSecret, HandleId, SecretBytes, SecretHandle, Timestam
 /// // The resolver owns its redactor; the admin shares it.
 /// let resolver = Resolver::builder(catalog.clone(), policy, audit.clone()).build()?;
 /// let redactor = resolver.redactor().cloned().ok_or("redaction is on by default")?;
-/// let admin = SecretAdmin::builder(catalog, audit.clone()).redactor(redactor.clone()).build()?;
+/// let admin = SecretAdmin::builder(catalog, audit.clone(), &redactor).build()?;
 ///
 /// let by = AdminRequest::new(Requester::new("operator")?, Purpose::new("ci key")?);
 /// let handle = admin.create(

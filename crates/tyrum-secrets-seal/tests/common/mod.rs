@@ -42,10 +42,13 @@ pub(crate) fn gateway() -> Gateway {
         .build()
         .unwrap();
     // The admin records to its own sink, so `sink` holds resolves only.
-    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
-        .redactor(resolver.redactor().unwrap().clone())
-        .build()
-        .unwrap();
+    let admin = SecretAdmin::builder(
+        catalog,
+        Arc::new(MemoryAuditSink::new()),
+        resolver.redactor().unwrap(),
+    )
+    .build()
+    .unwrap();
     Gateway {
         admin,
         sink,

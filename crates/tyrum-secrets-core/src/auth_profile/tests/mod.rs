@@ -73,10 +73,8 @@ impl Fixture {
             .build()
             .unwrap(),
         );
-        let mut admin = SecretAdmin::builder(catalog.clone(), sink);
-        if let Some(redactor) = resolver.redactor() {
-            admin = admin.redactor(redactor.clone());
-        }
+        let redactor = resolver.redactor().expect("resolvers redact by default");
+        let admin = SecretAdmin::builder(catalog.clone(), sink, redactor);
         Self {
             catalog,
             provider,
