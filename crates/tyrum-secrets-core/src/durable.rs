@@ -200,6 +200,35 @@ pub fn sync_parent_dir(path: &Path) -> io::Result<()> {
 /// The underlying I/O error, or `InvalidInput` for anything but a regular
 /// file.
 pub fn open_regular(path: &Path, write: bool, create: bool) -> io::Result<File> {
+    open_checked(path, write, create, false)
+}
+
+/// [`open_regular`], also refusing a symbolic link at `path` itself (its
+/// parent directories may still be links): for a file this process
+/// appends to, truncates or rewrites, where a link planted at the path
+/// would redirect those writes to a file of the attacker's choosing.
+///
+/// On Unix the open uses `O_NOFOLLOW`, so a link swapped in after any
+/// check is still refused; elsewhere the path is checked just before the
+/// open.
+///
+/// # Errors
+/// As [`open_regular`]; a symbolic link is `InvalidInput` carrying a
+/// [`ReadFileError::NotARegularFile`] of kind `symbolic link`.
+pub fn open_regular_no_symlink(path: &Path, write: bool, create: bool) -> io::Result<File> {
+    open_checked(path, write, create, true)
+}
+
+fn open_checked(path: &Path, write: bool, create: bool, no_symlink: bool) -> io::Result<File> {
+    let is_symlink =
+        || std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink());
+    let symlink = || -> io::Error {
+        ReadFileError::NotARegularFile {
+            path: path.to_owned(),
+            kind: "symbolic link",
+        }
+        .into()
+    };
     let mut options = OpenOptions::new();
     options.read(true);
     if write {
@@ -211,9 +240,29 @@ pub fn open_regular(path: &Path, write: bool, create: bool) -> io::Result<File> 
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600).custom_flags(libc::O_NONBLOCK);
+        let nofollow = if no_symlink { libc::O_NOFOLLOW } else { 0 };
+        options
+            .mode(0o600)
+            .custom_flags(libc::O_NONBLOCK | nofollow);
     }
-    let file = options.open(path)?;
+    #[cfg(not(unix))]
+    if no_symlink && is_symlink() {
+        return Err(symlink());
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        // O_NOFOLLOW fails with ELOOP (EMLINK on some BSDs): say why.
+        Err(_) if no_symlink && is_symlink() => return Err(symlink()),
+        // A directory opened for writing fails before it can be checked.
+        Err(e) if e.kind() == io::ErrorKind::IsADirectory => {
+            return Err(ReadFileError::NotARegularFile {
+                path: path.to_owned(),
+                kind: "directory",
+            }
+            .into());
+        }
+        Err(e) => return Err(e),
+    };
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(ReadFileError::NotARegularFile {
@@ -274,12 +323,41 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = open_and_read(dir.path(), 1 << 20).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        for create in [false, true] {
+            let err = open_regular(dir.path(), true, create).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+            assert!(err.to_string().contains("directory"), "{err}");
+        }
         #[cfg(unix)]
         {
             let err = open_and_read(Path::new("/dev/zero"), 1 << 20).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
             assert!(err.to_string().contains("device"), "{err}");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_is_refused_by_open_regular_no_symlink_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"elsewhere").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        for (write, create) in [(false, false), (true, false), (true, true)] {
+            let err = open_regular_no_symlink(&link, write, create).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert!(err.to_string().contains("symbolic link"), "{err}");
+        }
+        // A dangling link is refused too, and nothing is created behind it.
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("missing"), &dangling).unwrap();
+        let err = open_regular_no_symlink(&dangling, true, true).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(!dir.path().join("missing").exists());
+        // open_regular follows links, as before; a plain file opens.
+        assert!(open_regular(&link, false, false).is_ok());
+        assert!(open_regular_no_symlink(&target, true, false).is_ok());
     }
 
     #[cfg(unix)]

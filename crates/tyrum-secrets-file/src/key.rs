@@ -3,11 +3,11 @@
 //! keychain, a KMS).
 
 use std::fmt;
-use std::io::Read as _;
+use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
 use tyrum_secrets_core::durable::{
-    ReadFileError, open_private, read_regular_file, sync_parent_dir,
+    ReadFileError, open_private, open_regular, read_regular_file, sync_parent_dir,
 };
 use tyrum_secrets_core::{ExposeSecret, SecretBox, SecretString};
 use zeroize::{Zeroize, Zeroizing};
@@ -42,27 +42,63 @@ impl StoreKey {
 
     /// Reads a key file: exactly 32 raw bytes.
     ///
+    /// Only a regular file is read ([`open_regular`]: opened with
+    /// `O_NONBLOCK` and checked on the opened descriptor), so a path that
+    /// names a FIFO, a device or a directory fails at once instead of
+    /// hanging or reading without end; at most one byte more than a key is
+    /// read, into a buffer wiped on drop.
+    ///
     /// # Errors
-    /// [`FileError::KeyFile`] when the file is not exactly 32 bytes,
-    /// [`FileError::Io`] when it cannot be read.
+    /// [`FileError::KeyFile`] when the path is not a regular file or the
+    /// file is not exactly 32 bytes, [`FileError::Io`] when it cannot be
+    /// read.
     pub fn read_key_file(path: &Path) -> Result<Self, FileError> {
-        let mut file = std::fs::File::open(path)
-            .map_err(|source| FileError::io("opening the key file", path, source))?;
-        let mut buf = Zeroizing::new(Vec::with_capacity(KEY_LEN + 1));
-        // Read one byte more than a key so an oversized file is noticed
-        // without reading all of it.
-        (&mut file)
-            .take(KEY_LEN as u64 + 1)
-            .read_to_end(&mut buf)
-            .map_err(|source| FileError::io("reading the key file", path, source))?;
-        let bytes: [u8; KEY_LEN] =
-            buf.as_slice()
-                .try_into()
-                .map_err(|_| FileError::KeyFile {
-                    path: path.to_owned(),
-                    reason: "a key file must hold exactly 32 raw bytes; make one with StoreKey::write_new_key_file",
-                })?;
-        Ok(Self::from_bytes(bytes))
+        let refuse = |reason| FileError::KeyFile {
+            path: path.to_owned(),
+            reason,
+        };
+        let wrong_length = || {
+            refuse(
+                "a key file must hold exactly 32 raw bytes; make one with \
+                 StoreKey::write_new_key_file",
+            )
+        };
+        let file = open_regular(path, false, false).map_err(|source| {
+            if source.kind() == io::ErrorKind::InvalidInput {
+                refuse("it is not a regular file (a FIFO, device or directory?); point it at a key file")
+            } else {
+                FileError::io("opening the key file", path, source)
+            }
+        })?;
+        let len = file
+            .metadata()
+            .map_err(|source| FileError::io("reading the key file", path, source))?
+            .len();
+        if len != KEY_LEN as u64 {
+            return Err(wrong_length());
+        }
+        // One byte more than a key: a file that grew since the check is
+        // noticed without reading all of it.
+        let mut buf = Zeroizing::new([0u8; KEY_LEN + 1]);
+        let mut filled = 0;
+        let mut reader = (&file).take(KEY_LEN as u64 + 1);
+        loop {
+            match reader.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => return Err(FileError::io("reading the key file", path, source)),
+            }
+            if filled == buf.len() {
+                break;
+            }
+        }
+        if filled != KEY_LEN {
+            return Err(wrong_length());
+        }
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        key.copy_from_slice(&buf[..KEY_LEN]);
+        Ok(Self(key))
     }
 
     /// Writes a fresh random key to a new file with mode 0600 and returns it.

@@ -592,6 +592,78 @@ fn a_key_file_opens_the_store_it_created() {
     assert!(matches!(err, FileError::Decrypt { .. }));
 }
 
+/// Runs `f` on another thread; fails the test if it does not return (a
+/// generous bound: only "does not hang" is checked).
+fn without_hanging<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{what} hangs"))
+}
+
+/// A key file path that names a FIFO (a config pointed at the wrong path,
+/// or a swap), a device or a directory is refused at once: the open does
+/// not block on a FIFO without a writer and nothing is read from it.
+#[cfg(unix)]
+#[test]
+fn a_key_file_at_a_fifo_or_device_is_refused_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("key.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for path in [
+        fifo.clone(),
+        PathBuf::from("/dev/zero"),
+        dir.path().to_owned(),
+    ] {
+        let owned = path.clone();
+        let result = without_hanging("reading a key file", move || {
+            StoreKey::read_key_file(&owned).map(drop)
+        });
+        match result {
+            Err(FileError::KeyFile { path: at, reason }) => {
+                assert_eq!(at, path);
+                assert!(reason.contains("regular file"), "{reason}");
+            }
+            other => panic!("{}: {other:?}", path.display()),
+        }
+    }
+    let store = store_path(dir.path());
+    let key = KeySource::KeyFile(fifo);
+    let result = without_hanging("opening a store with a FIFO key file", move || {
+        FileProvider::open_with(&store, key, options()).map(drop)
+    });
+    assert!(
+        matches!(result, Err(FileError::KeyFile { .. })),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_key_file_of_any_length_but_32_bytes_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.key");
+    for len in [0usize, 31, 33, 4096] {
+        std::fs::write(&path, vec![7u8; len]).unwrap();
+        assert!(
+            matches!(
+                StoreKey::read_key_file(&path),
+                Err(FileError::KeyFile { .. })
+            ),
+            "{len} bytes"
+        );
+    }
+    std::fs::write(&path, [7u8; 32]).unwrap();
+    assert!(StoreKey::read_key_file(&path).is_ok());
+}
+
 /// Runs the test `name` of this binary again in a child process whose
 /// address space is capped at 1 GiB (`ulimit -v`), with `TYRUM_CAPPED_CHILD`
 /// set; returns whether this is that child.

@@ -4,13 +4,15 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{self, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tyrum_secrets_core::Timestamp;
-use tyrum_secrets_core::durable::{open_private, sync_parent_dir};
+use tyrum_secrets_core::durable::{
+    open_private, open_regular_no_symlink, read_bounded, sync_parent_dir,
+};
 
 use super::{Recorded, ReplayError, ReplayGuard};
 use crate::EnvelopeId;
@@ -19,6 +21,15 @@ use crate::EnvelopeId;
 const HEADER: &str = "tyrum-secrets-seal replay v1\n";
 /// How long a record waits for another process's lock by default.
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most envelope ids the store holds. Expired ids are pruned first, so
+/// only this many envelopes opened within their lifetimes (at most an hour
+/// each by default) fill it.
+const MAX_ENTRIES: usize = 1 << 20;
+/// The longest line: 32 hex digits, a space, a `u64` in decimal, a newline.
+const MAX_LINE_LEN: usize = 32 + 1 + 20 + 1;
+/// The largest store read: a full store and a torn line. Anything larger
+/// is not (or no longer) a replay store, and is never read whole.
+const MAX_STORE_LEN: u64 = (HEADER.len() + (MAX_ENTRIES + 1) * MAX_LINE_LEN) as u64;
 
 /// A replay guard kept in a file, so an envelope opened before a restart
 /// stays refused after it, until it expires.
@@ -34,11 +45,20 @@ const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// A line cut short by a crash is ignored and cut off by the next record.
 /// Any other damage is [`ReplayError::Corrupt`], and nothing opens until it
 /// is repaired. The file and its lock are created with mode 0600.
+///
+/// Only a regular file is used, at the path itself: a FIFO, a device, a
+/// directory or a symbolic link at the store's (or its lock's) path is
+/// refused at once ([`ReplayError::Io`] of kind `InvalidInput`), never
+/// waited on, read or written through. The store holds at most 2^20 ids
+/// (about 56 MiB); a larger file is refused unread
+/// ([`ReplayError::TooLarge`]), and a record that would need more live ids
+/// than that fails with [`ReplayError::Full`].
 #[derive(Debug)]
 pub struct FileReplayGuard {
     path: PathBuf,
     lock_path: PathBuf,
     lock_timeout: Duration,
+    max_entries: usize,
     /// Serialises this process's threads before they contend for the lock.
     local: Mutex<()>,
 }
@@ -48,7 +68,8 @@ impl FileReplayGuard {
     /// it reads.
     ///
     /// # Errors
-    /// [`ReplayError::Io`], [`ReplayError::Corrupt`] or
+    /// [`ReplayError::Io`] (also for anything but a regular file at the
+    /// path), [`ReplayError::TooLarge`], [`ReplayError::Corrupt`] or
     /// [`ReplayError::LockTimeout`].
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, ReplayError> {
         let path = path.into();
@@ -58,6 +79,7 @@ impl FileReplayGuard {
             path,
             lock_path: PathBuf::from(lock_path),
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            max_entries: MAX_ENTRIES,
             local: Mutex::new(()),
         };
         let _lock = guard.lock()?;
@@ -82,10 +104,12 @@ impl FileReplayGuard {
     }
 
     fn lock(&self) -> Result<File, ReplayError> {
-        let file = open_private(&self.lock_path, false).map_err(|source| ReplayError::Io {
-            operation: "opening the lock of",
-            path: self.lock_path.clone(),
-            source,
+        let file = open_regular_no_symlink(&self.lock_path, true, true).map_err(|source| {
+            ReplayError::Io {
+                operation: "opening the lock of",
+                path: self.lock_path.clone(),
+                source,
+            }
         })?;
         let deadline = Instant::now().checked_add(self.lock_timeout);
         loop {
@@ -109,12 +133,21 @@ impl FileReplayGuard {
         }
     }
 
-    /// Reads the whole store. The caller holds the lock.
+    /// Reads the whole store, a regular file of bounded size at the path
+    /// itself (never through a link). The caller holds the lock.
     fn load(&self) -> Result<(File, Store), ReplayError> {
-        let mut file = open_private(&self.path, false).map_err(|e| self.io("opening", e))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
-            .map_err(|e| self.io("reading", e))?;
+        let file =
+            open_regular_no_symlink(&self.path, true, true).map_err(|e| self.io("opening", e))?;
+        let bytes = read_bounded(&file, MAX_STORE_LEN).map_err(|e| {
+            if e.kind() == io::ErrorKind::FileTooLarge {
+                ReplayError::TooLarge {
+                    path: self.path.clone(),
+                    limit: MAX_STORE_LEN,
+                }
+            } else {
+                self.io("reading", e)
+            }
+        })?;
         let store = Store::parse(&bytes).map_err(|line| ReplayError::Corrupt {
             path: self.path.clone(),
             line,
@@ -188,7 +221,16 @@ impl ReplayGuard for FileReplayGuard {
         let live = store.entries.iter().filter(|(_, e)| *e > now.unix_millis());
         let live_count = live.clone().count();
         let expired = store.entries.len() - live_count;
-        if expired > 0 && expired >= live_count {
+        if live_count >= self.max_entries {
+            return Err(ReplayError::Full {
+                path: self.path.clone(),
+                max: self.max_entries,
+            });
+        }
+        // Prune when expired ids are half the store, or when appending
+        // would take it past its size.
+        let full = store.entries.len() >= self.max_entries;
+        if expired > 0 && (expired >= live_count || full) {
             let mut lines: String = live.map(|(id, e)| entry(id, *e)).collect();
             lines.push_str(&line);
             self.rewrite(&lines)?;
@@ -387,6 +429,7 @@ mod tests {
             path: guard.path.clone(),
             lock_path: guard.lock_path.clone(),
             lock_timeout: Duration::from_millis(20),
+            max_entries: MAX_ENTRIES,
             local: Mutex::new(()),
         };
         assert!(matches!(
@@ -395,6 +438,53 @@ mod tests {
         ));
         drop(held);
         assert_eq!(other.record(&id(1), t(100), t(0)).unwrap(), Recorded::First);
+    }
+
+    #[test]
+    fn a_full_store_prunes_expired_ids_then_refuses_new_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replay");
+        let mut guard = FileReplayGuard::open(&path).unwrap();
+        guard.max_entries = 4;
+        for n in 0..3 {
+            guard.record(&id(n), t(100), t(0)).unwrap();
+        }
+        guard.record(&id(3), t(1000), t(0)).unwrap();
+        // Full, but three ids have expired by 500: pruned, then appended.
+        assert_eq!(
+            guard.record(&id(4), t(1000), t(500)).unwrap(),
+            Recorded::First
+        );
+        assert_eq!(lines(&path), 3);
+        guard.record(&id(5), t(1000), t(500)).unwrap();
+        guard.record(&id(6), t(1000), t(500)).unwrap();
+        // Four live ids: nothing to prune, so a fifth is refused (and the
+        // envelope does not open) rather than the file growing past its cap.
+        let err = guard.record(&id(7), t(1000), t(500)).unwrap_err();
+        assert!(matches!(err, ReplayError::Full { max: 4, .. }), "{err}");
+        assert_eq!(
+            guard.record(&id(6), t(1000), t(500)).unwrap(),
+            Recorded::Replay,
+            "ids already held still answer"
+        );
+        assert_eq!(
+            guard.record(&id(7), t(2000), t(1500)).unwrap(),
+            Recorded::First
+        );
+    }
+
+    #[test]
+    fn a_store_past_its_size_cap_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replay");
+        // Sparse: the length alone is past the cap.
+        File::create(&path)
+            .unwrap()
+            .set_len(MAX_STORE_LEN + 1)
+            .unwrap();
+        let err = FileReplayGuard::open(&path).unwrap_err();
+        assert!(matches!(err, ReplayError::TooLarge { .. }), "{err}");
+        assert!(err.to_string().contains("larger than"), "{err}");
     }
 
     #[cfg(unix)]

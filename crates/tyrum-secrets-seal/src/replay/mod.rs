@@ -146,6 +146,33 @@ pub enum ReplayError {
         /// The 1-based line number.
         line: usize,
     },
+    /// The store file is larger than a replay store ever is: it is not
+    /// one, or it was damaged. It is not read.
+    #[error(
+        "the replay store {} is larger than {limit} bytes, more than a replay store ever holds; \
+         point the node at its own replay file, or remove this one once every envelope in it \
+         has expired",
+        path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The size cap, in bytes.
+        limit: u64,
+    },
+    /// The store holds as many unexpired envelope ids as it keeps; the
+    /// envelope was not opened.
+    #[error(
+        "the replay store {} already holds {max} unexpired envelope ids, the most it keeps; \
+         no new envelope opens until some expire: seal envelopes with a shorter TTL",
+        path.display()
+    )]
+    Full {
+        /// The file.
+        path: PathBuf,
+        /// The most ids it holds.
+        max: usize,
+    },
     /// Another process held the store's lock for too long.
     #[error(
         "the replay store lock {} is held by another process; retry, or find the process that \
