@@ -1,6 +1,9 @@
 //! Several processes updating one JSON-file catalog lose nothing: 4
 //! processes each add 100 labels to one shared entry, racing through
-//! compare-and-set, and all 400 labels are there at the end.
+//! compare-and-set, and all 400 labels are there at the end. The same for
+//! an authenticated catalog, whose every write also advances its anchor
+//! and whose every load checks both: no process ever sees the file and
+//! the anchor of two different writes.
 
 #![allow(
     clippy::unwrap_used,
@@ -13,9 +16,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tyrum_secrets::{
-    AdminRequest, Catalog, HandleId, JsonFileCatalogStore, KindSpec, MemoryAuditSink,
-    MemoryProvider, NewSecret, ProviderId, Purpose, Redactor, Requester, Scope, SecretAdmin,
-    SecretBytes, SecretKind,
+    AdminRequest, Anchor, Catalog, CatalogKey, HandleId, JsonFileCatalogStore, KindSpec,
+    MemoryAuditSink, MemoryProvider, NewSecret, ProviderId, Purpose, Redactor, Requester, Scope,
+    SecretAdmin, SecretBytes, SecretKind,
 };
 use tyrum_secrets_testkit::process;
 
@@ -24,17 +27,60 @@ const UPDATES: usize = 100;
 
 fn main() {
     process::main(
-        &[(
-            "four_processes_updating_one_entry_lose_nothing",
-            concurrent_updates,
-        )],
+        &[
+            (
+                "four_processes_updating_one_entry_lose_nothing",
+                plain_updates,
+            ),
+            (
+                "four_processes_updating_one_authenticated_entry_lose_nothing",
+                authenticated_updates,
+            ),
+        ],
         worker,
     );
 }
 
+fn plain_updates() {
+    concurrent_updates(Mode::Plain);
+}
+
+fn authenticated_updates() {
+    concurrent_updates(Mode::Authenticated);
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Plain,
+    Authenticated,
+}
+
+impl Mode {
+    fn arg(self) -> &'static str {
+        match self {
+            Mode::Plain => "plain",
+            Mode::Authenticated => "authenticated",
+        }
+    }
+}
+
+/// The JSON-file catalog at `path`: plain, or authenticated under a test
+/// key with its anchor beside it.
+fn store(path: &Path, mode: Mode) -> JsonFileCatalogStore {
+    match mode {
+        Mode::Plain => JsonFileCatalogStore::open(path),
+        Mode::Authenticated => JsonFileCatalogStore::open_authenticated(
+            path,
+            CatalogKey::new(SecretBytes::from(vec![0x3c; 32])).unwrap(),
+            Anchor::beside(path),
+        ),
+    }
+    .expect("the catalog opens")
+}
+
 /// An admin over the JSON-file catalog at `path`, auditing to memory.
-fn admin(path: &Path) -> SecretAdmin {
-    let catalog = Catalog::new(JsonFileCatalogStore::open(path).expect("the catalog opens"))
+fn admin(path: &Path, mode: Mode) -> SecretAdmin {
+    let catalog = Catalog::new(store(path, mode))
         .with_provider(ProviderId::new("memory").unwrap(), MemoryProvider::new());
     SecretAdmin::builder(
         Arc::new(catalog),
@@ -54,7 +100,12 @@ fn by() -> AdminRequest {
 }
 
 fn worker(_role: &str, args: &[String]) {
-    let admin = admin(Path::new(&args[0]));
+    let mode = if args[3] == Mode::Authenticated.arg() {
+        Mode::Authenticated
+    } else {
+        Mode::Plain
+    };
+    let admin = admin(Path::new(&args[0]), mode);
     let id: HandleId = args[1].parse().unwrap();
     let worker = &args[2];
     for i in 0..UPDATES {
@@ -64,10 +115,10 @@ fn worker(_role: &str, args: &[String]) {
     }
 }
 
-fn concurrent_updates() {
+fn concurrent_updates(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.json");
-    let parent = admin(&path);
+    let parent = admin(&path, mode);
     let spec = NewSecret::new(
         ProviderId::new("memory").unwrap(),
         Scope::new("race").unwrap(),
@@ -78,7 +129,12 @@ fn concurrent_updates() {
         .unwrap();
     let id = handle.id().to_string();
     let children: Vec<_> = (0..PROCESSES)
-        .map(|w| process::spawn_worker("labeller", &[path.to_str().unwrap(), &id, &w.to_string()]))
+        .map(|w| {
+            process::spawn_worker(
+                "labeller",
+                &[path.to_str().unwrap(), &id, &w.to_string(), mode.arg()],
+            )
+        })
         .collect();
     for mut child in children {
         let mut ignored = String::new();

@@ -4,6 +4,10 @@
 //! return `Ok` must be there. The random moment is counted from when the
 //! child says it is ready, so process start-up on a loaded machine does not
 //! swallow the window.
+//!
+//! The same for an authenticated catalog (anchor beside it): a kill between
+//! a write's rename and its anchor update leaves the file one write ahead
+//! of the anchor, which must open, with every acknowledged update.
 
 #![allow(
     clippy::unwrap_used,
@@ -17,9 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tyrum_secrets::{
-    AdminRequest, Catalog, CatalogStore, HandleId, JsonFileCatalogStore, KindSpec, MemoryAuditSink,
-    MemoryProvider, NewSecret, ProviderId, Purpose, Redactor, Requester, Scope, SecretAdmin,
-    SecretBytes, SecretKind,
+    AdminRequest, Anchor, Catalog, CatalogKey, CatalogStore, HandleId, JsonFileCatalogStore,
+    KindSpec, MemoryAuditSink, MemoryProvider, NewSecret, ProviderId, Purpose, Redactor, Requester,
+    Scope, SecretAdmin, SecretBytes, SecretKind,
 };
 use tyrum_secrets_testkit::process;
 
@@ -27,18 +31,47 @@ const ROUNDS: usize = 100;
 
 fn main() {
     process::main(
-        &[(
-            "json_catalog_survives_sigkill_with_every_acknowledged_update",
-            crash_rounds,
-        )],
+        &[
+            (
+                "json_catalog_survives_sigkill_with_every_acknowledged_update",
+                plain_rounds,
+            ),
+            (
+                "authenticated_json_catalog_survives_sigkill_with_every_acknowledged_update",
+                authenticated_rounds,
+            ),
+        ],
         worker,
     );
 }
 
+fn plain_rounds() {
+    crash_rounds(false);
+}
+
+fn authenticated_rounds() {
+    crash_rounds(true);
+}
+
+/// The JSON-file catalog at `path`: plain, or authenticated under a test
+/// key with its anchor beside it.
+fn store(path: &Path, authenticated: bool) -> JsonFileCatalogStore {
+    if authenticated {
+        JsonFileCatalogStore::open_authenticated(
+            path,
+            CatalogKey::new(SecretBytes::from(vec![0x3c; 32])).unwrap(),
+            Anchor::beside(path),
+        )
+    } else {
+        JsonFileCatalogStore::open(path)
+    }
+    .expect("the catalog opens")
+}
+
 /// An admin over the JSON-file catalog at `path` (auditing to memory: the
 /// catalog's durability is what is tested here).
-fn admin(path: &Path) -> SecretAdmin {
-    let store = JsonFileCatalogStore::open(path).expect("the catalog opens");
+fn admin(path: &Path, authenticated: bool) -> SecretAdmin {
+    let store = store(path, authenticated);
     let catalog = Catalog::new(store)
         .with_provider(ProviderId::new("memory").unwrap(), MemoryProvider::new());
     SecretAdmin::builder(
@@ -54,7 +87,7 @@ fn admin(path: &Path) -> SecretAdmin {
 /// Child: create a handle, then label it, forever; acknowledge each `Ok` on
 /// stdout only after the call returned.
 fn worker(_role: &str, args: &[String]) {
-    let admin = admin(Path::new(&args[0]));
+    let admin = admin(Path::new(&args[0]), args[1] == "authenticated");
     let by = AdminRequest::new(
         Requester::new("crash-writer").unwrap(),
         Purpose::new("crash test").unwrap(),
@@ -81,14 +114,19 @@ fn worker(_role: &str, args: &[String]) {
     }
 }
 
-fn crash_rounds() {
+fn crash_rounds(authenticated: bool) {
+    let mode = if authenticated {
+        "authenticated"
+    } else {
+        "plain"
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.json");
     let mut rng = process::Rng::from_env_or_time();
     let mut created: Vec<HandleId> = Vec::new();
     let mut labelled: Vec<(HandleId, String)> = Vec::new();
     for round in 0..ROUNDS {
-        let mut child = process::spawn_worker("catalog-writer", &[path.to_str().unwrap()]);
+        let mut child = process::spawn_worker("catalog-writer", &[path.to_str().unwrap(), mode]);
         let stdout = child.stdout.take().unwrap();
         let (ready_tx, ready) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
@@ -114,7 +152,16 @@ fn crash_rounds() {
                 _ => {} // a line cut by the kill was never acknowledged
             }
         }
-        let store = JsonFileCatalogStore::open(&path).unwrap_or_else(|e| {
+        let opened = if authenticated {
+            JsonFileCatalogStore::open_authenticated(
+                &path,
+                CatalogKey::new(SecretBytes::from(vec![0x3c; 32])).unwrap(),
+                Anchor::beside(&path),
+            )
+        } else {
+            JsonFileCatalogStore::open(&path)
+        };
+        let store = opened.unwrap_or_else(|e| {
             panic!("round {round}: the catalog does not open after SIGKILL: {e}")
         });
         for id in &created {
@@ -133,7 +180,7 @@ fn crash_rounds() {
         }
     }
     println!(
-        "{ROUNDS} SIGKILL rounds: {} acknowledged creates and {} labels all present",
+        "{ROUNDS} SIGKILL rounds ({mode}): {} acknowledged creates and {} labels all present",
         created.len(),
         labelled.len()
     );

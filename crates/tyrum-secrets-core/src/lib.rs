@@ -38,8 +38,8 @@ pub use auth_profile::{
     SystemClock, Unusable,
 };
 pub use catalog::{
-    Catalog, CatalogEntry, CatalogError, CatalogStore, EntryStatus, JsonFileCatalogStore,
-    MemoryCatalogStore, NewSecret, Retirement, RotateOptions, VersionPin,
+    Catalog, CatalogEntry, CatalogError, CatalogKey, CatalogStore, EntryStatus,
+    JsonFileCatalogStore, MemoryCatalogStore, NewSecret, Retirement, RotateOptions, VersionPin,
 };
 pub use handle::{
     HandleId, HandleParseError, NameError, ProviderId, RandomnessError, Scope, SecretHandle,

@@ -27,10 +27,11 @@ use std::time::Duration;
 pub(crate) use lifecycle::due_versions;
 
 pub use entry::{CatalogEntry, EntryStatus, Retirement, VersionPin};
-pub use json_file::JsonFileCatalogStore;
+pub use json_file::{CatalogKey, JsonFileCatalogStore};
 pub use spec::{NewSecret, RotateOptions};
 pub use store::{CatalogStore, MemoryCatalogStore};
 
+use crate::anchor::AnchorError;
 use crate::provider::{ProviderError, SecretProvider, VersionSelector, VersionedSecret};
 use crate::{HandleId, ProviderId, RandomnessError, Timestamp};
 
@@ -294,6 +295,43 @@ pub enum CatalogError {
         path: PathBuf,
         /// What is wrong.
         message: String,
+    },
+    /// An authenticated catalog file does not authenticate under its key:
+    /// it was edited outside tyrum-secrets, or the key is not this
+    /// catalog's. Nothing in it was used.
+    #[error(
+        "catalog {path} does not authenticate under its key: it was edited outside tyrum-secrets \
+         (a revoked entry set active, a scope or label changed), or the key is not this catalog's; \
+         restore the newest copy from a backup and never edit the file by hand"
+    )]
+    Tampered {
+        /// The catalog file.
+        path: PathBuf,
+    },
+    /// A store opened as authenticated found a catalog file without a MAC.
+    #[error(
+        "catalog {path} carries no MAC, but it is opened as an authenticated catalog: it was \
+         replaced by an unauthenticated copy, or it predates authentication; restore the newest \
+         authenticated copy, or, if this file is right, seal it as it is with \
+         JsonFileCatalogStore::accept_authenticated (and record that in the audit log)"
+    )]
+    Unauthenticated {
+        /// The catalog file.
+        path: PathBuf,
+    },
+    /// The catalog file's rollback anchor refused it (an older copy, one
+    /// that does not continue the anchored state, a missing file or
+    /// anchor), or the anchor could not be read or written.
+    #[error(
+        "catalog {path}, rollback anchor check: {source} (for a catalog the recovery call is \
+         JsonFileCatalogStore::accept_authenticated)"
+    )]
+    Anchor {
+        /// The catalog file.
+        path: PathBuf,
+        /// What the anchor found.
+        #[source]
+        source: AnchorError,
     },
     /// Input to a catalog operation is not valid.
     #[error("invalid catalog input: {message}")]

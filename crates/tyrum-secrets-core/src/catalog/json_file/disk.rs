@@ -1,0 +1,178 @@
+//! The catalog file on disk: the writers' lock, atomic durable writes,
+//! bounded reads, and the stamp that tells a changed file from a cached one.
+
+use std::fs::{self, File};
+use std::io::{self, Write as _};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::format::{self, EntryMap};
+use super::{JsonFileCatalogStore, MAX_CATALOG_LEN};
+use crate::anchor::AnchorError;
+use crate::catalog::CatalogError;
+use crate::durable::{
+    ReadFileError, open_private, open_regular, read_regular_file, sync_parent_dir,
+};
+
+impl JsonFileCatalogStore {
+    /// The file's stamp and bytes; `None` when there is no file.
+    pub(super) fn read_file(&self) -> Result<Option<(FileStamp, Vec<u8>)>, CatalogError> {
+        let stamp = match FileStamp::of(&self.path) {
+            Ok(stamp) => stamp,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io("read", e)),
+        };
+        match read_regular_file(&self.path, MAX_CATALOG_LEN) {
+            Ok(bytes) => Ok(Some((stamp, bytes))),
+            Err(ReadFileError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Ok(None)
+            }
+            Err(e) => Err(self.io("read", e.into())),
+        }
+    }
+
+    pub(super) fn encode_plain(&self, entries: &EntryMap) -> Result<Vec<u8>, CatalogError> {
+        format::plain(entries).map_err(|e| self.corrupt(e.to_string()))
+    }
+
+    pub(super) fn lock(&self) -> Result<WriterLock, CatalogError> {
+        self.lock_with(Lock::Exclusive)
+    }
+
+    pub(super) fn lock_with(&self, kind: Lock) -> Result<WriterLock, CatalogError> {
+        let file = match kind {
+            Lock::Exclusive => open_private(&self.lock_path, false),
+            // A reader needs no write access to the directory once the lock
+            // file exists.
+            Lock::Shared => match open_regular(&self.lock_path, false, false) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    open_private(&self.lock_path, false)
+                }
+                other => other,
+            },
+        }
+        .map_err(|source| self.io("open lock", source))?;
+        let deadline = Instant::now() + self.lock_timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let attempt = match kind {
+                Lock::Exclusive => file.try_lock(),
+                Lock::Shared => file.try_lock_shared(),
+            };
+            match attempt {
+                Ok(()) => return Ok(WriterLock(file)),
+                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(CatalogError::Locked {
+                        path: self.lock_path.clone(),
+                        waited: self.lock_timeout,
+                    });
+                }
+                Err(fs::TryLockError::Error(source)) => return Err(self.io("lock", source)),
+            }
+        }
+    }
+
+    pub(super) fn write_bytes(&self, bytes: &[u8]) -> Result<(), CatalogError> {
+        let mut tmp_name = self
+            .path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        tmp_name.push(".tmp");
+        let tmp = self.path.with_file_name(tmp_name);
+        let result = (|| {
+            // We hold the writer lock, so a leftover temporary file is debris
+            // from a writer that died mid-write.
+            match fs::remove_file(&tmp) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            let mut out = open_private(&tmp, true)?;
+            out.write_all(bytes)?;
+            out.sync_all()?;
+            drop(out);
+            fs::rename(&tmp, &self.path)?;
+            sync_parent_dir(&self.path)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result.map_err(|source| self.io("write", source))
+    }
+
+    pub(super) fn io(&self, context: &'static str, source: io::Error) -> CatalogError {
+        CatalogError::Io {
+            context: format!("{context} catalog {}", self.path.display()),
+            source,
+        }
+    }
+
+    pub(super) fn corrupt(&self, message: String) -> CatalogError {
+        CatalogError::Corrupt {
+            path: self.path.clone(),
+            message,
+        }
+    }
+
+    pub(super) fn anchor_error(&self, source: AnchorError) -> CatalogError {
+        CatalogError::Anchor {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// How a store takes the lock: exclusive to write, shared to read an
+/// authenticated file and its anchor from one write.
+#[derive(Clone, Copy)]
+pub(super) enum Lock {
+    Exclusive,
+    Shared,
+}
+
+/// Holds the writer lock; the kernel releases it on drop or process death.
+pub(super) struct WriterLock(File);
+
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// Identifies one version of the catalog file. A rename always produces a
+/// new inode, so a changed stamp means a changed file. An edit in place
+/// that kept the stamp would only keep this process on the entries it last
+/// read and checked (the cache never holds anything else); the next write
+/// reads and checks the file again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) struct FileStamp(Option<(u64, u64, u64, i64, i64)>);
+
+impl FileStamp {
+    pub(super) fn of(path: &Path) -> io::Result<Self> {
+        let meta = fs::metadata(path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            Ok(Self(Some((
+                meta.dev(),
+                meta.ino(),
+                meta.len(),
+                meta.mtime(),
+                meta.mtime_nsec(),
+            ))))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            Ok(Self(None))
+        }
+    }
+
+    pub(super) fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+}
