@@ -8,6 +8,7 @@ pub mod handle;
 pub mod inject;
 mod kind;
 mod memory;
+mod mutation;
 pub mod policy;
 pub mod provider;
 pub mod redaction;
@@ -32,6 +33,8 @@ pub use handle::{
 pub use inject::{InjectError, SecretJson};
 pub use kind::{KindError, KindSpec, SecretKind};
 pub use memory::MemoryProvider;
+#[doc(hidden)]
+pub use mutation::active_mutation_name;
 pub use policy::{
     ApprovalGrant, ApprovalRejection, ApprovalVerifier, Decision, DecisionReason, DefaultEffect,
     Effect, MemoryApprovals, Policy, PolicyError, PolicyInput, RejectAllApprovals, RulePolicy,
