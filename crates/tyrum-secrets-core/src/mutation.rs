@@ -81,7 +81,7 @@ pub(crate) const fn active(_mutation: Mutation) -> bool {
 pub(crate) fn every(n: u64) -> bool {
     use std::sync::atomic::{AtomicU64, Ordering};
     static CALLS: AtomicU64 = AtomicU64::new(0);
-    (CALLS.fetch_add(1, Ordering::Relaxed) + 1) % n.max(1) == 0
+    (CALLS.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(n.max(1))
 }
 
 /// Never true in this build.

@@ -236,6 +236,7 @@ impl JsonFileCatalogStore {
 fn torn_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut out = fs::OpenOptions::new()
         .write(true)
+        .create(true)
         .truncate(true)
         .open(path)?;
     let half = bytes.len() / 2;
