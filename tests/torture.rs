@@ -72,29 +72,29 @@ fn main() {
                 "torture_run_keeps_every_invariant",
                 torture_run_keeps_every_invariant,
             ),
-            #[cfg(feature = "torture-mutations")]
+            #[cfg(all(feature = "torture-mutations", debug_assertions))]
             (
                 "mutation_skip_recheck_is_caught",
                 mutation_skip_recheck_is_caught,
             ),
-            #[cfg(feature = "torture-mutations")]
+            #[cfg(all(feature = "torture-mutations", debug_assertions))]
             (
                 "mutation_unaudited_handover_is_caught",
                 mutation_unaudited_handover_is_caught,
             ),
-            #[cfg(feature = "torture-mutations")]
+            #[cfg(all(feature = "torture-mutations", debug_assertions))]
             ("mutation_leak_log_is_caught", mutation_leak_log_is_caught),
-            #[cfg(feature = "torture-mutations")]
+            #[cfg(all(feature = "torture-mutations", debug_assertions))]
             (
                 "mutation_old_version_is_caught",
                 mutation_old_version_is_caught,
             ),
-            #[cfg(feature = "torture-mutations")]
+            #[cfg(all(feature = "torture-mutations", debug_assertions))]
             (
                 "mutation_grant_reuse_is_caught",
                 mutation_grant_reuse_is_caught,
             ),
-            #[cfg(feature = "torture-mutations")]
+            #[cfg(all(feature = "torture-mutations", debug_assertions))]
             (
                 "mutation_torn_catalog_is_caught",
                 mutation_torn_catalog_is_caught,
@@ -220,47 +220,60 @@ fn cleanup(dir: &Path) {
 }
 
 /// Runs the system with `mutation` on and expects `check` to fail.
-#[cfg(feature = "torture-mutations")]
+///
+/// Some defects show only when a call is in flight at the wrong moment (a
+/// revoke landing between a resolve's read and its hand-over), so a short
+/// run may, rarely, not meet one: a run that does not catch the defect is
+/// followed by another with the next seed, up to `MUTATION_RUNS` in all.
+#[cfg(all(feature = "torture-mutations", debug_assertions))]
 fn expect_caught(mutation: &str, check: &str) {
-    let plan = Plan::from_env(RunKind::Mutation, Some(mutation));
-    let (report, dir) = run_and_report(&plan);
-    let caught = report.check(check).is_some_and(|c| !c.passed());
-    if !caught {
-        panic!(
-            "mutation {mutation} was not caught by check {check:?}; seed {seed} (replay with TORTURE_SEED={seed}); run kept in {}",
-            dir.display(),
-            seed = plan.seed
-        );
+    const MUTATION_RUNS: u64 = 3;
+    let mut plan = Plan::from_env(RunKind::Mutation, Some(mutation));
+    for run in 1..=MUTATION_RUNS {
+        let (report, dir) = run_and_report(&plan);
+        if report.check(check).is_some_and(|c| !c.passed()) {
+            cleanup(&dir);
+            return;
+        }
+        if run == MUTATION_RUNS {
+            panic!(
+                "mutation {mutation} was not caught by check {check:?} in {MUTATION_RUNS} runs; last seed {seed} (replay with TORTURE_SEED={seed}); run kept in {}",
+                dir.display(),
+                seed = plan.seed
+            );
+        }
+        println!("torture: {mutation} not caught in run {run}; running again with the next seed");
+        cleanup(&dir);
+        plan.seed += 1;
     }
-    cleanup(&dir);
 }
 
-#[cfg(feature = "torture-mutations")]
+#[cfg(all(feature = "torture-mutations", debug_assertions))]
 fn mutation_skip_recheck_is_caught() {
     expect_caught("skip-recheck", checker::REVOKED_OR_EXPIRED);
 }
 
-#[cfg(feature = "torture-mutations")]
+#[cfg(all(feature = "torture-mutations", debug_assertions))]
 fn mutation_unaudited_handover_is_caught() {
     expect_caught("unaudited-handover", checker::AUDITED);
 }
 
-#[cfg(feature = "torture-mutations")]
+#[cfg(all(feature = "torture-mutations", debug_assertions))]
 fn mutation_leak_log_is_caught() {
     expect_caught("leak-log", checker::NO_RAW_VALUE);
 }
 
-#[cfg(feature = "torture-mutations")]
+#[cfg(all(feature = "torture-mutations", debug_assertions))]
 fn mutation_old_version_is_caught() {
     expect_caught("old-version", checker::ROTATION);
 }
 
-#[cfg(feature = "torture-mutations")]
+#[cfg(all(feature = "torture-mutations", debug_assertions))]
 fn mutation_grant_reuse_is_caught() {
     expect_caught("grant-reuse", checker::ONE_SHOT);
 }
 
-#[cfg(feature = "torture-mutations")]
+#[cfg(all(feature = "torture-mutations", debug_assertions))]
 fn mutation_torn_catalog_is_caught() {
     expect_caught("torn-catalog", checker::OPENS);
 }

@@ -60,7 +60,7 @@ pub(crate) enum RunKind {
     Main,
     /// A mutation check: shorter, one defect on.
     #[cfg_attr(
-        not(feature = "torture-mutations"),
+        not(all(feature = "torture-mutations", debug_assertions)),
         allow(dead_code, reason = "for the mutation checks")
     )]
     Mutation,
@@ -79,25 +79,34 @@ impl Plan {
             RunKind::Main => env_u64("TORTURE_WORKERS").unwrap_or(4),
             RunKind::Mutation => env_u64("TORTURE_MUTATION_WORKERS").unwrap_or(3),
         };
+        // The mutation runs are short, so they delay more calls: a defect
+        // that shows only while a call is in flight (skipping the re-check)
+        // then shows within seconds.
+        // and on fewer handles, so that each revoke, expiry and rotation
+        // meets more resolves of its handle.
+        let (provider_delay, audit_delay, handles, admin_pause) = match kind {
+            RunKind::Main => (0.05, 0.10, [3, 1, 2], (15, 60)),
+            RunKind::Mutation => (0.15, 0.30, [1, 1, 1], (8, 30)),
+        };
         Plan {
             seed,
             duration_ms,
             workers: workers.max(1) as usize,
             profile: std::env::var("TORTURE_PROFILE").unwrap_or_else(|_| "single-host".into()),
             mutation: mutation.map(str::to_owned),
-            allow_handles: 3,
-            deny_handles: 1,
-            approval_handles: 2,
+            allow_handles: handles[0],
+            deny_handles: handles[1],
+            approval_handles: handles[2],
             kill_min_ms: env_u64("TORTURE_KILL_MIN_MS").unwrap_or(1500),
             kill_max_ms: env_u64("TORTURE_KILL_MAX_MS").unwrap_or(4000),
             worker_pause_ms: env_u64("TORTURE_WORKER_PAUSE_MS").unwrap_or(8),
-            admin_pause_min_ms: 15,
-            admin_pause_max_ms: 60,
+            admin_pause_min_ms: admin_pause.0,
+            admin_pause_max_ms: admin_pause.1,
             provider_fail: 0.03,
-            provider_delay: 0.05,
+            provider_delay,
             provider_delay_ms: 40,
             audit_fail: 0.02,
-            audit_delay: 0.10,
+            audit_delay,
             audit_delay_max_ms: 60,
             audit_stall: 0.003,
             audit_timeout_ms: 2000,
