@@ -16,10 +16,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use std::sync::Arc;
 use tyrum_secrets::file::{FileProvider, KeySource};
+
 use tyrum_secrets::{
-    Catalog, CatalogStore, Config, KindSpec, Locator, MemoryCatalogStore, NewSecret, ProviderId,
-    Scope, SecretBytes, SecretKind, SecretString, Secrets,
+    AdminRequest, Catalog, Config, KindSpec, Locator, MemoryAuditSink, MemoryCatalogStore,
+    NewSecret, ProviderId, Purpose, Requester, Scope, SecretAdmin, SecretBytes, SecretKind,
+    SecretString, Secrets,
 };
 
 const SECRETS: usize = 10_000;
@@ -50,26 +53,28 @@ fn prepare(dir: &Path) -> Config {
     provider.write_many(&items).unwrap();
     let file = ProviderId::new("file").unwrap();
     let memory = MemoryCatalogStore::new();
-    let catalog = Catalog::new(memory).with_provider(file.clone(), provider);
+    let catalog = Arc::new(Catalog::new(memory).with_provider(file.clone(), provider));
+    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
+        .without_redaction()
+        .build()
+        .unwrap();
+    let by = AdminRequest::new(
+        Requester::new("bench").unwrap(),
+        Purpose::new("setup").unwrap(),
+    );
     for (locator, _) in &items {
         let spec = NewSecret::new(
             file.clone(),
             Scope::new("bench").unwrap(),
             KindSpec::new(SecretKind::ApiKey, None).unwrap(),
         );
-        catalog.import(spec, locator.clone()).unwrap();
+        admin.import(spec, locator.clone(), &by).unwrap();
     }
-    let entries: BTreeMap<String, serde_json::Value> = catalog
-        .store()
+    let entries: BTreeMap<_, _> = admin
         .list()
         .unwrap()
         .into_iter()
-        .map(|e| {
-            (
-                e.id().as_str().to_owned(),
-                serde_json::to_value(&e).unwrap(),
-            )
-        })
+        .map(|e| (e.id().clone(), e))
         .collect();
     let file =
         serde_json::json!({ "format": "tyrum-secrets-catalog", "version": 1, "entries": entries });
@@ -108,7 +113,7 @@ fn open(c: &mut Criterion) {
             },
             |()| {
                 let secrets = Secrets::open(&config).unwrap();
-                assert_eq!(secrets.report().preload.values, SECRETS);
+                assert_eq!(secrets.report().preload.loaded_count(), SECRETS);
                 secrets
             },
             BatchSize::PerIteration,

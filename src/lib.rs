@@ -23,6 +23,6 @@ mod profile;
 pub use config::{Config, ConfigError};
 pub use open::{
     AuditLayer, Creation, OpenError, OpenOptions, OpenReport, PassphrasePrompt, PassphraseRequest,
-    Preload, PreloadSkip, ProviderLayer, Secrets,
+    ProviderLayer, Secrets,
 };
 pub use profile::{Detection, Profile, SERVICE_ACCOUNT_TOKEN};

@@ -43,7 +43,12 @@ fn opens_resolves_and_reopens(store: KeychainStore, value: &[u8]) -> Secrets {
 
     let again = Secrets::open(&config(&setup, store)).unwrap();
     assert!(again.report().created.is_empty());
-    assert_eq!(again.report().preload.values, 1, "{}", again.report());
+    assert_eq!(
+        again.report().preload.loaded_count(),
+        1,
+        "{}",
+        again.report()
+    );
     let text = String::from_utf8(value.to_vec()).unwrap();
     assert_eq!(
         again.redactor().redact_str(&text).into_inner(),

@@ -35,8 +35,8 @@ fn import(secrets: &Secrets, provider: &str, locator: &str) -> tyrum_secrets::Se
         KindSpec::new(SecretKind::ApiKey, None).unwrap(),
     );
     secrets
-        .catalog()
-        .import(spec, Locator::new(locator).unwrap())
+        .admin()
+        .import(spec, Locator::new(locator).unwrap(), &support::operator())
         .unwrap()
 }
 
@@ -84,7 +84,7 @@ fn a_mounted_secret_follows_a_kubelet_swap_and_stays_masked() {
     // A restart pre-loads the current value.
     let again = Secrets::open(&config(&setup, &root)).unwrap();
     assert!(again.report().created.is_empty());
-    assert_eq!(again.report().preload.values, 1);
+    assert_eq!(again.report().preload.loaded_count(), 1);
     assert!(
         !again
             .redactor()
@@ -115,10 +115,11 @@ fn an_environment_variable_is_a_value_of_provider_env() {
         KindSpec::new(SecretKind::ApiKey, None).unwrap(),
     );
     let err = secrets
-        .catalog()
+        .admin()
         .create(
             spec,
             &tyrum_secrets::SecretBytes::from(b"sk-not-writable".to_vec()),
+            &support::operator(),
         )
         .unwrap_err();
     assert!(

@@ -169,7 +169,7 @@ fn four_processes_open_one_new_state_dir_at_once() {
     }
     // All four see each other's handles, and every log verifies.
     let secrets = setup.open().unwrap();
-    let listed = tyrum_secrets::CatalogStore::list(secrets.catalog().store().as_ref()).unwrap();
+    let listed = secrets.admin().list().unwrap();
     assert_eq!(listed.len(), 4);
     for id in &ids {
         assert!(

@@ -4,11 +4,9 @@ mod audit;
 mod backend;
 mod error;
 mod keyfile;
-mod preload;
 mod report;
 mod state;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,23 +14,32 @@ use std::time::Duration;
 
 use tyrum_secrets_core::{
     ApprovalVerifier, AuditRecord, AuditSink, Catalog, CatalogStore, JsonFileCatalogStore, Policy,
-    ProviderId, Redactor, Resolver, RulePolicy, SecretBytes, SecretProvider, SecretString,
+    ProviderId, Purpose, Redactor, Requester, Resolver, RulePolicy, SecretAdmin, SecretBytes,
+    SecretProvider, SecretString,
 };
 
 pub use error::OpenError;
-pub use preload::{Preload, PreloadSkip};
 pub use report::{Creation, OpenReport};
 
 use crate::{Config, Profile};
 use state::Created;
 
+/// The requester named in the pre-load's audit record.
+const PRELOAD_AGENT: &str = "tyrum-secrets";
+
+fn internal(e: impl std::fmt::Display) -> OpenError {
+    OpenError::AuditKeys {
+        reason: format!("internal: {e}"),
+    }
+}
+
 /// The catalog's file name in the state directory.
 const CATALOG_NAME: &str = "catalog.json";
 
 /// Everything a gateway needs, opened from a [`Config`]: the resolver (its
-/// redactor pre-loaded with every value still resolvable), the catalog for
-/// administration, the redactor for tracing and writers, and the audit log
-/// (chained, anchored, one per open).
+/// redactor pre-loaded with every value still resolvable), the audited admin
+/// handle, the redactor for tracing and writers, and the audit log (chained,
+/// anchored, one per open).
 ///
 /// ```no_run
 /// use tyrum_secrets::{Config, Secrets};
@@ -47,7 +54,7 @@ const CATALOG_NAME: &str = "catalog.json";
 pub struct Secrets {
     profile: Profile,
     resolver: Arc<Resolver>,
-    catalog: Arc<Catalog>,
+    admin: SecretAdmin,
     redactor: Redactor,
     audit_dir: PathBuf,
     audit_keys: audit::AuditKeys,
@@ -261,11 +268,11 @@ impl Secrets {
         &self.resolver
     }
 
-    /// The catalog, for creating, rotating, revoking and restoring
-    /// handles. (It becomes the audited admin handle once core's
-    /// `SecretAdmin` lands.)
-    pub fn catalog(&self) -> &Arc<Catalog> {
-        &self.catalog
+    /// The admin handle: create, import, rotate, revoke, restore, destroy,
+    /// each change audited (to the same log as the resolver) and its value
+    /// registered with [`redactor`](Self::redactor).
+    pub fn admin(&self) -> &SecretAdmin {
+        &self.admin
     }
 
     /// The redactor the resolver registers every value with, pre-loaded at
@@ -454,8 +461,6 @@ fn open_state(
     let opened = audit::open_slot(&audit_dir, &keys, config.audit.output, created)?;
 
     let redactor = Redactor::with_min_value_len(config.redaction.min_value_len);
-    let providers: BTreeMap<ProviderId, Arc<dyn SecretProvider>> =
-        backend.providers.iter().cloned().collect();
     let mut catalog = Catalog::new(Arc::clone(&store));
     for (id, provider) in &backend.providers {
         catalog = catalog.with_shared_provider(id.clone(), Arc::clone(provider));
@@ -465,9 +470,10 @@ fn open_state(
     if let Some(layer) = &options.audit_layer {
         sink = layer(sink);
     }
+    let timeout = Duration::from_millis(config.audit.timeout_ms);
     let mut builder = Resolver::builder(Arc::clone(&catalog), policy, Arc::clone(&sink))
         .redactor(redactor.clone())
-        .audit_timeout(Duration::from_millis(config.audit.timeout_ms));
+        .audit_timeout(timeout);
     if config.audit.fingerprints {
         builder = builder.fingerprint_key(keys.fingerprint()?);
     }
@@ -475,8 +481,15 @@ fn open_state(
         builder = builder.approvals(Arc::clone(approvals));
     }
     let resolver = Arc::new(builder.build()?);
+    let admin = SecretAdmin::builder(Arc::clone(&catalog), Arc::clone(&sink))
+        .redactor(redactor.clone())
+        .audit_timeout(timeout)
+        .build()?;
 
-    let preloaded = preload::preload(store.as_ref(), &providers, &redactor, sink.as_ref())?;
+    let preloaded = resolver.preload_redactor(
+        &Requester::new(PRELOAD_AGENT).map_err(internal)?,
+        &Purpose::new("pre-load the redactor at open").map_err(internal)?,
+    )?;
 
     if !existing {
         let record = state::StateRecord::new(profile.as_str(), backend.values.clone());
@@ -485,7 +498,7 @@ fn open_state(
     Ok(Secrets {
         profile,
         resolver,
-        catalog,
+        admin,
         redactor,
         audit_keys: keys,
         report: OpenReport {

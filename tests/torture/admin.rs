@@ -79,7 +79,7 @@ pub(crate) fn main(run: &Path, role: &str, inc: u32) {
     events.emit(Kind::Opened {
         mutation: tyrum_secrets::core::active_mutation_name().map(str::to_owned),
         audit_log: node.secrets.report().audit_log.display().to_string(),
-        preloaded: node.secrets.report().preload.values,
+        preloaded: node.secrets.report().preload.loaded_count(),
     });
     let mut admin = Admin {
         rng: Rng::new(plan.seed, role, u64::from(inc)),
@@ -91,7 +91,8 @@ pub(crate) fn main(run: &Path, role: &str, inc: u32) {
     };
     let entries = admin
         .node
-        .admin
+        .secrets
+        .admin()
         .list()
         .expect("the admin lists the catalog");
     if entries.is_empty() && inc == 0 {
@@ -101,7 +102,8 @@ pub(crate) fn main(run: &Path, role: &str, inc: u32) {
     }
     for entry in admin
         .node
-        .admin
+        .secrets
+        .admin()
         .list()
         .expect("the admin lists the catalog")
     {
@@ -210,11 +212,11 @@ impl Admin {
                     Scope::new(format!("torture/{class}")).expect("a scope"),
                     KindSpec::api_key(),
                 );
-                let result = self.node.admin.create(spec, &value, &by);
+                let result = self.node.secrets.admin().create(spec, &value, &by);
                 let version = result
                     .as_ref()
                     .ok()
-                    .and_then(|h| self.node.admin.entry(h.id()).ok())
+                    .and_then(|h| self.node.secrets.admin().entry(h.id()).ok())
                     .and_then(|e| pinned(&e))
                     .map(Version::get);
                 let created = result.map(|h| h.id().as_str().to_owned());
@@ -236,7 +238,7 @@ impl Admin {
     }
 
     fn step(&mut self) {
-        let Ok(entries) = self.node.admin.list() else {
+        let Ok(entries) = self.node.secrets.admin().list() else {
             return;
         };
         if entries.is_empty() {
@@ -270,17 +272,17 @@ impl Admin {
                 if let Some(ms) = grace {
                     options = options.retire_previous_after(Duration::from_millis(ms));
                 }
-                let result = self.node.admin.rotate(&id, &value, options, &by);
+                let result = self.node.secrets.admin().rotate(&id, &value, options, &by);
                 self.end(result, |v| Some(v.get()));
             }
             Op::Revoke => {
                 let by = self.start("revoke", Some(&id));
-                let result = self.node.admin.revoke(&id, &by);
+                let result = self.node.secrets.admin().revoke(&id, &by);
                 self.end(result, |()| None);
             }
             Op::Restore => {
                 let by = self.start("restore", Some(&id));
-                let result = self.node.admin.restore(&id, &by);
+                let result = self.node.secrets.admin().restore(&id, &by);
                 self.end(result, |()| None);
             }
             Op::ExpireSoon | Op::ExpirePast | Op::ClearExpiry => {
@@ -291,10 +293,11 @@ impl Admin {
                     _ => None,
                 };
                 let by = self.start_with("set_expiry", Some(&id), at, None, None);
-                let result =
-                    self.node
-                        .admin
-                        .set_expiry(&id, at.map(Timestamp::from_unix_millis), &by);
+                let result = self.node.secrets.admin().set_expiry(
+                    &id,
+                    at.map(Timestamp::from_unix_millis),
+                    &by,
+                );
                 self.end(result, |()| None);
             }
             Op::Destroy => {
@@ -306,7 +309,7 @@ impl Admin {
                 }
                 let version = self.rng.range(1, current.get());
                 let by = self.start_with("destroy", Some(&id), None, Some(version), None);
-                let result = self.node.admin.destroy(
+                let result = self.node.secrets.admin().destroy(
                     &id,
                     Version::new(version).expect("a version number is at least 1"),
                     &by,
@@ -315,7 +318,7 @@ impl Admin {
             }
             Op::RetireDue => {
                 let by = self.start("retire_due", None);
-                let result = self.node.admin.retire_due(&by);
+                let result = self.node.secrets.admin().retire_due(&by);
                 self.end(result, |_| None);
             }
         }

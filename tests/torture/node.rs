@@ -1,7 +1,7 @@
 //! One process's view of the system: `Secrets::open` on the run's config,
 //! with the fault injectors layered in (the testkit's `FaultyProvider`
 //! around the real provider, [`FaultyAudit`] around the anchored audit
-//! log), the run's approval store, and an audited admin.
+//! log), and the run's approval store.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tyrum_secrets::{
-    AuditError, AuditRecord, AuditSink, Config, OpenError, OpenOptions, SecretAdmin,
-    SecretProvider, Secrets,
+    AuditError, AuditRecord, AuditSink, Config, OpenError, OpenOptions, SecretProvider, Secrets,
 };
 use tyrum_secrets_testkit::{FaultPlan, FaultyProvider};
 
@@ -25,7 +24,6 @@ pub(crate) type Provider = FaultyProvider<Arc<dyn SecretProvider>>;
 /// An opened process.
 pub(crate) struct Node {
     pub(crate) secrets: Secrets,
-    pub(crate) admin: SecretAdmin,
     pub(crate) provider: Arc<Provider>,
     pub(crate) audit: Arc<FaultyAudit>,
     provider_plan: FaultPlan,
@@ -138,17 +136,8 @@ pub(crate) fn open(
     let (Some(provider), Some(audit)) = (provider_slot.get(), audit_slot.get()) else {
         panic!("Secrets::open did not apply the provider and audit layers");
     };
-    let admin = SecretAdmin::builder(
-        Arc::clone(secrets.catalog()),
-        Arc::clone(audit) as Arc<dyn AuditSink>,
-    )
-    .redactor(secrets.redactor().clone())
-    .audit_timeout(Duration::from_millis(plan.audit_timeout_ms))
-    .build()
-    .map_err(OpenError::from)?;
     Ok(Node {
         secrets,
-        admin,
         provider: Arc::clone(provider),
         audit: Arc::clone(audit),
         provider_plan: FaultPlan {

@@ -80,7 +80,7 @@ pub(crate) fn main(run: &Path, role: &str, inc: u32) {
     events.emit(Kind::Opened {
         mutation: tyrum_secrets::core::active_mutation_name().map(str::to_owned),
         audit_log: node.secrets.report().audit_log.display().to_string(),
-        preloaded: node.secrets.report().preload.values,
+        preloaded: node.secrets.report().preload.loaded_count(),
     });
     let trace = OpenOptions::new()
         .create(true)
@@ -128,7 +128,7 @@ pub(crate) fn main(run: &Path, role: &str, inc: u32) {
 
 impl Worker {
     fn refresh_handles(&mut self) {
-        let entries: Vec<CatalogEntry> = self.node.secrets.catalog().list().unwrap_or_default();
+        let entries: Vec<CatalogEntry> = self.node.secrets.admin().list().unwrap_or_default();
         self.allow.clear();
         self.deny.clear();
         self.approval.clear();

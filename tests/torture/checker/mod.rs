@@ -657,7 +657,7 @@ fn final_state(
             .push(format!("an audit log does not verify after the run: {e}")),
     }
     let provider = node.provider.inner();
-    let Ok(entries) = node.secrets.catalog().list() else {
+    let Ok(entries) = node.secrets.admin().list() else {
         opens
             .violations
             .push("the catalog cannot be listed after the run".into());
