@@ -424,6 +424,17 @@ fn audit_checks(model: &Model, check: &mut Check) {
                             op.kind
                         ));
                     }
+                    if let Some(h) = &op.h
+                        && r.handle_id.as_str() != h
+                    {
+                        check.violations.push(format!(
+                            "{} line {}: a {action} record of operation {} names handle {} instead of {h}",
+                            found.log.display(),
+                            found.line,
+                            op.k,
+                            r.handle_id
+                        ));
+                    }
                     if r.outcome == Outcome::Applied && action == op.kind {
                         applied.entry(op.k).or_default().push(found);
                     }
