@@ -59,6 +59,7 @@ pub(crate) fn main(run: &Path, role: &str, inc: u32) {
     let logs = run.join("logs");
     let k = events::read(&events::path(&logs, role))
         .expect("the admin reads its own log")
+        .0
         .iter()
         .filter_map(|e| match e.kind {
             Kind::OpStart { k, .. } => Some(k + 1),

@@ -136,12 +136,20 @@ pub(crate) struct EventLog {
 }
 
 impl EventLog {
+    /// Opens the log of `role` for start `inc`. A line the previous start
+    /// was killed in the middle of is ended first, so it stays one torn line
+    /// of its own.
     pub(crate) fn open(dir: &Path, role: &str, inc: u32) -> EventLog {
-        let file = OpenOptions::new()
+        let path = path(dir, role);
+        let torn = std::fs::read(&path).is_ok_and(|b| b.last().is_some_and(|&c| c != b'\n'));
+        let mut file = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(path(dir, role))
+            .open(&path)
             .expect("open the event log");
+        if torn {
+            file.write_all(b"\n").expect("end a torn line");
+        }
         EventLog {
             file: Mutex::new(file),
             role: role.to_owned(),
@@ -175,25 +183,22 @@ pub(crate) fn path(dir: &Path, role: &str) -> PathBuf {
     dir.join(format!("{role}.events.jsonl"))
 }
 
-/// Every event of one log, in order. A torn last line (a kill mid-write)
-/// is skipped; any other unparsable line is an error.
-pub(crate) fn read(path: &Path) -> Result<Vec<Event>, String> {
+/// Every event of one log, in order, and how many torn lines (a kill in
+/// the middle of a write) were skipped.
+pub(crate) fn read(path: &Path) -> Result<(Vec<Event>, usize), String> {
     let file = match File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
-    let lines: Vec<String> = BufReader::new(file)
-        .lines()
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut events = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
-        match serde_json::from_str(line) {
+    let mut events = Vec::new();
+    let mut torn = 0;
+    for line in BufReader::new(file).split(b'\n') {
+        let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+        match serde_json::from_slice(&line) {
             Ok(event) => events.push(event),
-            Err(_) if i + 1 == lines.len() => {}
-            Err(e) => return Err(format!("{} line {}: {e}", path.display(), i + 1)),
+            Err(_) => torn += 1,
         }
     }
-    Ok(events)
+    Ok((events, torn))
 }

@@ -239,6 +239,7 @@ fn stats(model: &Model, plan: &Plan) -> BTreeMap<String, u64> {
         model.kills.iter().filter(|(r, _)| r == "admin").count() as u64,
     );
     s.insert("audit.records".into(), model.records.len() as u64);
+    s.insert("log.torn_lines".into(), model.torn_lines);
     s.insert("duration_ms".into(), plan.duration_ms);
     s
 }

@@ -93,6 +93,8 @@ pub(crate) struct Model {
     /// (role, start) → last provider fault counters (calls, failed, delayed).
     pub(crate) provider_faults: BTreeMap<(String, u32), (u64, u64, u64)>,
     pub(crate) records: Vec<Found>,
+    /// Event log lines cut by a kill mid-write (skipped).
+    pub(crate) torn_lines: u64,
     /// Problems reading the logs themselves.
     pub(crate) unreadable: Vec<String>,
 }
@@ -118,7 +120,8 @@ impl Model {
         paths.sort();
         for path in paths {
             match events::read(&path) {
-                Ok(events) => {
+                Ok((events, torn)) => {
+                    model.torn_lines += torn as u64;
                     for event in events {
                         model.add(event);
                     }
