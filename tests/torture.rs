@@ -69,6 +69,10 @@ fn main() {
                 values_are_recognised_and_every_log_form_is_scanned_for,
             ),
             (
+                "checker_judges_a_made_up_history_by_its_ordering_rule",
+                checker_judges_a_made_up_history_by_its_ordering_rule,
+            ),
+            (
                 "torture_run_keeps_every_invariant",
                 torture_run_keeps_every_invariant,
             ),
@@ -145,6 +149,142 @@ fn values_are_recognised_and_every_log_form_is_scanned_for() {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The checker on a history made up by hand, against what its ordering
+/// rule (5 ms margin) says: judge a hand-over only when the window of its
+/// last catalog check lies inside a known stretch.
+fn checker_judges_a_made_up_history_by_its_ordering_rule() {
+    use events::{Event, Kind};
+    const MS: u64 = 1_000_000;
+    let at = |ms: u64, role: &str, kind: Kind| Event {
+        t: ms * MS,
+        role: role.into(),
+        inc: 0,
+        kind,
+    };
+    let op = |ms: u64, k: u64, op: &str, h: Option<&str>| {
+        at(
+            ms,
+            "admin",
+            Kind::OpStart {
+                k,
+                op: op.into(),
+                h: h.map(Into::into),
+                expiry_ms: None,
+                version: None,
+                grace_ms: None,
+            },
+        )
+    };
+    let ack = |ms: u64, k: u64, version: Option<u64>, h: Option<&str>| {
+        at(
+            ms,
+            "admin",
+            Kind::OpAck {
+                k,
+                version,
+                h: h.map(Into::into),
+            },
+        )
+    };
+    // An attempt: started, record stored, handed op `op`'s value.
+    let attempt = |a: &str, start: u64, stored: u64, handed: u64, op: u64, grant: Option<&str>| {
+        vec![
+            at(
+                start,
+                "w0",
+                Kind::Start {
+                    a: a.into(),
+                    h: "H".into(),
+                    class: "allow".into(),
+                    mode: "resolve".into(),
+                    grant: grant.map(Into::into),
+                    one_shot: grant.map(|_| true),
+                    expect: "ok".into(),
+                },
+            ),
+            at(
+                stored,
+                "w0",
+                Kind::Audited {
+                    purpose: worker::purpose_of(a),
+                    action: "resolve".into(),
+                    outcome: "resolved".into(),
+                },
+            ),
+            at(
+                handed,
+                "w0",
+                Kind::Handed {
+                    a: a.into(),
+                    op: Some(op),
+                    version: None,
+                },
+            ),
+        ]
+    };
+    let mut history = vec![
+        op(0, 0, "create", None),
+        ack(10, 0, Some(1), Some("H")),
+        at(
+            11,
+            "admin",
+            Kind::GrantIssued {
+                g: "g-1".into(),
+                h: "H".into(),
+                one_shot: true,
+                expires_ms: 10_000,
+            },
+        ),
+        op(100, 1, "revoke", Some("H")),
+        ack(110, 1, None, Some("H")),
+        op(300, 2, "restore", Some("H")),
+        ack(310, 2, None, Some("H")),
+        op(400, 3, "rotate", Some("H")),
+        ack(410, 3, Some(2), Some("H")),
+    ];
+    // Started before the revoke was acknowledged, record stored after it
+    // (plus the margin): its last check came after the revoke. Caught.
+    history.extend(attempt("stored-after-revoke", 105, 130, 131, 0, None));
+    // Record stored before the acknowledgement: the check may have come
+    // before the revoke landed. Not judged.
+    history.extend(attempt("stored-before-revoke", 105, 108, 140, 0, None));
+    // Wholly while revoked. Caught.
+    history.extend(attempt("while-revoked", 200, 201, 202, 0, None));
+    // Handed within the margin before the restore started. Not judged.
+    history.extend(attempt("at-restore", 290, 293, 296, 0, None));
+    // After the restore. Fine.
+    history.extend(attempt("after-restore", 320, 321, 322, 0, None));
+    // Started after the rotation's acknowledgement, old value. Caught.
+    history.extend(attempt("old-after-rotate", 420, 421, 422, 0, None));
+    // Started within the margin of it: may have looked up before. Fine.
+    history.extend(attempt("old-at-rotate", 412, 413, 414, 0, None));
+    history.extend(attempt("new-after-rotate", 420, 421, 423, 3, None));
+    // One one-shot grant, two hand-overs. Caught.
+    history.extend(attempt("grant-first", 500, 501, 502, 3, Some("g-1")));
+    history.extend(attempt("grant-again", 510, 511, 512, 3, Some("g-1")));
+    history.sort_by_key(|e| e.t);
+
+    let checks = checker::judge_events(history, 5);
+    let found = |name: &str| -> Vec<String> {
+        let check = checks
+            .iter()
+            .find(|c| c.name == name)
+            .expect("a check of that name");
+        check.violations.clone()
+    };
+    let revoked = found(checker::REVOKED_OR_EXPIRED);
+    assert_eq!(revoked.len(), 2, "{revoked:#?}");
+    assert!(revoked.iter().any(|v| v.contains("stored-after-revoke")));
+    assert!(revoked.iter().any(|v| v.contains("while-revoked")));
+    let rotation = found(checker::ROTATION);
+    assert_eq!(rotation.len(), 1, "{rotation:#?}");
+    assert!(rotation[0].contains("old-after-rotate"));
+    let grants = found(checker::ONE_SHOT);
+    assert_eq!(grants.len(), 1, "{grants:#?}");
+    assert!(grants[0].contains("g-1"));
+    assert!(found(checker::POLICY).is_empty());
 }
 
 fn torture_run_keeps_every_invariant() {

@@ -108,6 +108,22 @@ pub(crate) const OPENS: &str = "6 the state opens cleanly";
 pub(crate) const POLICY: &str = "policy and grant binding enforced";
 pub(crate) const PROCESSES: &str = "processes stop on their own";
 
+/// The checks that need only the event logs (invariants 1, 4 per
+/// hand-over, 5 and the policy), on `events`: for testing the checker on a
+/// made-up history.
+pub(crate) fn judge_events(events: Vec<crate::events::Event>, margin_ms: u64) -> Vec<Check> {
+    let model = Model::from_events(events);
+    let margin = margin_ms * 1_000_000;
+    let mut rotation = Check::new(ROTATION);
+    versions::rotation_checks(&model, margin, &mut rotation);
+    vec![
+        revocation::revoked_or_expired(&model, margin),
+        rotation,
+        grants::one_shot(&model),
+        grants::policy(&model),
+    ]
+}
+
 /// Checks the run in `run`.
 pub(crate) fn check(run: &Path, plan: &Plan, hung: &[String]) -> Report {
     let model = Model::load(run);

@@ -133,6 +133,16 @@ impl Model {
         model
     }
 
+    /// A model of `events` alone, with no audit records: for checking the
+    /// checker's ordering rules on a made-up history.
+    pub(crate) fn from_events(events: Vec<Event>) -> Model {
+        let mut model = Model::default();
+        for event in events {
+            model.add(event);
+        }
+        model
+    }
+
     fn add(&mut self, event: Event) {
         let Event { t, role, inc, kind } = event;
         match kind {
