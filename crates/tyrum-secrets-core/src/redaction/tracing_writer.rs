@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use super::Redactor;
 use super::writer::extend_wiped;
+use crate::mutation::{self, Mutation};
 
 /// A [`MakeWriter`] that redacts everything a `tracing-subscriber` layer
 /// writes through it, at every level: trace and debug events are redacted
@@ -149,6 +150,9 @@ impl<'a, W: Write> RedactingEventWriter<'a, W> {
             cursor = span.end;
         }
         out.extend_from_slice(&scanned[cursor..]);
+        if cursor > tail && mutation::active(Mutation::LeakLog) && mutation::once() {
+            out = scanned[tail..].to_vec();
+        }
 
         let keep = matcher.max_len().saturating_sub(1).min(scanned.len());
         carry.clear();
