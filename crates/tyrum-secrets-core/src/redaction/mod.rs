@@ -19,7 +19,9 @@
 //! Each registered value and the variants listed in [`encoded_variants`]:
 //! base64 (standard and URL-safe, at byte offsets 0, 1 and 2, the stable
 //! core only), lower and upper hex, percent-encodings, JSON and Rust `{:?}`
-//! string escapes, and each line of a multi-line value. Variants shorter
+//! string escapes, the control-character escapes `tracing-subscriber` writes
+//! in event messages (`\x1b`, `\u{85}`), and each line of a multi-line
+//! value. Variants shorter
 //! than the minimum value length are skipped, not registered.
 //!
 //! Matching is one pass of an Aho-Corasick automaton with leftmost-longest

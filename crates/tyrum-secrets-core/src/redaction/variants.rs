@@ -32,8 +32,10 @@ use crate::{ExposeSecret as _, SecretBytes};
 ///   `application/x-www-form-urlencoded` (space as `+`);
 /// - for UTF-8 values: JSON string escaping as `serde_json` and JavaScript
 ///   write it, the ASCII-only form (`\uXXXX`, as Python's `json.dumps`
-///   writes it), and Rust's `{:?}` escaping (what `tracing` writes for
-///   `&str` fields);
+///   writes it), Rust's `{:?}` escaping (what `tracing` writes for `&str`
+///   fields), and the escaping `tracing-subscriber`'s fmt layer applies to
+///   event messages and error fields (ESC, BEL, BS, FF and DEL as `\x1b`,
+///   `\x07`, `\x08`, `\x0c`, `\x7f`; C1 controls as `\u{80}`...`\u{9f}`);
 /// - each line of a multi-line value (split at `\n`, a trailing `\r`
 ///   dropped), except PEM armour lines (`-----BEGIN ...`, `-----END ...`),
 ///   which are public boilerplate.
@@ -59,6 +61,7 @@ pub(crate) fn variants(value: &[u8], min_len: usize) -> Vec<Zeroizing<Vec<u8>>> 
         out.push(json_escaped(text, false));
         out.push(json_escaped(text, true));
         out.push(debug_escaped(text));
+        out.push(tracing_escaped(text));
     }
     if value.contains(&b'\n') {
         for line in value.split(|&b| b == b'\n') {
@@ -208,6 +211,45 @@ fn debug_escaped(text: &str) -> Zeroizing<Vec<u8>> {
         .and_then(|s| s.strip_suffix('"'))
         .unwrap_or("");
     Zeroizing::new(inner.as_bytes().to_vec())
+}
+
+/// What `tracing-subscriber`'s fmt layer (0.3.20 and later) writes for
+/// `text` in an event message or an error field: its terminal-injection
+/// guard replaces ESC, BEL, BS, FF and DEL with `\x1b`, `\x07`, `\x08`,
+/// `\x0c`, `\x7f`, and C1 controls (U+0080 to U+009F) with `\u{80}` to
+/// `\u{9f}` (lower-case hex, no padding); everything else stays.
+fn tracing_escaped(text: &str) -> Zeroizing<Vec<u8>> {
+    // At most 4 bytes out per byte in (`\x1b` for 1 byte, `\u{80}` for 2).
+    let mut out = Zeroizing::new(Vec::with_capacity(text.len() * 4));
+    for c in text.chars() {
+        match c {
+            '\u{1b}' | '\u{07}' | '\u{08}' | '\u{0c}' | '\u{7f}' => {
+                let b = c as u8;
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'x',
+                    HEX_LOWER[usize::from(b >> 4)],
+                    HEX_LOWER[usize::from(b & 0x0f)],
+                ]);
+            }
+            '\u{80}'..='\u{9f}' => {
+                let b = c as u8;
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'{',
+                    HEX_LOWER[usize::from(b >> 4)],
+                    HEX_LOWER[usize::from(b & 0x0f)],
+                    b'}',
+                ]);
+            }
+            c => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    out
 }
 
 fn is_pem_armour(line: &[u8]) -> bool {
