@@ -164,8 +164,9 @@ fn percent(value: &[u8], digits: &[u8; 16], style: Percent) -> Zeroizing<Vec<u8>
 
 /// The inside of a JSON string literal holding `text`: `"`, `\` and control
 /// characters escaped (short forms where JSON has them), and with
-/// `ascii_only` every non-ASCII character as `\uXXXX` (surrogate pairs above
-/// the BMP), lower-case hex as `serde_json`, JavaScript and Python write it.
+/// `ascii_only` DEL and every non-ASCII character as `\uXXXX` (surrogate
+/// pairs above the BMP), lower-case hex as `serde_json`, JavaScript and
+/// Python write it.
 fn json_escaped(text: &str, ascii_only: bool) -> Zeroizing<Vec<u8>> {
     // Worst case: 12 bytes (`\uXXXX\uXXXX`) for a 4-byte character, 6 for a
     // 1-byte control character.
@@ -180,7 +181,9 @@ fn json_escaped(text: &str, ascii_only: bool) -> Zeroizing<Vec<u8>> {
             '\t' => out.extend_from_slice(b"\\t"),
             '\u{08}' => out.extend_from_slice(b"\\b"),
             '\u{0c}' => out.extend_from_slice(b"\\f"),
-            c if c < ' ' || (ascii_only && !c.is_ascii()) => {
+            // The ASCII-only form escapes everything outside space..tilde,
+            // as Python's `json.dumps` does: non-ASCII and DEL.
+            c if c < ' ' || (ascii_only && (!c.is_ascii() || c == '\u{7f}')) => {
                 for unit in c.encode_utf16(&mut units).iter() {
                     out.extend_from_slice(b"\\u");
                     for shift in [12u16, 8, 4, 0] {
