@@ -672,3 +672,23 @@ fn python_ascii_json_form_of_a_value_with_del_is_redacted() {
         format!(r#"{{"token": "{}"}}"#, placeholder(1))
     );
 }
+
+#[test]
+fn repetitive_value_is_compiled_without_a_dfa() {
+    // aho-corasick picks a DFA for a few patterns, and builds it in time
+    // super-linear in a repetitive pattern: an 8 KiB run of one byte took
+    // seconds to register, and every later registration as long again,
+    // under the registry mutex. The NFA builds in linear time. (The short
+    // run comes first so that, were a DFA chosen, the test fails at once.)
+    for len in [64, 8 << 10] {
+        let redactor = redactor_with(&[(1, &"A".repeat(len))]);
+        redactor
+            .register(&handle(2), &secret("sk-live-0123456789abcdef"))
+            .unwrap();
+        assert_eq!(
+            redactor.matcher().automaton_kind(),
+            Some(aho_corasick::AhoCorasickKind::ContiguousNFA),
+            "{len}-byte run"
+        );
+    }
+}
