@@ -58,16 +58,29 @@
 //! swap) accordingly.
 
 mod error;
+mod filter;
+mod group;
+mod index;
 mod json;
 mod matcher;
+mod pmap;
 mod redacted;
+mod registry;
 #[cfg(feature = "tracing")]
 mod tracing_writer;
 mod variants;
 mod writer;
 
 #[cfg(test)]
+mod encoding_tests;
+#[cfg(test)]
+mod matcher_proptests;
+#[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod reference;
+#[cfg(test)]
+mod registration_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -75,12 +88,10 @@ mod tests;
 mod tracing_tests;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
-use zeroize::Zeroizing;
 
 use crate::{ExposeSecret as _, HandleId, SecretBytes};
 
@@ -92,6 +103,7 @@ pub use variants::encoded_variants;
 pub use writer::RedactingWriter;
 
 use matcher::Matcher;
+use registry::Registry;
 
 /// The minimum value length a [`Redactor::new`] accepts, in bytes.
 pub const DEFAULT_MIN_VALUE_LEN: usize = 8;
@@ -118,65 +130,8 @@ struct Shared {
     min_len: usize,
     /// Registered values in registration order. Only writers lock it.
     registry: Mutex<Registry>,
-    /// The automaton over `registry`, rebuilt and swapped by writers.
+    /// The current snapshot of the patterns, changed and swapped by writers.
     matcher: ArcSwap<Matcher>,
-}
-
-/// The registered values, in registration order (the order decides which
-/// handle a shared value is attributed to), with an index by handle so that
-/// re-registering a known value — what every resolve does — is a lookup, not
-/// a pass over every registered value.
-#[derive(Default)]
-struct Registry {
-    entries: Vec<Entry>,
-    by_handle: HashMap<HandleId, Vec<usize>>,
-}
-
-impl Registry {
-    fn contains(&self, handle: &HandleId, value: &[u8]) -> bool {
-        self.by_handle.get(handle).is_some_and(|positions| {
-            positions
-                .iter()
-                .filter_map(|&i| self.entries.get(i))
-                .any(|e| e.handle == *handle && e.value.expose_secret() == value)
-        })
-    }
-
-    fn push(&mut self, entry: Entry) {
-        self.by_handle
-            .entry(entry.handle.clone())
-            .or_default()
-            .push(self.entries.len());
-        self.entries.push(entry);
-    }
-
-    /// Keeps the entries `keep` accepts, in order.
-    fn retain(&mut self, keep: impl Fn(&Entry) -> bool) {
-        self.entries.retain(keep);
-        self.reindex();
-    }
-
-    fn truncate(&mut self, len: usize) {
-        self.entries.truncate(len);
-        self.reindex();
-    }
-
-    fn reindex(&mut self) {
-        self.by_handle.clear();
-        for (i, entry) in self.entries.iter().enumerate() {
-            self.by_handle
-                .entry(entry.handle.clone())
-                .or_default()
-                .push(i);
-        }
-    }
-}
-
-struct Entry {
-    handle: HandleId,
-    value: SecretBytes,
-    /// The value's variants, kept so a rebuild need not recompute them.
-    variants: Vec<Zeroizing<Vec<u8>>>,
 }
 
 impl Redactor {
@@ -194,7 +149,7 @@ impl Redactor {
             shared: Arc::new(Shared {
                 min_len: min.max(1),
                 registry: Mutex::new(Registry::default()),
-                matcher: ArcSwap::from_pointee(Matcher::empty()),
+                matcher: ArcSwap::from_pointee(Matcher::empty(min.max(1), seed())),
             }),
         }
     }
@@ -237,44 +192,46 @@ impl Redactor {
             }
             new.push((handle, bytes));
         }
-        let mut registry = self.lock_registry();
-        let old_len = registry.entries.len();
-        for (handle, bytes) in new {
-            if !registry.contains(handle, bytes) {
-                registry.push(Entry {
-                    handle: handle.clone(),
-                    value: SecretBytes::from(bytes.to_vec()),
-                    variants: variants::variants(bytes, min),
-                });
-            }
-        }
-        if registry.entries.len() == old_len {
+        // Re-registering a known value (every resolve does) is a lookup.
+        // The variants of new values are computed outside the lock: for a
+        // large value they are the expensive part.
+        new.retain(|(handle, bytes)| !self.lock_registry().contains(handle, bytes));
+        if new.is_empty() {
             return Ok(());
         }
-        match build(registry.entries.iter()) {
-            Ok(matcher) => {
-                self.shared.matcher.store(Arc::new(matcher));
-                Ok(())
-            }
-            Err(error) => {
-                registry.truncate(old_len);
-                Err(error)
+        let prepared: Vec<_> = new
+            .into_iter()
+            .map(|(handle, bytes)| (handle, bytes, variants::variants(bytes, min)))
+            .collect();
+        let mut registry = self.lock_registry();
+        let mut next = Matcher::clone(&self.shared.matcher.load());
+        next.begin_change();
+        let mut added = false;
+        for (handle, bytes, variants) in prepared {
+            if !registry.contains(handle, bytes) {
+                registry.add(&mut next, handle, bytes, variants);
+                added = true;
             }
         }
+        if added {
+            registry.finish(&mut next);
+            self.shared.matcher.store(Arc::new(next));
+        }
+        Ok(())
     }
 
     /// Removes every value registered under `handle` and returns how many
     /// there were. When this returns, later redactions no longer replace
     /// them (unless another handle registered the same value).
     pub fn remove(&self, handle: &HandleId) -> usize {
-        self.remove_where(|e| e.handle == *handle)
+        self.change(|registry, next| registry.remove_handle(next, handle))
     }
 
     /// Removes one value of `handle` (a retired version) and reports
     /// whether it was registered.
     pub fn remove_value(&self, handle: &HandleId, value: &SecretBytes) -> bool {
         let bytes = value.expose_secret();
-        self.remove_where(|e| e.handle == *handle && e.value.expose_secret() == bytes) > 0
+        self.change(|registry, next| usize::from(registry.remove_value(next, handle, bytes))) > 0
     }
 
     /// Redacts text. Borrows the input unchanged when nothing matches.
@@ -340,12 +297,12 @@ impl Redactor {
 
     /// How many handles have at least one value registered.
     pub fn handle_count(&self) -> usize {
-        self.lock_registry().by_handle.len()
+        self.lock_registry().handle_count()
     }
 
     /// How many (handle, value) pairs are registered.
     pub fn value_count(&self) -> usize {
-        self.lock_registry().entries.len()
+        self.lock_registry().value_count()
     }
 
     /// How many distinct patterns (values and variants) the current
@@ -360,32 +317,37 @@ impl Redactor {
         self.shared.matcher.load().max_len()
     }
 
-    /// The current automaton.
+    /// The same redactor with the few-patterns (aho-corasick) path turned
+    /// off, so that tests exercise the index with a handful of values.
+    #[cfg(test)]
+    pub(crate) fn index_only(self) -> Self {
+        self.lock_registry().index_only = true;
+        self
+    }
+
+    /// The current snapshot.
     fn matcher(&self) -> Arc<Matcher> {
         self.shared.matcher.load_full()
     }
 
-    fn remove_where(&self, matches: impl Fn(&Entry) -> bool) -> usize {
+    /// Applies a removal to a copy of the current snapshot and swaps it in
+    /// if anything changed; returns what `change` returned.
+    fn change(&self, change: impl FnOnce(&mut Registry, &mut Matcher) -> usize) -> usize {
         let mut registry = self.lock_registry();
-        let removed = registry.entries.iter().filter(|e| matches(e)).count();
-        if removed == 0 {
-            return 0;
+        let mut next = Matcher::clone(&self.shared.matcher.load());
+        next.begin_change();
+        let changed = change(&mut registry, &mut next);
+        if changed > 0 {
+            registry.finish(&mut next);
+            self.shared.matcher.store(Arc::new(next));
         }
-        // A subset of patterns that built once builds again. Were it to fail
-        // anyway, nothing is removed and the old automaton stays: failing to
-        // un-redact is the safe direction.
-        if let Ok(matcher) = build(registry.entries.iter().filter(|e| !matches(e))) {
-            registry.retain(|e| !matches(e));
-            self.shared.matcher.store(Arc::new(matcher));
-            removed
-        } else {
-            0
-        }
+        changed
     }
 
     fn lock_registry(&self) -> std::sync::MutexGuard<'_, Registry> {
-        // Writers update the registry only after a successful build, so a
-        // panic while the lock was held leaves it consistent.
+        // A panic while the lock was held (an allocation failure) can leave
+        // the registry ahead of the published snapshot; the next change
+        // publishes both.
         self.shared
             .registry
             .lock()
@@ -439,22 +401,9 @@ impl fmt::Debug for Redactor {
     }
 }
 
-/// Compiles the entries' variants into a new matcher.
-fn build<'e>(entries: impl Iterator<Item = &'e Entry>) -> Result<Matcher, RedactionError> {
-    let mut handles: Vec<&HandleId> = Vec::new();
-    let mut index: HashMap<&HandleId, u32> = HashMap::new();
-    let mut patterns: Vec<(&[u8], u32)> = Vec::new();
-    for entry in entries {
-        let owner = *index.entry(&entry.handle).or_insert_with(|| {
-            handles.push(&entry.handle);
-            // More than 4 billion handles cannot be registered in memory.
-            u32::try_from(handles.len() - 1).unwrap_or(u32::MAX)
-        });
-        patterns.extend(entry.variants.iter().map(|v| (v.as_slice(), owner)));
-    }
-    let count = patterns.len();
-    Matcher::build(&handles, &patterns).map_err(|e| RedactionError::MatcherBuild {
-        patterns: count,
-        source: Box::new(e),
-    })
+/// The odd multiplier of the scan's window hash, random per redactor so
+/// that text cannot be built to make every position a candidate. A fixed
+/// odd constant if the system has no randomness (only speed depends on it).
+fn seed() -> u64 {
+    getrandom::u64().unwrap_or(0x9E37_79B9_7F4A_7C15) | 1
 }

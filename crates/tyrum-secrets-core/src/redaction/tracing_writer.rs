@@ -138,7 +138,8 @@ impl<'a, W: Write> RedactingEventWriter<'a, W> {
 
         let mut out = Vec::with_capacity(scanned.len() - tail + 64);
         let mut cursor = tail;
-        for span in matcher.spans(&scanned) {
+        let (spans, open) = matcher.stream_spans(&scanned);
+        for span in spans {
             if span.end <= tail {
                 // Entirely in the previous event, which was handled then.
                 continue;
@@ -150,9 +151,8 @@ impl<'a, W: Write> RedactingEventWriter<'a, W> {
         }
         out.extend_from_slice(&scanned[cursor..]);
 
-        let keep = matcher.max_len().saturating_sub(1).min(scanned.len());
         carry.clear();
-        extend_wiped(&mut carry, &scanned[scanned.len() - keep..]);
+        extend_wiped(&mut carry, &scanned[open..]);
         self.inner.write_all(&out)
     }
 }

@@ -87,19 +87,18 @@ impl<W: Write> RedactingWriter<W> {
             inner: inner.as_mut(),
             out,
         };
-        let len = held.len();
-        let keep = if all {
-            0
+        let (spans, open) = if all {
+            (matcher.spans(held).collect(), held.len())
         } else {
-            matcher.max_len().saturating_sub(1)
+            matcher.stream_spans(held)
         };
-        // A match starting before `cut` has all its bytes here already (no
-        // pattern is longer than `keep + 1`), so it is final, unless it
-        // reaches past `cut`, where a later match could overlap and extend it.
-        let cut = len.saturating_sub(keep);
+        // Everything before `cut` is final: no pattern that the next bytes
+        // could complete begins there. A span reaching past it may still be
+        // extended by a match that starts in the open tail.
+        let cut = open;
         let mut cursor = 0;
         let mut emit_end = cut;
-        for span in matcher.spans(held) {
+        for span in &spans {
             if span.start >= cut {
                 break;
             }
@@ -108,7 +107,7 @@ impl<W: Write> RedactingWriter<W> {
                 break;
             }
             sink.put(&held[cursor..span.start]);
-            for placeholder in matcher.placeholders(&span) {
+            for placeholder in matcher.placeholders(span) {
                 sink.put(placeholder.as_bytes());
             }
             cursor = span.end;
