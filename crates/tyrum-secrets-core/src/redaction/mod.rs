@@ -57,7 +57,9 @@
 //! in recognisable form; protect the process's memory (no core dumps, no
 //! swap) accordingly.
 
+mod config;
 mod error;
+mod escape;
 mod filter;
 mod group;
 mod index;
@@ -95,11 +97,12 @@ use arc_swap::ArcSwap;
 
 use crate::{ExposeSecret as _, HandleId, SecretBytes};
 
+pub use config::{Encoding, Encodings, RedactorBuilder};
 pub use error::RedactionError;
 pub use redacted::Redacted;
 #[cfg(feature = "tracing")]
 pub use tracing_writer::{RedactingEventWriter, RedactingMakeWriter};
-pub use variants::encoded_variants;
+pub use variants::{encoded_variants, encoded_variants_with};
 pub use writer::RedactingWriter;
 
 use matcher::Matcher;
@@ -128,6 +131,7 @@ pub struct Redactor {
 
 struct Shared {
     min_len: usize,
+    encodings: Encodings,
     /// Registered values in registration order. Only writers lock it.
     registry: Mutex<Registry>,
     /// The current snapshot of the patterns, changed and swapped by writers.
@@ -145,11 +149,23 @@ impl Redactor {
     /// variants shorter than `min`. A minimum of 0 is taken as 1: an empty
     /// pattern would match everywhere.
     pub fn with_min_value_len(min: usize) -> Self {
+        Self::builder().min_value_len(min).build()
+    }
+
+    /// Configures a redactor: its minimum value length and the
+    /// [`Encodings`] it matches (all by default).
+    pub fn builder() -> RedactorBuilder {
+        RedactorBuilder::new()
+    }
+
+    fn from_builder(builder: RedactorBuilder) -> Self {
+        let min = builder.min_value_len.max(1);
         Self {
             shared: Arc::new(Shared {
-                min_len: min.max(1),
+                min_len: min,
+                encodings: builder.encodings,
                 registry: Mutex::new(Registry::default()),
-                matcher: ArcSwap::from_pointee(Matcher::empty(min.max(1), seed())),
+                matcher: ArcSwap::from_pointee(Matcher::empty(min, seed())),
             }),
         }
     }
@@ -201,7 +217,10 @@ impl Redactor {
         }
         let prepared: Vec<_> = new
             .into_iter()
-            .map(|(handle, bytes)| (handle, bytes, variants::variants(bytes, min)))
+            .map(|(handle, bytes)| {
+                let variants = variants::variants(bytes, min, self.shared.encodings);
+                (handle, bytes, variants)
+            })
             .collect();
         let mut registry = self.lock_registry();
         let mut next = Matcher::clone(&self.shared.matcher.load());
@@ -293,6 +312,11 @@ impl Redactor {
     /// The minimum value length, in bytes.
     pub fn min_value_len(&self) -> usize {
         self.shared.min_len
+    }
+
+    /// The encodings matched besides each value itself.
+    pub fn encodings(&self) -> Encodings {
+        self.shared.encodings
     }
 
     /// How many handles have at least one value registered.
@@ -393,6 +417,7 @@ impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Redactor")
             .field("min_value_len", &self.min_value_len())
+            .field("encodings", &self.encodings())
             .field("handles", &self.handle_count())
             .field("values", &self.value_count())
             .field("patterns", &self.pattern_count())
