@@ -14,9 +14,9 @@
 //! - Where that admits one, `groups` maps the anchor to the sorted
 //!   [`Group`] of patterns that begin with it, and the position is verified
 //!   there exactly.
-//! - `prefixes` holds, for each length `t` below `W`, the first `t` bytes
-//!   of every anchor: a stream's last few bytes may begin a pattern even
-//!   though they are too few to fill a window.
+//! - [`Anchors`] holds every anchor in byte order: a stream's last few
+//!   bytes may begin a pattern even though they are too few to fill a
+//!   window.
 //!
 //! Registering one value copies, per new pattern, a 4 KiB block of each
 //! filter and the pages, group list and chunk it lands in. Nothing is
@@ -26,6 +26,7 @@
 
 use std::sync::Arc;
 
+use super::anchors::Anchors;
 use super::filter::{Filter, Probe, hash};
 use super::group::{Group, Pattern};
 use super::pmap::PagedMap;
@@ -56,7 +57,8 @@ pub(super) struct Index {
     fine: Filter,
     coarse: Filter,
     groups: PagedMap<Arc<Group>>,
-    prefixes: PagedMap<u32>,
+    /// The keys of `groups`, big-endian, sorted.
+    anchors: Anchors,
     patterns: usize,
     /// Anchors removed since the filters were built.
     stale: usize,
@@ -90,7 +92,7 @@ impl Index {
             fine: Filter::for_entries(0, FINE_BITS),
             coarse: Filter::for_entries(0, COARSE_BITS),
             groups: PagedMap::new(),
-            prefixes: PagedMap::new(),
+            anchors: Anchors::default(),
             patterns: 0,
             stale: 0,
             work: 0,
@@ -106,7 +108,6 @@ impl Index {
     pub(super) fn begin_change(&mut self) {
         self.work = 0;
         self.groups.take_copied();
-        self.prefixes.take_copied();
     }
 
     /// Bytes of structure copied or built since
@@ -134,12 +135,7 @@ impl Index {
         group.insert(pattern);
         self.groups.insert(anchor, Arc::new(group));
         self.patterns += 1;
-        for t in 1..self.window {
-            let key = prefix_key(anchor, t);
-            let count = self.prefixes.get(key).copied().unwrap_or(0);
-            self.prefixes.insert(key, count + 1);
-        }
-        self.work += self.groups.take_copied() + self.prefixes.take_copied();
+        self.work += self.groups.take_copied() + self.anchors.insert(anchor.swap_bytes());
         let anchors = self.groups.len();
         if anchors > self.fine.capacity() || anchors * self.stride > self.coarse.capacity() {
             self.rebuild_filters();
@@ -173,18 +169,7 @@ impl Index {
         self.patterns -= 1;
         if empty {
             self.groups.remove(anchor);
-            for t in 1..self.window {
-                let key = prefix_key(anchor, t);
-                match self.prefixes.get(key).copied() {
-                    Some(count) if count > 1 => {
-                        self.prefixes.insert(key, count - 1);
-                    }
-                    _ => {
-                        self.prefixes.remove(key);
-                    }
-                }
-            }
-            self.work += self.groups.take_copied() + self.prefixes.take_copied();
+            self.work += self.groups.take_copied() + self.anchors.remove(anchor.swap_bytes());
             self.stale += 1;
             if self.stale > STALE_MIN.max(self.groups.len() / 2) {
                 self.rebuild_filters();
@@ -237,9 +222,8 @@ impl Index {
             for start in from.max(len.saturating_sub(window - 1))..len {
                 let rest = haystack.get(start..).unwrap_or_default();
                 if self
-                    .prefixes
-                    .get(prefix_key(load(rest, 0), rest.len()))
-                    .is_some()
+                    .anchors
+                    .any_begins_with(load(rest, 0).swap_bytes(), rest.len())
                 {
                     open.at = Some(start);
                     break;
@@ -381,9 +365,4 @@ fn low_bytes_mask(bytes: usize) -> u64 {
     } else {
         (1u64 << (8 * bytes)) - 1
     }
-}
-
-/// The key of the first `t` bytes (1 to 7) of a little-endian window.
-fn prefix_key(window: u64, t: usize) -> u64 {
-    ((t as u64) << 56) | (window & low_bytes_mask(t))
 }

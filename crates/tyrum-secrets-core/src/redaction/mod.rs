@@ -57,6 +57,7 @@
 //! in recognisable form; protect the process's memory (no core dumps, no
 //! swap) accordingly.
 
+mod anchors;
 mod config;
 mod error;
 mod escape;

@@ -2,22 +2,23 @@
 //! snapshots.
 //!
 //! A snapshot is cloned for every registration, so cloning must be cheap and
-//! a change must copy only what it touches. The map is a two-level table of
-//! shared pages: cloning copies one pointer, and a change copies the root
-//! (64 pointers), one middle page (64 pointers) and one leaf (the few
+//! a change must copy only what it touches. The map is a three-level table
+//! of shared pages: cloning copies one pointer, and a change copies the
+//! root and two inner pages (16 pointers each) and one leaf (the few
 //! entries whose key hashes there), whatever the size of the map.
 
 use std::sync::Arc;
 
-const LEVEL_BITS: u32 = 6;
+const LEVEL_BITS: u32 = 4;
 const FANOUT: usize = 1 << LEVEL_BITS;
 
 type Leaf<V> = Vec<(u64, V)>;
-type Middle<V> = Vec<Arc<Leaf<V>>>;
+type Lower<V> = Vec<Arc<Leaf<V>>>;
+type Upper<V> = Vec<Arc<Lower<V>>>;
 
 /// A persistent map from `u64` to `V`; see the [module docs](self).
 pub(super) struct PagedMap<V> {
-    root: Arc<Vec<Arc<Middle<V>>>>,
+    root: Arc<Vec<Arc<Upper<V>>>>,
     len: usize,
     /// Bytes of pages copied (because another snapshot shared them) since
     /// the last [`take_copied`](Self::take_copied).
@@ -38,9 +39,10 @@ impl<V: Clone> PagedMap<V> {
     /// An empty map: every slot shares one empty leaf.
     pub(super) fn new() -> Self {
         let leaf: Arc<Leaf<V>> = Arc::new(Vec::new());
-        let middle: Arc<Middle<V>> = Arc::new(vec![leaf; FANOUT]);
+        let lower: Arc<Lower<V>> = Arc::new(vec![leaf; FANOUT]);
+        let upper: Arc<Upper<V>> = Arc::new(vec![lower; FANOUT]);
         Self {
-            root: Arc::new(vec![middle; FANOUT]),
+            root: Arc::new(vec![upper; FANOUT]),
             len: 0,
             copied: 0,
         }
@@ -54,10 +56,11 @@ impl<V: Clone> PagedMap<V> {
     /// The value of `key`.
     #[inline]
     pub(super) fn get(&self, key: u64) -> Option<&V> {
-        let (r, m) = slots(key);
+        let (r, u, l) = slots(key);
         self.root
             .get(r)?
-            .get(m)?
+            .get(u)?
+            .get(l)?
             .iter()
             .find(|(k, _)| *k == key)
             .map(|(_, v)| v)
@@ -98,7 +101,8 @@ impl<V: Clone> PagedMap<V> {
     pub(super) fn iter(&self) -> impl Iterator<Item = (u64, &V)> {
         self.root
             .iter()
-            .flat_map(|middle| middle.iter())
+            .flat_map(|upper| upper.iter())
+            .flat_map(|lower| lower.iter())
             .flat_map(|leaf| leaf.iter())
             .map(|(k, v)| (*k, v))
     }
@@ -110,14 +114,15 @@ impl<V: Clone> PagedMap<V> {
 
     /// The leaf `key` belongs in, unshared.
     fn leaf_mut(&mut self, key: u64) -> &mut Leaf<V> {
-        let (r, m) = slots(key);
+        let (r, u, l) = slots(key);
         let pointer = std::mem::size_of::<Arc<()>>();
         let entry = std::mem::size_of::<(u64, V)>();
         let copied = &mut self.copied;
         let root = unshare(&mut self.root, copied, |_| FANOUT * pointer);
         // `slots` yields indices below FANOUT, the length of every page.
-        let middle = unshare(&mut root[r], copied, |_| FANOUT * pointer);
-        unshare(&mut middle[m], copied, |leaf| leaf.len() * entry)
+        let upper = unshare(&mut root[r], copied, |_| FANOUT * pointer);
+        let lower = unshare(&mut upper[u], copied, |_| FANOUT * pointer);
+        unshare(&mut lower[l], copied, |leaf| leaf.len() * entry)
     }
 }
 
@@ -134,14 +139,13 @@ fn unshare<'a, T: Clone>(
     Arc::make_mut(arc)
 }
 
-/// Root and middle slot of `key`: the top bits of a multiplicative hash.
+/// The slot of `key` at each level: the top bits of a multiplicative hash.
 #[inline]
-fn slots(key: u64) -> (usize, usize) {
+fn slots(key: u64) -> (usize, usize, usize) {
     let h = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (key >> 29);
     let h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    let r = (h >> (64 - LEVEL_BITS)) as usize;
-    let m = ((h >> (64 - 2 * LEVEL_BITS)) as usize) & (FANOUT - 1);
-    (r, m)
+    let slot = |level: u32| ((h >> (64 - level * LEVEL_BITS)) as usize) & (FANOUT - 1);
+    (slot(1), slot(2), slot(3))
 }
 
 #[cfg(test)]
