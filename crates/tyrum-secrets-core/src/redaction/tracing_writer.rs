@@ -32,12 +32,13 @@ use super::writer::extend_wiped;
 ///   every byte written for that event and redacts the whole event when it
 ///   is flushed or dropped. A value split across several writes of one event
 ///   is caught.
-/// - **Across events.** The raw last `max pattern length - 1` bytes of the
-///   previous event are kept (wiped on replacement) and scanned together
-///   with the next event. When a value runs from one event into the next
-///   with nothing between the two parts but what the value itself contains
-///   (typically a multi-line value whose lines were logged one event at a
-///   time), the part in the later event is replaced.
+/// - **Across events.** The raw tail of the previous event that may be the
+///   start of a value (the longest that is a proper prefix of a registered
+///   pattern; usually nothing) is kept (wiped on replacement) and scanned
+///   together with the next event. When a value runs from one event into
+///   the next with nothing between the two parts but what the value itself
+///   contains (typically a multi-line value whose lines were logged one
+///   event at a time), the part in the later event is replaced.
 ///
 /// # Limits
 ///

@@ -12,22 +12,28 @@ use super::matcher::Matcher;
 /// made by [`Redactor::writer`].
 ///
 /// The stream is bytes and need not be UTF-8. To catch a value split across
-/// two writes, the writer holds back the last `max pattern length - 1`
-/// bytes it has seen (more only while a match that reaches into that tail
-/// could still grow, up to 1 MiB of overlapping matches), and passes
-/// everything before them on, redacted. Each
+/// two writes, the writer holds back exactly the longest tail of what it
+/// has seen that is a proper prefix of some registered pattern (a value or
+/// one of its forms), plus, while a match reaching into that tail could
+/// still grow into the next write, the match (up to 1 MiB of overlapping
+/// matches). Everything before is passed on, redacted, by the same
+/// `write`. Ordinary text holds back nothing: interactive output is not
+/// delayed, and [`held_back`](Self::held_back) tells a wrapper (a `run`
+/// command relaying a child's output) whether anything is waiting. Each
 /// write picks up the redactor's current values, so a value registered
 /// mid-stream is caught in every byte not yet passed on.
 ///
-/// [`flush`](Write::flush) passes on what is already redacted and flushes
-/// the inner writer, but keeps the held-back tail: releasing it would let a
-/// value split across the flush through. [`finish`](Self::finish) releases
-/// it; dropping the writer does the same on a best-effort basis (errors are
+/// [`flush`](Write::flush) passes on everything that cannot be the start
+/// of a value (by the redactor's current values) and flushes the inner
+/// writer, but keeps the held-back tail: releasing it would let a value
+/// split across the flush through. [`finish`](Self::finish) releases it;
+/// dropping the writer does the same on a best-effort basis (errors are
 /// ignored, as `BufWriter` does).
 ///
-/// Each write rescans the held-back tail, so a long stream of very small
-/// writes costs `max pattern length` per write; put a `BufWriter` in front
-/// if the producer writes byte by byte.
+/// Each write rescans the held-back tail (usually empty, at most the
+/// longest pattern), so a stream of very small writes into the middle of a
+/// long value costs that much per write; put a `BufWriter` in front if the
+/// producer writes byte by byte.
 ///
 /// After an error from the inner writer, the redacted bytes it did not take
 /// are kept and retried on the next call, as `BufWriter` does. Unredacted
@@ -72,7 +78,9 @@ impl<W: Write> RedactingWriter<W> {
     }
 
     /// How many raw bytes are held back, waiting for the next write or
-    /// [`finish`](Self::finish).
+    /// [`finish`](Self::finish): 0 unless the stream ends in what may be
+    /// the start of a registered value (or a match that may still grow).
+    /// They are passed on as soon as a write shows they are not.
     pub fn held_back(&self) -> usize {
         self.held.len()
     }
@@ -210,6 +218,12 @@ impl<W: Write> Write for RedactingWriter<W> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        // Values removed since the last write may have ended a tail's
+        // chance of being one.
+        if !self.held.is_empty() {
+            let matcher = self.redactor.matcher();
+            self.redact_held(&matcher, false);
+        }
         self.drain_out()?;
         match self.inner.as_mut() {
             Some(inner) => inner.flush(),
@@ -239,5 +253,29 @@ impl<W: Write> fmt::Debug for RedactingWriter<W> {
             .field("pending_output", &self.out.len())
             .field("finished", &self.inner.is_none())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::super::tests::{handle, placeholder, redactor_with, secret};
+
+    #[test]
+    fn flush_passes_on_a_tail_that_can_no_longer_begin_a_value() {
+        let redactor = redactor_with(&[(1, "sk-live-4f9a8b7c"), (2, "other-value-1234")]);
+        let mut writer = redactor.writer(Vec::new());
+        writer
+            .write_all(b"a=other-value-1234 b=sk-live-4f")
+            .unwrap();
+        writer.flush().unwrap();
+        assert_eq!(writer.held_back(), "sk-live-4f".len());
+        // Retired: those bytes can no longer be the start of a value.
+        assert!(redactor.remove_value(&handle(1), &secret("sk-live-4f9a8b7c")));
+        writer.flush().unwrap();
+        assert_eq!(writer.held_back(), 0);
+        let out = String::from_utf8(writer.finish().unwrap()).unwrap();
+        assert_eq!(out, format!("a={} b=sk-live-4f", placeholder(2)));
     }
 }
