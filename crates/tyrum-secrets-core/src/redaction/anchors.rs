@@ -12,6 +12,11 @@
 
 use std::sync::Arc;
 
+use super::wipe::Wiped;
+
+/// Anchors are a pattern's first bytes: wiped, never left behind.
+type Chunk = Wiped<u64>;
+
 /// Chunks split when they grow past this many anchors.
 const CHUNK_MAX: usize = 128;
 
@@ -19,7 +24,7 @@ const CHUNK_MAX: usize = 128;
 #[derive(Clone, Default)]
 pub(super) struct Anchors {
     /// Sorted, non-empty chunks, each after the one before.
-    chunks: Arc<Vec<Arc<Vec<u64>>>>,
+    chunks: Arc<Vec<Arc<Chunk>>>,
 }
 
 impl Anchors {
@@ -30,7 +35,9 @@ impl Anchors {
         let chunks = Arc::make_mut(&mut self.chunks);
         let c = chunk_for(chunks, anchor);
         let Some(slot) = chunks.get_mut(c) else {
-            chunks.push(Arc::new(vec![anchor]));
+            let mut chunk = Chunk::default();
+            chunk.push(anchor);
+            chunks.push(Arc::new(chunk));
             return copied;
         };
         copied += chunk_cost(slot);
@@ -60,7 +67,9 @@ impl Anchors {
         if let Some(slot) = chunks.get_mut(c) {
             copied += chunk_cost(slot);
             let chunk = Arc::make_mut(slot);
-            chunk.retain(|a| *a != anchor);
+            if let Ok(i) = chunk.binary_search(&anchor) {
+                chunk.remove(i);
+            }
             if chunk.is_empty() {
                 chunks.remove(c);
             }
@@ -88,12 +97,12 @@ impl Anchors {
         if Arc::get_mut(&mut self.chunks).is_some() {
             0
         } else {
-            self.chunks.len() * std::mem::size_of::<Arc<Vec<u64>>>()
+            self.chunks.len() * std::mem::size_of::<Arc<Chunk>>()
         }
     }
 }
 
-fn chunk_cost(chunk: &mut Arc<Vec<u64>>) -> usize {
+fn chunk_cost(chunk: &mut Arc<Chunk>) -> usize {
     if Arc::get_mut(chunk).is_some() {
         0
     } else {
@@ -103,7 +112,7 @@ fn chunk_cost(chunk: &mut Arc<Vec<u64>>) -> usize {
 
 /// The chunk `anchor` sorts into: the last whose first anchor is not after
 /// it (the first chunk when it sorts before everything).
-fn chunk_for(chunks: &[Arc<Vec<u64>>], anchor: u64) -> usize {
+fn chunk_for(chunks: &[Arc<Chunk>], anchor: u64) -> usize {
     chunks
         .partition_point(|chunk| chunk.first().is_some_and(|a| *a <= anchor))
         .saturating_sub(1)

@@ -85,14 +85,15 @@ fn text_from(forms: &[Vec<u8>], pieces: &[(String, prop::sample::Index, u8, usiz
     text
 }
 
-/// Every (variant, placeholder) a redactor holding `values` (value `i`
-/// under `handle(owners[i])`, in order) matches, in registration order.
-fn patterns(values: &[Vec<u8>], owners: &[u32]) -> Vec<(Vec<u8>, String)> {
+/// Every (variant, placeholder) a redactor with minimum length `min`
+/// holding `values` (value `i` under `handle(owners[i])`, in order)
+/// matches, in registration order.
+fn patterns_min(values: &[Vec<u8>], owners: &[u32], min: usize) -> Vec<(Vec<u8>, String)> {
     values
         .iter()
         .zip(owners)
         .flat_map(|(v, owner)| {
-            encoded_variants(&secret(v), DEFAULT_MIN_VALUE_LEN)
+            encoded_variants(&secret(v), min)
                 .into_iter()
                 .map(move |form| {
                     (
@@ -102,6 +103,10 @@ fn patterns(values: &[Vec<u8>], owners: &[u32]) -> Vec<(Vec<u8>, String)> {
                 })
         })
         .collect()
+}
+
+fn patterns(values: &[Vec<u8>], owners: &[u32]) -> Vec<(Vec<u8>, String)> {
+    patterns_min(values, owners, DEFAULT_MIN_VALUE_LEN)
 }
 
 fn through_writer(redactor: &Redactor, input: &[u8], chunks: &[usize]) -> Vec<u8> {
@@ -142,8 +147,13 @@ proptest! {
         pieces in proptest::collection::vec(
             ("[ -~]{0,12}", any::<prop::sample::Index>(), 0u8..5, any::<usize>()), 1..10),
         index_only in any::<bool>(),
+        min in prop_oneof![Just(DEFAULT_MIN_VALUE_LEN), 1usize..13],
     ) {
-        let redactor = if index_only { Redactor::new().index_only() } else { Redactor::new() };
+        // Shorter minimums shrink the scan's window (below 8 bytes) and
+        // stride; longer ones refuse some values.
+        let redactor = Redactor::with_min_value_len(min);
+        let redactor = if index_only { redactor.index_only() } else { redactor };
+        let values: Vec<Vec<u8>> = values.into_iter().filter(|v| v.len() >= min).collect();
         // Value `i` goes under handle `i`, or a shared handle (several
         // values per handle, as versions of one secret).
         let owners: Vec<u32> = (0..values.len())
@@ -166,10 +176,13 @@ proptest! {
             prop_assert!(redactor.remove_value(&handle(owner), &secret(&value)));
         }
         let (kept_values, kept_owners): (Vec<Vec<u8>>, Vec<u32>) = kept.into_iter().unzip();
-        let expected_patterns = patterns(&kept_values, &kept_owners);
+        let expected_patterns = patterns_min(&kept_values, &kept_owners, min);
         let reference = Reference::new(&expected_patterns);
 
-        let forms: Vec<Vec<u8>> = patterns(&values, &owners).into_iter().map(|(p, _)| p).collect();
+        let mut forms: Vec<Vec<u8>> =
+            patterns_min(&values, &owners, min).into_iter().map(|(p, _)| p).collect();
+        prop_assume!(!forms.is_empty());
+        forms.push(b"ordinary text".to_vec());
         let text = text_from(&forms, &pieces);
         let expected = reference.replace_bytes(&text);
         let redacted = redactor.redact_bytes(&text).into_inner().into_owned();
@@ -187,13 +200,15 @@ proptest! {
             ("[ -~]{0,12}", any::<prop::sample::Index>(), 0u8..5, any::<usize>()), 1..8),
         chunks in proptest::collection::vec(1usize..24, 1..8),
         index_only in any::<bool>(),
+        min in prop_oneof![Just(DEFAULT_MIN_VALUE_LEN), 1usize..9],
     ) {
-        let redactor = if index_only { Redactor::new().index_only() } else { Redactor::new() };
+        let redactor = Redactor::with_min_value_len(min);
+        let redactor = if index_only { redactor.index_only() } else { redactor };
         let owners: Vec<u32> = (0..values.len()).map(|i| u32::try_from(i).unwrap()).collect();
         for (value, owner) in values.iter().zip(&owners) {
             redactor.register(&handle(*owner), &secret(value)).unwrap();
         }
-        let patterns = patterns(&values, &owners);
+        let patterns = patterns_min(&values, &owners, min);
         let forms: Vec<Vec<u8>> = patterns.iter().map(|(p, _)| p.clone()).collect();
         let text = text_from(&forms, &pieces);
 

@@ -105,10 +105,12 @@
 //!
 //! The redactor keeps each value, and its forms, in buffers that are wiped
 //! when the last snapshot holding them is dropped ([`SecretBytes`],
-//! [`Zeroizing`](zeroize::Zeroizing)); the prefilter tables hold only hashes. While the
-//! aho-corasick path is in use, its automaton holds the same bytes in its
-//! transition tables, and the `aho-corasick` crate does not wipe them when
-//! a snapshot is dropped. A process that can redact a value necessarily
+//! [`Zeroizing`](zeroize::Zeroizing)); the anchors (first bytes) that index
+//! them sit in tables that wipe them too, never leaving a copy behind when
+//! they grow or shrink; the prefilter tables hold only hash bits. While
+//! the aho-corasick path is in use, its automaton holds the same bytes in
+//! its transition tables, and the `aho-corasick` crate does not wipe them
+//! when a snapshot is dropped. A process that can redact a value necessarily
 //! holds it in memory in recognisable form; protect the process's memory
 //! (no core dumps, no swap) accordingly.
 
@@ -127,6 +129,7 @@ mod registry;
 #[cfg(feature = "tracing")]
 mod tracing_writer;
 mod variants;
+mod wipe;
 mod writer;
 
 #[cfg(test)]

@@ -9,15 +9,18 @@
 
 use std::sync::Arc;
 
+use super::wipe::Wiped;
+
 const LEVEL_BITS: u32 = 4;
 const FANOUT: usize = 1 << LEVEL_BITS;
 
-type Leaf<V> = Vec<(u64, V)>;
+/// Keys are anchors (a pattern's first bytes): wiped, never left behind.
+type Leaf<V> = Wiped<(u64, V)>;
 type Lower<V> = Vec<Arc<Leaf<V>>>;
 type Upper<V> = Vec<Arc<Lower<V>>>;
 
 /// A persistent map from `u64` to `V`; see the [module docs](self).
-pub(super) struct PagedMap<V> {
+pub(super) struct PagedMap<V: Clone> {
     root: Arc<Vec<Arc<Upper<V>>>>,
     len: usize,
     /// Bytes of pages copied (because another snapshot shared them) since
@@ -25,7 +28,7 @@ pub(super) struct PagedMap<V> {
     copied: usize,
 }
 
-impl<V> Clone for PagedMap<V> {
+impl<V: Clone> Clone for PagedMap<V> {
     fn clone(&self) -> Self {
         Self {
             root: Arc::clone(&self.root),
@@ -38,7 +41,7 @@ impl<V> Clone for PagedMap<V> {
 impl<V: Clone> PagedMap<V> {
     /// An empty map: every slot shares one empty leaf.
     pub(super) fn new() -> Self {
-        let leaf: Arc<Leaf<V>> = Arc::new(Vec::new());
+        let leaf: Arc<Leaf<V>> = Arc::new(Wiped::default());
         let lower: Arc<Lower<V>> = Arc::new(vec![leaf; FANOUT]);
         let upper: Arc<Upper<V>> = Arc::new(vec![lower; FANOUT]);
         Self {
@@ -71,6 +74,7 @@ impl<V: Clone> PagedMap<V> {
     pub(super) fn get_mut(&mut self, key: u64) -> Option<&mut V> {
         self.get(key)?;
         self.leaf_mut(key)
+            .as_mut_slice()
             .iter_mut()
             .find(|(k, _)| *k == key)
             .map(|(_, v)| v)
@@ -79,7 +83,7 @@ impl<V: Clone> PagedMap<V> {
     /// Sets `key` to `value`, returning the value it replaced.
     pub(super) fn insert(&mut self, key: u64, value: V) -> Option<V> {
         let leaf = self.leaf_mut(key);
-        if let Some((_, v)) = leaf.iter_mut().find(|(k, _)| *k == key) {
+        if let Some((_, v)) = leaf.as_mut_slice().iter_mut().find(|(k, _)| *k == key) {
             return Some(std::mem::replace(v, value));
         }
         leaf.push((key, value));
@@ -92,7 +96,7 @@ impl<V: Clone> PagedMap<V> {
         self.get(key)?;
         let leaf = self.leaf_mut(key);
         let at = leaf.iter().position(|(k, _)| *k == key)?;
-        let (_, value) = leaf.swap_remove(at);
+        let (_, value) = leaf.remove(at)?;
         self.len -= 1;
         Some(value)
     }
