@@ -96,10 +96,14 @@ impl Probe<'_> {
     /// false for one that was.
     #[inline(always)]
     pub(super) fn may_contain(self, hash: u64) -> bool {
-        let (word, mask) = locate(hash, self.shift);
-        // `locate` yields a word below the table's size (the top
-        // `64 - shift` bits of a u64); a miss would only admit a candidate.
-        self.words.get(word).is_none_or(|w| w & mask == mask)
+        let word = (hash >> self.shift) as usize;
+        // The index is below the table's size (the top `64 - shift` bits of
+        // a u64); a miss would only admit a candidate.
+        self.words.get(word).is_none_or(|w| {
+            let a = (hash >> 34) & 63;
+            let b = (hash >> 40) & 63;
+            (w >> a) & (w >> b) & 1 == 1
+        })
     }
 }
 
