@@ -15,3 +15,18 @@ pub use tyrum_secrets_env as env;
 /// Secret Service, kernel keyutils.
 #[cfg(feature = "keychain")]
 pub use tyrum_secrets_keychain as keychain;
+
+/// Sealed hand-off of a resolved value to a paired node (HPKE, RFC 9180).
+#[cfg(feature = "seal")]
+pub use tyrum_secrets_seal as seal;
+
+pub mod config;
+mod open;
+mod profile;
+
+pub use config::{Config, ConfigError};
+pub use open::{
+    AuditLayer, Creation, OpenError, OpenOptions, OpenReport, PassphrasePrompt, PassphraseRequest,
+    ProviderLayer, Secrets,
+};
+pub use profile::{Detection, Profile, SERVICE_ACCOUNT_TOKEN};

@@ -1,9 +1,144 @@
 //! Small helpers for files that must be private and durable, shared by the
-//! catalog and the file-backed providers.
+//! catalog and the file-backed providers, and the bounded read every loader
+//! of a configured path uses ([`read_regular_file`]).
 
 use std::fs::{File, OpenOptions};
-use std::io;
-use std::path::Path;
+use std::io::{self, Read as _};
+use std::path::{Path, PathBuf};
+
+/// Reads the whole regular file at `path`, at most `limit` bytes.
+///
+/// A loader pointed at the wrong path must fail, not hang or exhaust
+/// memory: the file is opened with `O_NONBLOCK` (so a FIFO without a
+/// writer cannot block the open), anything but a regular file — FIFO,
+/// device such as `/dev/zero`, socket, directory — is refused before a
+/// byte is read, and so is a file longer than `limit`, whether `fstat`
+/// says so or it grows while being read.
+///
+/// Catalog, policy and audit loaders use it. Their errors keep an
+/// [`io::Error`] source: `io::Error::from(ReadFileError)` keeps the kind of
+/// an I/O failure (`NotFound`, ...) and gives `InvalidInput` for a special
+/// file and `FileTooLarge` past the limit, with the `ReadFileError` inside.
+///
+/// ```
+/// use tyrum_secrets_core::durable::{read_regular_file, ReadFileError};
+/// # #[cfg(unix)] {
+/// let err = read_regular_file("/dev/zero".as_ref(), 1 << 20).unwrap_err();
+/// assert!(matches!(err, ReadFileError::NotARegularFile { .. }));
+/// # }
+/// ```
+///
+/// # Errors
+/// [`ReadFileError`].
+pub fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, ReadFileError> {
+    let io = |source| ReadFileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(ReadFileError::NotARegularFile {
+            path: path.to_owned(),
+            kind: file_kind(&meta.file_type()),
+        });
+    }
+    let too_large = || ReadFileError::TooLarge {
+        path: path.to_owned(),
+        limit,
+    };
+    if meta.len() > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// A configured file could not be read by [`read_regular_file`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadFileError {
+    /// Opening or reading failed.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The path names something other than a regular file.
+    #[error(
+        "{} is a {kind}, not a regular file; point the setting at a regular file",
+        path.display()
+    )]
+    NotARegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is: `FIFO`, `device`, `socket`, `directory`, ...
+        kind: &'static str,
+    },
+    /// The file is longer than the loader reads.
+    #[error(
+        "{} is larger than {limit} bytes, more than this file ever holds; check the path",
+        path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+impl From<ReadFileError> for io::Error {
+    /// An I/O failure stays itself (its kind intact); a special file is
+    /// `InvalidInput` and an oversized one `FileTooLarge`, each carrying the
+    /// [`ReadFileError`].
+    fn from(error: ReadFileError) -> Self {
+        match error {
+            ReadFileError::Io { source, .. } => source,
+            e @ ReadFileError::NotARegularFile { .. } => {
+                io::Error::new(io::ErrorKind::InvalidInput, e)
+            }
+            e @ ReadFileError::TooLarge { .. } => io::Error::new(io::ErrorKind::FileTooLarge, e),
+        }
+    }
+}
+
+fn file_kind(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if file_type.is_fifo() {
+            return "FIFO";
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            return "device";
+        }
+        if file_type.is_socket() {
+            return "socket";
+        }
+    }
+    if file_type.is_dir() {
+        "directory"
+    } else {
+        "special file"
+    }
+}
 
 /// Opens a file readable and writable by the owner only (mode 0600 on Unix).
 ///
@@ -47,5 +182,119 @@ pub fn sync_parent_dir(path: &Path) -> io::Result<()> {
     {
         let _ = path;
         Ok(())
+    }
+}
+
+/// Opens `path` only if it is a regular file, never blocking on the way:
+/// [`read_regular_file`] for files that are appended to or rewritten in
+/// place (the audit log, an anchor file).
+///
+/// On Unix the file is opened with `O_NONBLOCK`, so even a FIFO without a
+/// writer returns at once (the flag has no effect on a regular file), and
+/// anything but a regular file is refused with
+/// [`io::ErrorKind::InvalidInput`] carrying a
+/// [`ReadFileError::NotARegularFile`]. `write` asks for a read-write
+/// handle; `create` creates a missing file with mode 0600.
+///
+/// # Errors
+/// The underlying I/O error, or `InvalidInput` for anything but a regular
+/// file.
+pub fn open_regular(path: &Path, write: bool, create: bool) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    if write {
+        options.write(true);
+    }
+    if create {
+        options.write(true).create(true).truncate(false);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600).custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(ReadFileError::NotARegularFile {
+            path: path.to_owned(),
+            kind: file_kind(&meta.file_type()),
+        }
+        .into());
+    }
+    Ok(file)
+}
+
+/// Reads the whole of an open regular file of at most `limit` bytes, up to
+/// the length it had when checked (a file that keeps growing cannot make
+/// the read unbounded).
+///
+/// # Errors
+/// `InvalidInput` for anything but a regular file, `FileTooLarge` above
+/// `limit`, or the underlying I/O error.
+pub fn read_bounded(file: &File, limit: u64) -> io::Result<Vec<u8>> {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    if meta.len() > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(meta.len()).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_and_read(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+        read_bounded(&open_regular(path, false, false)?, limit)
+    }
+
+    #[test]
+    fn regular_files_read_back_and_huge_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"hello").unwrap();
+        assert_eq!(open_and_read(&path, 5).unwrap(), b"hello");
+        let err = open_and_read(&path, 4).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+    }
+
+    #[test]
+    fn directories_and_devices_are_refused_by_open_regular() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = open_and_read(dir.path(), 1 << 20).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        #[cfg(unix)]
+        {
+            let err = open_and_read(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert!(err.to_string().contains("device"), "{err}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_without_writer_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for write in [false, true] {
+            let err = open_regular(&path, write, false).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        }
     }
 }

@@ -82,7 +82,22 @@ impl fmt::Display for SecretKind {
 ///
 /// The only constructors check that kinds which require an expiry
 /// ([`SecretKind::SessionCookie`]) get one, so a session cookie without an
-/// expiry cannot be represented.
+/// expiry cannot be represented. Constant inputs need no `Result`: each kind
+/// without a required expiry has an infallible constructor, and so does any
+/// kind given an expiry ([`expiring`](Self::expiring),
+/// [`session_cookie`](Self::session_cookie)). Only [`new`](Self::new),
+/// whose kind and expiry are both run-time values, can fail.
+///
+/// ```
+/// use std::time::Duration;
+/// use tyrum_secrets_core::{KindSpec, SecretKind, Timestamp};
+///
+/// assert_eq!(KindSpec::api_key().kind(), SecretKind::ApiKey);
+/// let in_a_day = Timestamp::now().saturating_add(Duration::from_secs(86_400));
+/// let token = KindSpec::bearer_token().with_expiry(in_a_day);
+/// assert_eq!(token.expires_at(), Some(in_a_day));
+/// assert!(KindSpec::new(SecretKind::SessionCookie, None).is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct KindSpec {
     kind: SecretKind,
@@ -103,10 +118,74 @@ impl KindSpec {
     }
 
     /// A session cookie, which always expires.
-    pub fn session_cookie(expires_at: Timestamp) -> Self {
+    pub const fn session_cookie(expires_at: Timestamp) -> Self {
+        Self::expiring(SecretKind::SessionCookie, expires_at)
+    }
+
+    /// Any kind with an expiry: never invalid.
+    pub const fn expiring(kind: SecretKind, expires_at: Timestamp) -> Self {
         Self {
-            kind: SecretKind::SessionCookie,
+            kind,
             expires_at: Some(expires_at),
+        }
+    }
+
+    /// The same spec with an expiry (replacing any it had).
+    pub const fn with_expiry(mut self, expires_at: Timestamp) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// A model-provider or service API key, without expiry.
+    pub const fn api_key() -> Self {
+        Self::unexpiring(SecretKind::ApiKey)
+    }
+
+    /// An OAuth access token, without expiry.
+    pub const fn oauth_access_token() -> Self {
+        Self::unexpiring(SecretKind::OauthAccessToken)
+    }
+
+    /// An OAuth refresh token, without expiry.
+    pub const fn oauth_refresh_token() -> Self {
+        Self::unexpiring(SecretKind::OauthRefreshToken)
+    }
+
+    /// A bearer token for an HTTP API, without expiry.
+    pub const fn bearer_token() -> Self {
+        Self::unexpiring(SecretKind::BearerToken)
+    }
+
+    /// A messaging-channel token, without expiry.
+    pub const fn channel_token() -> Self {
+        Self::unexpiring(SecretKind::ChannelToken)
+    }
+
+    /// A webhook signing secret, without expiry.
+    pub const fn webhook_secret() -> Self {
+        Self::unexpiring(SecretKind::WebhookSecret)
+    }
+
+    /// A payment instrument (still refused unless the policy enables payment instruments), without expiry.
+    pub const fn payment_instrument() -> Self {
+        Self::unexpiring(SecretKind::PaymentInstrument)
+    }
+
+    /// A password, without expiry.
+    pub const fn password() -> Self {
+        Self::unexpiring(SecretKind::Password)
+    }
+
+    /// Any other secret, without expiry.
+    pub const fn generic() -> Self {
+        Self::unexpiring(SecretKind::Generic)
+    }
+
+    /// Only for kinds that do not require an expiry (every caller names one).
+    const fn unexpiring(kind: SecretKind) -> Self {
+        Self {
+            kind,
+            expires_at: None,
         }
     }
 
@@ -168,6 +247,43 @@ mod tests {
             let spec = KindSpec::new(kind, None);
             assert_eq!(spec.is_ok(), !kind.requires_expiry(), "{kind}");
         }
+    }
+
+    #[test]
+    fn infallible_constructors_match_the_checked_one() {
+        let unexpiring = [
+            KindSpec::api_key(),
+            KindSpec::oauth_access_token(),
+            KindSpec::oauth_refresh_token(),
+            KindSpec::bearer_token(),
+            KindSpec::channel_token(),
+            KindSpec::webhook_secret(),
+            KindSpec::payment_instrument(),
+            KindSpec::password(),
+            KindSpec::generic(),
+        ];
+        // Every kind but the one that needs an expiry has one, in order.
+        let kinds: Vec<SecretKind> = unexpiring.iter().map(KindSpec::kind).collect();
+        let expected: Vec<SecretKind> = SecretKind::ALL
+            .into_iter()
+            .filter(|k| !k.requires_expiry())
+            .collect();
+        assert_eq!(kinds, expected);
+        for spec in unexpiring {
+            assert_eq!(Ok(spec), KindSpec::new(spec.kind(), None));
+        }
+        let at = Timestamp::from_unix_millis(1_000);
+        for kind in SecretKind::ALL {
+            assert_eq!(
+                Ok(KindSpec::expiring(kind, at)),
+                KindSpec::new(kind, Some(at))
+            );
+        }
+        assert_eq!(
+            KindSpec::session_cookie(at),
+            KindSpec::new(SecretKind::SessionCookie, Some(at)).unwrap()
+        );
+        assert_eq!(KindSpec::api_key().with_expiry(at).expires_at(), Some(at));
     }
 
     #[test]

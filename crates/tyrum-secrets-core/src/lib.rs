@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod admin;
+pub mod anchor;
 pub mod audit;
 pub mod catalog;
 pub mod durable;
@@ -15,10 +17,15 @@ pub mod resolver;
 mod time;
 mod value;
 
+pub use admin::{AdminError, AdminRequest, SecretAdmin, SecretAdminBuilder};
+pub use anchor::{
+    Anchor, AnchorError, AnchorHead, AnchorKey, AnchorSeal, AnchorStore, ChainPosition, FileAnchor,
+    MemoryAnchor, ProviderAnchor,
+};
 pub use audit::{
     Action, AuditChainKey, AuditError, AuditRecord, AuditSink, ChainHead, ErrorKind, Fingerprint,
-    FingerprintKey, JsonLinesAuditSink, MemoryAuditSink, Outcome, VerifyError, VerifyProblem,
-    verify_audit_log,
+    FingerprintKey, JsonLinesAuditSink, LabelChange, LoadedVersions, MemoryAuditSink, Outcome,
+    VerifyError, VerifyProblem, verify_audit_log,
 };
 pub use catalog::{
     Catalog, CatalogEntry, CatalogError, CatalogStore, EntryStatus, JsonFileCatalogStore,
@@ -27,7 +34,7 @@ pub use catalog::{
 pub use handle::{
     HandleId, HandleParseError, NameError, ProviderId, RandomnessError, Scope, SecretHandle,
 };
-pub use inject::{InjectError, SecretJson};
+pub use inject::{Inject, InjectError, ResolvingSource, SecretJson, ValueSource};
 pub use kind::{KindError, KindSpec, SecretKind};
 pub use memory::MemoryProvider;
 pub use policy::{
@@ -41,11 +48,11 @@ pub use provider::{
 pub use redaction::{Redacted, RedactionError, Redactor};
 pub use request::{Destination, Purpose, RequestError, Requester};
 pub use resolver::{
-    NoRedaction, RedactionHook, RedactionHookError, ResolveError, ResolveRequest, ResolvedSecret,
-    Resolver, ResolverBuilder,
+    PreloadError, PreloadReport, ResolveError, ResolveRequest, ResolvedSecret, Resolver,
+    ResolverBuilder, SkipReason, SkippedVersion,
 };
 pub use time::Timestamp;
 pub use value::{
-    ExposeSecret, SecretBox, SecretBytes, SecretSlice, SecretString, bytes_from_string,
-    string_from_bytes,
+    Alphabet, ExposeSecret, SecretBox, SecretBytes, SecretSlice, SecretString, bytes_from_string,
+    random_bytes, random_string, string_from_bytes,
 };

@@ -193,6 +193,18 @@ pub enum Persistence {
     External,
 }
 
+impl fmt::Display for Persistence {
+    /// How long values last, as a phrase: "until reboot".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Persistence::Process => "for the life of the process",
+            Persistence::UntilReboot => "until reboot",
+            Persistence::Durable => "durably, across reboots",
+            Persistence::External => "as long as the system that owns them keeps them",
+        })
+    }
+}
+
 /// What a provider can do. Callers check this instead of probing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -271,14 +283,14 @@ impl fmt::Display for Operation {
 #[non_exhaustive]
 pub enum ProviderError {
     /// No secret is stored at the locator.
-    #[error("no secret at locator {locator:?}")]
+    #[error("no secret at locator {locator}")]
     NotFound {
         /// The locator asked for.
         locator: Locator,
     },
     /// The locator exists but not at this version (never written, deleted
     /// or destroyed).
-    #[error("locator {locator:?} has no readable version {version}")]
+    #[error("locator {locator} has no readable version {version}")]
     VersionNotFound {
         /// The locator asked for.
         locator: Locator,
@@ -564,6 +576,26 @@ mod tests {
             Err(LocatorError::TooLong { len: 513 })
         );
         assert!(serde_json::from_str::<Locator>("\"a\\u0000b\"").is_err());
+    }
+
+    #[test]
+    fn error_messages_show_locators_as_text_not_debug_forms() {
+        let locator = Locator::new("openai/api-key").unwrap();
+        let messages = [
+            ProviderError::NotFound {
+                locator: locator.clone(),
+            }
+            .to_string(),
+            ProviderError::VersionNotFound {
+                locator,
+                version: Version::FIRST,
+            }
+            .to_string(),
+        ];
+        for message in messages {
+            assert!(message.contains("openai/api-key"), "{message}");
+            assert!(!message.contains("Locator("), "{message}");
+        }
     }
 
     #[test]

@@ -68,55 +68,11 @@ mod env_from_given_variables {
 /// The mounted provider over a kubelet-style volume (after one rotation),
 /// and over plain files.
 mod mounted {
-    use std::fmt;
-
     use super::fixture;
     use super::support::kubelet::KubeletVolume;
-    use tyrum_secrets_core::{
-        Capabilities, Locator, ProviderError, SecretBytes, SecretProvider, Version, VersionInfo,
-        VersionSelector, VersionedSecret,
-    };
+    use tyrum_secrets_core::{Locator, SecretBytes};
     use tyrum_secrets_env::MountedSecretProvider;
-
-    /// Keeps the temporary directory alive as long as the provider.
-    struct Mounted {
-        provider: MountedSecretProvider,
-        _dir: tempfile::TempDir,
-    }
-
-    impl fmt::Debug for Mounted {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            self.provider.fmt(f)
-        }
-    }
-
-    impl SecretProvider for Mounted {
-        fn capabilities(&self) -> Capabilities {
-            self.provider.capabilities()
-        }
-        fn read(
-            &self,
-            locator: &Locator,
-            version: VersionSelector,
-        ) -> Result<VersionedSecret, ProviderError> {
-            self.provider.read(locator, version)
-        }
-        fn write(&self, l: &Locator, v: &SecretBytes) -> Result<Version, ProviderError> {
-            self.provider.write(l, v)
-        }
-        fn delete(&self, l: &Locator, v: Version) -> Result<(), ProviderError> {
-            self.provider.delete(l, v)
-        }
-        fn destroy(&self, l: &Locator, v: Version) -> Result<(), ProviderError> {
-            self.provider.destroy(l, v)
-        }
-        fn list(&self) -> Result<Vec<Locator>, ProviderError> {
-            self.provider.list()
-        }
-        fn versions(&self, l: &Locator) -> Result<Vec<VersionInfo>, ProviderError> {
-            self.provider.versions(l)
-        }
-    }
+    use tyrum_secrets_testkit::conformance::Fixture;
 
     fn files(generation: &str) -> Vec<(&'static str, Vec<u8>)> {
         vec![
@@ -136,18 +92,17 @@ mod mounted {
             .collect()
     }
 
-    fn kubelet() -> Mounted {
+    /// The provider over a volume in a temporary directory the fixture
+    /// owns.
+    fn kubelet() -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let volume = KubeletVolume::create(dir.path(), &files("old")).expect("kubelet write");
         let provider = MountedSecretProvider::open(dir.path()).expect("open");
         volume.write(&files("new")).expect("rotate");
-        Mounted {
-            provider,
-            _dir: dir,
-        }
+        Fixture::new(provider).owning(dir)
     }
 
-    fn plain() -> Mounted {
+    fn plain() -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         for (key, value) in files("plain") {
             let path = dir.path().join(key);
@@ -155,10 +110,7 @@ mod mounted {
             std::fs::write(path, value).expect("write");
         }
         let provider = MountedSecretProvider::open(dir.path()).expect("open");
-        Mounted {
-            provider,
-            _dir: dir,
-        }
+        Fixture::new(provider).owning(dir)
     }
 
     mod kubelet_layout {

@@ -268,15 +268,11 @@ fn a_dangling_visible_symlink_is_a_typed_error() {
         "{err}"
     );
 
+    // A plain mount holds no symlinks of kubelet's: one there, dangling or
+    // not, is refused as a symlink.
     let plain = tempfile::tempdir().expect("tempdir");
     std::os::unix::fs::symlink("nowhere", plain.path().join("token")).expect("symlink");
-    let err = open(plain.path())
-        .read(&locator("token"), VersionSelector::Latest)
-        .expect_err("dangling");
-    assert!(
-        matches!(mount_error(&err), MountError::DanglingSymlink { .. }),
-        "{err}"
-    );
+    assert_refused_as_symlink(open(plain.path()).read(&locator("token"), VersionSelector::Latest));
 }
 
 #[test]
@@ -659,4 +655,52 @@ fn listing_through_a_data_link_whose_target_is_a_symlink_is_refused() {
             "{err}"
         ),
     }
+}
+
+/// A plain directory (a `subPath` mount, files written by hand) gets the
+/// same no-follow reads as kubelet's data directory: a planted symlink,
+/// for the file or a directory on the way, is refused, never followed out
+/// of the mount.
+#[test]
+fn a_symlink_planted_in_a_plain_mount_is_refused_not_followed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outside = outside_dir();
+    std::fs::write(dir.path().join("token"), b"plain-token-value").expect("write");
+    std::os::unix::fs::symlink(outside.path().join("password"), dir.path().join("password"))
+        .expect("symlink");
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("tls")).expect("symlink");
+    std::fs::create_dir(dir.path().join("nested")).expect("mkdir");
+    std::os::unix::fs::symlink(
+        outside.path().join("password"),
+        dir.path().join("nested").join("password"),
+    )
+    .expect("symlink");
+    let provider = open(dir.path());
+    assert_eq!(provider.rotation().expect("rotation"), Rotation::Static);
+    for name in ["password", "tls/tls.key", "nested/password"] {
+        assert_refused_as_symlink(provider.read(&locator(name), VersionSelector::Latest));
+    }
+    let got = provider
+        .read(&locator("token"), VersionSelector::Latest)
+        .expect("a regular file reads");
+    assert_eq!(got.value.expose_secret(), b"plain-token-value");
+    // list() names only what read() returns.
+    let listed = provider.list().expect("list");
+    assert_eq!(listed, vec![locator("token")]);
+}
+
+/// The operator's mount root may itself be reached through a symlink
+/// (`/var/run/secrets/app -> /mnt/...`): only what lies under it is held
+/// to no-follow.
+#[test]
+fn a_plain_mount_root_reached_through_a_symlink_still_reads() {
+    let real = tempfile::tempdir().expect("tempdir");
+    std::fs::write(real.path().join("token"), b"plain-token-value").expect("write");
+    let links = tempfile::tempdir().expect("tempdir");
+    let root = links.path().join("app");
+    std::os::unix::fs::symlink(real.path(), &root).expect("symlink");
+    let got = open(&root)
+        .read(&locator("token"), VersionSelector::Latest)
+        .expect("read under a symlinked root");
+    assert_eq!(got.value.expose_secret(), b"plain-token-value");
 }

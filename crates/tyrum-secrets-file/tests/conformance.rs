@@ -1,5 +1,6 @@
 //! The file provider passes the whole provider conformance suite, with a
-//! passphrase (cheap KDF) and with a raw key.
+//! passphrase (cheap KDF) and with a raw key, each on a fresh store in a
+//! temporary directory that the fixture owns and reopens.
 
 #![allow(
     clippy::unwrap_used,
@@ -7,27 +8,36 @@
 )]
 
 use tyrum_secrets_file::{FileOptions, FileProvider, KeySource, StoreKey};
+use tyrum_secrets_testkit::conformance::Fixture;
 
-/// A provider on a fresh store in a temporary directory that lives as long
-/// as the provider (leaked: one small directory per test).
-fn passphrase_provider() -> FileProvider {
-    let dir = tempfile::tempdir().unwrap().keep();
-    FileProvider::open_with(
-        dir.join("store.tyrum"),
-        KeySource::passphrase("conformance passphrase"),
-        FileOptions::default().dangerous_insecure_kdf_for_tests(),
-    )
-    .unwrap()
+fn passphrase_provider() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.tyrum");
+    Fixture::reopening(move || {
+        FileProvider::open_with(
+            &path,
+            KeySource::passphrase("conformance passphrase"),
+            FileOptions::default().dangerous_insecure_kdf_for_tests(),
+        )
+        .unwrap()
+    })
+    .owning(dir)
 }
 
-fn raw_key_provider() -> FileProvider {
-    let dir = tempfile::tempdir().unwrap().keep();
-    FileProvider::open_with(
-        dir.join("store.tyrum"),
-        KeySource::Key(StoreKey::generate().unwrap()),
-        FileOptions::default().compact_on_destroy(false),
-    )
-    .unwrap()
+fn raw_key_provider() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.tyrum");
+    let key_file = dir.path().join("store.key");
+    StoreKey::write_new_key_file(&key_file).unwrap();
+    Fixture::reopening(move || {
+        FileProvider::open_with(
+            &path,
+            KeySource::Key(StoreKey::read_key_file(&key_file).unwrap()),
+            FileOptions::default().compact_on_destroy(false),
+        )
+        .unwrap()
+    })
+    .owning(dir)
 }
 
 tyrum_secrets_testkit::provider_conformance!(passphrase_provider());

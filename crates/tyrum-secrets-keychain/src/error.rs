@@ -16,13 +16,13 @@ pub type PlatformError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum KeychainError {
     /// No secret is stored at the locator.
-    #[error("no secret at locator {locator:?}")]
+    #[error("no secret at locator {locator}")]
     NotFound {
         /// The locator asked for.
         locator: Locator,
     },
     /// The locator exists but not at this version.
-    #[error("locator {locator:?} has no readable version {version}")]
+    #[error("locator {locator} has no readable version {version}")]
     VersionNotFound {
         /// The locator asked for.
         locator: Locator,
@@ -103,7 +103,7 @@ pub enum KeychainError {
     /// The store keeps values only until reboot or process exit, and the
     /// operation needs durable storage.
     #[error(
-        "this keychain store keeps values only {persistence:?}; a file-store key kept there \
+        "this keychain store keeps values only {persistence}; a file-store key kept there \
          is lost at reboot and with it every record. Use the Secret Service, macOS Keychain \
          or Windows Credential Manager, or a passphrase"
     )]

@@ -47,14 +47,14 @@ impl LocatorIndex {
 
     pub(crate) fn parse(bytes: &[u8], locator: &Locator) -> Result<Self, KeychainError> {
         let index: Self = serde_json::from_slice(bytes).map_err(|e| KeychainError::Corrupt {
-            message: format!("the version index of {locator:?} does not parse: {e}"),
+            message: format!("the version index of {locator} does not parse: {e}"),
         })?;
         let ordered = index.versions.windows(2).all(|w| w[0].v < w[1].v);
         let below_next = index.versions.iter().all(|r| r.v >= 1 && r.v < index.next);
         if index.format != FORMAT || !ordered || !below_next {
             return Err(KeychainError::Corrupt {
                 message: format!(
-                    "the version index of {locator:?} is inconsistent or of an unknown format"
+                    "the version index of {locator} is inconsistent or of an unknown format"
                 ),
             });
         }

@@ -496,14 +496,14 @@ impl Inner {
             .read(&self.value_service(record.v), locator.as_str())?
             .ok_or_else(|| KeychainError::Corrupt {
                 message: format!(
-                    "{locator:?} {version} is listed but its keychain item is gone (removed \
+                    "{locator} {version} is listed but its keychain item is gone (removed \
                      outside tyrum-secrets, or a destroy was interrupted); destroy it again"
                 ),
             })?;
         if u64::try_from(bytes.len()).ok() != Some(record.len) {
             return Err(KeychainError::Corrupt {
                 message: format!(
-                    "{locator:?} {version} reads {} bytes but {} were written",
+                    "{locator} {version} reads {} bytes but {} were written",
                     bytes.len(),
                     record.len
                 ),
@@ -633,7 +633,7 @@ impl Inner {
 
 fn corrupt_index(locator: &Locator) -> KeychainError {
     KeychainError::Corrupt {
-        message: format!("the version index of {locator:?} has an impossible version number"),
+        message: format!("the version index of {locator} has an impossible version number"),
     }
 }
 
@@ -648,7 +648,7 @@ impl SecretProvider for KeychainProvider {
         version: VersionSelector,
     ) -> Result<VersionedSecret, ProviderError> {
         let owned = locator.clone();
-        self.run(format!("reading {locator:?}"), move |inner| {
+        self.run(format!("reading {locator}"), move |inner| {
             inner.read(&owned, version)
         })
         .map_err(ProviderError::from)
@@ -664,7 +664,7 @@ impl SecretProvider for KeychainProvider {
         }
         let owned = locator.clone();
         let value = Zeroizing::new(value.expose_secret().to_vec());
-        self.run(format!("writing {locator:?}"), move |inner| {
+        self.run(format!("writing {locator}"), move |inner| {
             inner.write(&owned, &value)
         })
         .map_err(ProviderError::from)
@@ -672,7 +672,7 @@ impl SecretProvider for KeychainProvider {
 
     fn delete(&self, locator: &Locator, version: Version) -> Result<(), ProviderError> {
         let owned = locator.clone();
-        self.run(format!("deleting {locator:?} {version}"), move |inner| {
+        self.run(format!("deleting {locator} {version}"), move |inner| {
             inner.delete(&owned, version)
         })
         .map_err(ProviderError::from)
@@ -680,7 +680,7 @@ impl SecretProvider for KeychainProvider {
 
     fn destroy(&self, locator: &Locator, version: Version) -> Result<(), ProviderError> {
         let owned = locator.clone();
-        self.run(format!("destroying {locator:?} {version}"), move |inner| {
+        self.run(format!("destroying {locator} {version}"), move |inner| {
             inner.destroy(&owned, version)
         })
         .map_err(ProviderError::from)
@@ -693,7 +693,7 @@ impl SecretProvider for KeychainProvider {
 
     fn versions(&self, locator: &Locator) -> Result<Vec<VersionInfo>, ProviderError> {
         let owned = locator.clone();
-        self.run(format!("listing versions of {locator:?}"), move |inner| {
+        self.run(format!("listing versions of {locator}"), move |inner| {
             inner.versions(&owned)
         })
         .map_err(ProviderError::from)

@@ -11,13 +11,21 @@
 use std::sync::Arc;
 
 use tyrum_secrets_keychain::{CredentialStore, KeychainProvider};
+use tyrum_secrets_testkit::conformance::Fixture;
 
 fn mock_store() -> Arc<CredentialStore> {
     keyring_core::mock::Store::new().expect("the mock store builds")
 }
 
-fn mock() -> KeychainProvider {
-    KeychainProvider::new(mock_store()).expect("default configuration is valid")
+/// A provider over one mock store, reopened as a new provider over the
+/// same store.
+fn mock_with(configure: impl Fn(Arc<CredentialStore>) -> KeychainProvider + 'static) -> Fixture {
+    let store = mock_store();
+    Fixture::reopening(move || configure(Arc::clone(&store)))
+}
+
+fn mock() -> Fixture {
+    mock_with(|store| KeychainProvider::new(store).expect("default configuration is valid"))
 }
 
 tyrum_secrets_testkit::provider_conformance!(mock());
@@ -25,24 +33,24 @@ tyrum_secrets_testkit::provider_conformance!(mock());
 /// Values split across Windows-sized items (2,560 bytes).
 mod mock_with_windows_sized_items {
     use super::*;
-    tyrum_secrets_testkit::provider_conformance!(
-        KeychainProvider::builder(mock_store())
+    tyrum_secrets_testkit::provider_conformance!(mock_with(|store| {
+        KeychainProvider::builder(store)
             .chunk_len(tyrum_secrets_keychain::WINDOWS_MAX_ITEM_LEN)
             .build()
             .expect("valid configuration")
-    );
+    }));
 }
 
 /// Every value and index split across many tiny items.
 mod mock_with_tiny_items {
     use super::*;
-    tyrum_secrets_testkit::provider_conformance!(
-        KeychainProvider::builder(mock_store())
+    tyrum_secrets_testkit::provider_conformance!(mock_with(|store| {
+        KeychainProvider::builder(store)
             .chunk_len(64)
             .max_value_len(8 * 1024)
             .build()
             .expect("valid configuration")
-    );
+    }));
 }
 
 #[cfg(target_os = "linux")]
@@ -65,7 +73,7 @@ mod secret_service {
 
     tyrum_secrets_testkit::provider_conformance!(
         ignore = "needs a Secret Service (gnome-keyring); run scripts/test",
-        provider()
+        Fixture::reopening(provider)
     );
 
     #[test]
@@ -114,7 +122,7 @@ mod kernel_keyutils {
 
     tyrum_secrets_testkit::provider_conformance!(
         ignore = "needs a kernel session keyring (keyctl session -); run scripts/test",
-        provider()
+        Fixture::reopening(provider)
     );
 
     #[test]

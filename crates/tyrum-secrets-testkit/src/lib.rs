@@ -8,10 +8,13 @@ pub use faulty::{FaultPlan, FaultyProvider};
 
 /// Generates one `#[test]` per conformance check of a **writable** provider.
 ///
-/// The argument is an expression that makes a fresh provider (it is
-/// evaluated once per test). With `ignore = "reason", ` before it, every
-/// test is `#[ignore = "reason"]`: for providers that need a real service,
-/// run by `scripts/test` with `--include-ignored`.
+/// The argument is an expression that makes a fresh provider, or a
+/// [`conformance::Fixture`] that owns the provider's setup and can reopen it
+/// (it is evaluated once per test). Providers whose values outlive the
+/// process must be given as a reopening fixture, or `data_survives_reopen`
+/// fails. With `ignore = "reason", ` before it, every test is
+/// `#[ignore = "reason"]`: for providers that need a real service, run by
+/// `scripts/test` with `--include-ignored`.
 ///
 /// ```
 /// tyrum_secrets_testkit::provider_conformance!(tyrum_secrets_core::MemoryProvider::new());
@@ -19,37 +22,44 @@ pub use faulty::{FaultPlan, FaultyProvider};
 /// ```
 #[macro_export]
 macro_rules! provider_conformance {
-    (ignore = $reason:literal, $make:expr) => {
-        $crate::provider_conformance!(@each [#[ignore = $reason]] $make;
-            round_trip, versions_are_kept, overwrite_moves_latest, delete_and_destroy,
-            list_reports_live_locators, empty_value, unicode_value, binary_value,
-            large_value, missing_locator_and_version, concurrent_readers_and_writers,
-            debug_output_hides_values);
-    };
-    ($make:expr) => {
-        $crate::provider_conformance!(@each [] $make;
-            round_trip, versions_are_kept, overwrite_moves_latest, delete_and_destroy,
-            list_reports_live_locators, empty_value, unicode_value, binary_value,
-            large_value, missing_locator_and_version, concurrent_readers_and_writers,
-            debug_output_hides_values);
-    };
     (@each [$($attr:tt)*] $make:expr;) => {};
     (@each [$($attr:tt)*] $make:expr; $check:ident $(, $rest:ident)*) => {
         $($attr)*
         #[test]
         fn $check() {
-            let provider = $make;
-            $crate::conformance::writable::$check(&provider);
+            let fixture: $crate::conformance::Fixture = ($make).into();
+            $crate::conformance::writable::$check(fixture.provider());
         }
         $crate::provider_conformance!(@each [$($attr)*] $make; $($rest),*);
+    };
+    (@all [$($attr:tt)*] $make:expr) => {
+        $crate::provider_conformance!(@each [$($attr)*] $make;
+            round_trip, versions_are_kept, overwrite_moves_latest, delete_and_destroy,
+            list_reports_live_locators, empty_value, unicode_value, binary_value,
+            large_value, missing_locator_and_version, concurrent_readers_and_writers,
+            debug_output_hides_values, destroyed_versions_are_not_reused,
+            destroyed_versions_leave_the_version_list, latest_skips_deleted_versions);
+        $($attr)*
+        #[test]
+        fn data_survives_reopen() {
+            let mut fixture: $crate::conformance::Fixture = ($make).into();
+            $crate::conformance::writable::data_survives_reopen(&mut fixture);
+        }
+    };
+    (ignore = $reason:literal, $make:expr) => {
+        $crate::provider_conformance!(@all [#[ignore = $reason]] $make);
+    };
+    ($make:expr) => {
+        $crate::provider_conformance!(@all [] $make);
     };
 }
 
 /// Generates one `#[test]` per conformance check of a **read-only** provider.
 ///
-/// The first expression makes the provider, the second the fixtures it
-/// holds: a `Vec<(Locator, SecretBytes)>` of values the provider must
-/// return. `ignore = "reason", ` before them ignores every test, as for
+/// The first expression makes the provider (or a [`conformance::Fixture`]
+/// that owns its setup), the second the values it holds: a
+/// `Vec<(Locator, SecretBytes)>` the provider must return.
+/// `ignore = "reason", ` before them ignores every test, as for
 /// [`provider_conformance!`].
 #[macro_export]
 macro_rules! read_only_provider_conformance {
@@ -68,9 +78,9 @@ macro_rules! read_only_provider_conformance {
         $($attr)*
         #[test]
         fn $check() {
-            let provider = $make;
+            let fixture: $crate::conformance::Fixture = ($make).into();
             let fixtures = $fixtures;
-            $crate::conformance::read_only::$check(&provider, &fixtures);
+            $crate::conformance::read_only::$check(fixture.provider(), &fixtures);
         }
         $crate::read_only_provider_conformance!(@each [$($attr)*] $make, $fixtures; $($rest),*);
     };

@@ -1,10 +1,12 @@
-//! Audit: one record for every resolve attempt, never the value.
+//! Audit: one record for every resolve attempt and every administrative
+//! change ([`Action`]), never the value.
 //!
 //! [`AuditSink`] is the trait; core ships [`MemoryAuditSink`] and
 //! [`JsonLinesAuditSink`], a JSON-lines file whose records are chained with
 //! HMAC-SHA256 so [`verify_audit_log`] detects edited, reordered, inserted
 //! and deleted records (and truncation, given the last known
-//! [`ChainHead`]).
+//! [`ChainHead`]); anchored ([`JsonLinesAuditSink::open_anchored`]), it
+//! refuses on open a log cut short or rolled back.
 //!
 //! The resolver fails closed on audit: if the sink reports an error, or does
 //! not answer within the configured timeout, the resolve fails and no value
@@ -42,12 +44,14 @@ pub use chain::{
 };
 pub use fingerprint::{Fingerprint, FingerprintKey, KeyError};
 
+use crate::anchor::{AnchorError, ChainPosition};
 use crate::policy::{ApprovalRejection, DecisionReason, Effect};
-use crate::request::Requester;
+use crate::request::{Purpose, Requester};
 use crate::{HandleId, ProviderId, Scope, SecretKind, Timestamp, Version};
 
-/// One resolve attempt, as the audit log keeps it. Holds no secret value;
-/// at most a keyed [`Fingerprint`] of it.
+/// One resolve attempt or administrative change ([`AuditRecord::action`]),
+/// as the audit log keeps it. Holds no secret value; at most a keyed
+/// [`Fingerprint`] of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AuditRecord {
@@ -109,6 +113,42 @@ pub struct AuditRecord {
     /// The auth profile whose credential was resolved, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_profile: Option<String>,
+    /// The expiry an administrative change gave the handle (create, rotate
+    /// with a new expiry, set_expiry). On a [`Action::SetExpiry`] record
+    /// `None` means the expiry was cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// The label a [`Action::SetLabel`] record set or cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<LabelChange>,
+    /// The secret's values may go out unmasked: its create (or import)
+    /// record says the operator allowed it, and a resolve record says the
+    /// value handed out was not registered with the redactor.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unmasked: bool,
+    /// The handles and versions an [`Action::Preload`] record loaded into
+    /// the redactor (never their values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loaded: Vec<LoadedVersions>,
+}
+
+/// A label set (`value` is `Some`) or cleared (`None`) by an administrative
+/// change. Labels are safe to show; never a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelChange {
+    /// The label's key.
+    pub key: String,
+    /// Its new value, or `None` when it was removed.
+    pub value: Option<String>,
+}
+
+/// One handle's versions that a redactor pre-load registered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadedVersions {
+    /// The handle.
+    pub handle_id: HandleId,
+    /// The versions whose values were registered, ascending.
+    pub versions: Vec<Version>,
 }
 
 impl AuditRecord {
@@ -142,7 +182,51 @@ impl AuditRecord {
             action: Action::Resolve,
             node: None,
             auth_profile: None,
+            expires_at: None,
+            label: None,
+            allow_unmasked: false,
+            loaded: Vec::new(),
         }
+    }
+}
+
+impl AuditRecord {
+    /// The record of an operator accepting a file its anchor refused
+    /// ([`Action::AcceptRollback`]): who, why, and — in `request_id` — which
+    /// head the anchor recorded and which the file has. `marker` names the
+    /// file (a store id, a log) in place of a handle id.
+    ///
+    /// # Errors
+    /// [`AuditError::Rejected`] when `marker` is not a valid handle id.
+    pub fn accepted_rollback(
+        marker: &str,
+        by: &Requester,
+        reason: &Purpose,
+        refusal: &AnchorError,
+        found: ChainPosition,
+    ) -> Result<Self, AuditError> {
+        let handle_id = HandleId::parse_bare(marker)
+            .map_err(|_| AuditError::rejected("the file's marker is not a valid handle id"))?;
+        let anchored = match refusal {
+            AnchorError::RolledBack { anchored, .. } | AnchorError::Diverged { anchored, .. } => {
+                format!("{}.{}", anchored.generation, anchored.count)
+            }
+            AnchorError::Missing { .. } => "none".to_owned(),
+            _ => "unreadable".to_owned(),
+        };
+        let mut record = Self::new(
+            Timestamp::now(),
+            format!(
+                "accept-rollback:anchored={anchored}:found={}.{}",
+                found.generation, found.count
+            ),
+            handle_id,
+            by.clone(),
+            reason.as_str().to_owned(),
+        );
+        record.action = Action::AcceptRollback;
+        record.outcome = Outcome::Applied;
+        Ok(record)
     }
 }
 
@@ -169,9 +253,14 @@ pub enum Action {
     Destroy,
     /// A handle's expiry was set or cleared.
     SetExpiry,
+    /// A handle's label was set or cleared (labels can decide which policy
+    /// rules apply).
+    SetLabel,
     /// Old versions past their grace period were removed.
     Retire,
-    /// Values were read to pre-load the redactor; none was handed out.
+    /// Values were read to pre-load the redactor; none was handed out. The
+    /// record's `loaded` names the handles and versions; its `handle_id`
+    /// is a fresh id naming the batch, not a handle in the catalog.
     Preload,
     /// An operator accepted state older than its anchor.
     AcceptRollback,
@@ -188,6 +277,7 @@ impl fmt::Display for Action {
             Action::Restore => "restore",
             Action::Destroy => "destroy",
             Action::SetExpiry => "set_expiry",
+            Action::SetLabel => "set_label",
             Action::Retire => "retire",
             Action::Preload => "preload",
             Action::AcceptRollback => "accept_rollback",
@@ -209,6 +299,11 @@ pub enum Outcome {
     Denied,
     /// Something failed (unknown, revoked, expired, provider, redaction).
     Failed,
+    /// An administrative change was made (or a pre-load done) — unless a
+    /// later record with the same `request_id` says it failed. The record
+    /// is written before the change becomes visible, so, like
+    /// [`Outcome::Resolved`], it may over-report, never under-report.
+    Applied,
 }
 
 /// Classes of resolve failure, as audit records name them.
@@ -402,6 +497,18 @@ pub enum AuditError {
         /// What verification found.
         #[source]
         source: VerifyError,
+    },
+    /// The log's anchor refuses it (cut short, rolled back, replaced, or
+    /// not anchored yet), or the anchor cannot be read or written.
+    #[error(
+        "audit log {path}, anchor check: {source}. (For an audit log the recovery call is JsonLinesAuditSink::accept_rollback.)"
+    )]
+    Anchor {
+        /// The log file.
+        path: PathBuf,
+        /// What the anchor found.
+        #[source]
+        source: AnchorError,
     },
     /// A custom sink refused the record.
     #[error("the audit sink refused the record: {message}")]

@@ -21,13 +21,15 @@ use serde::{Deserialize, Serialize};
 use super::store::apply_compare_and_set;
 use super::{CatalogEntry, CatalogError, CatalogStore};
 use crate::HandleId;
-use crate::durable::{open_private, sync_parent_dir};
+use crate::durable::{open_private, read_regular_file, sync_parent_dir};
 
 /// A parsed catalog, shared between the cache and readers.
 type Entries = Arc<BTreeMap<HandleId, CatalogEntry>>;
 
 const FORMAT: &str = "tyrum-secrets-catalog";
 const FORMAT_VERSION: u32 = 1;
+/// The largest catalog file read: 64 MiB, some 100 000 entries.
+const MAX_CATALOG_LEN: u64 = 64 << 20;
 /// How long a writer waits for the lock before giving up.
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -59,9 +61,16 @@ impl JsonFileCatalogStore {
     /// Opens the catalog at `path`, creating an empty one if the file does
     /// not exist. The parent directory must exist.
     ///
+    /// Only a regular file of at most 64 MiB is read
+    /// ([`read_regular_file`]): a path naming a FIFO or a device fails at
+    /// once instead of hanging or filling memory.
+    ///
     /// # Errors
     /// [`CatalogError::Corrupt`] when the file is not a catalog,
-    /// [`CatalogError::Io`] when it cannot be read or created.
+    /// [`CatalogError::Io`] when it cannot be read or created; its source
+    /// has kind `InvalidInput` for a FIFO, device, socket or directory and
+    /// `FileTooLarge` past the limit, with a
+    /// [`ReadFileError`](crate::durable::ReadFileError) inside.
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, CatalogError> {
         let path = path.into();
         let mut lock_name = path
@@ -107,7 +116,8 @@ impl JsonFileCatalogStore {
         {
             return Ok(Arc::clone(entries));
         }
-        let bytes = fs::read(&self.path).map_err(|source| self.io("read", source))?;
+        let bytes = read_regular_file(&self.path, MAX_CATALOG_LEN)
+            .map_err(|e| self.io("read", e.into()))?;
         let entries = Arc::new(self.parse(&bytes)?);
         *cache = Some((stamp, Arc::clone(&entries)));
         Ok(entries)
@@ -284,5 +294,66 @@ impl FileStamp {
 
     fn is_some(&self) -> bool {
         self.0.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `open` on another thread and fails the test if it does not
+    /// return: a catalog pointed at a FIFO must not wait for a writer.
+    fn without_hanging<T: Send + 'static>(open: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(open());
+        });
+        // Generous bound: only "does not hang".
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("the catalog loader hangs on a special file")
+    }
+
+    fn special_file_error(result: Result<JsonFileCatalogStore, CatalogError>) -> io::ErrorKind {
+        match result {
+            Err(CatalogError::Io { source, .. }) => {
+                let inner = source
+                    .get_ref()
+                    .and_then(|e| e.downcast_ref::<crate::durable::ReadFileError>());
+                assert!(inner.is_some(), "{source}");
+                source.kind()
+            }
+            Err(other) => panic!("wrong error: {other}"),
+            Ok(store) => panic!("opened {store:?}"),
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_device_at_the_catalog_path_is_refused_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("catalog.json");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for path in [fifo, PathBuf::from("/dev/zero")] {
+            let kind =
+                special_file_error(without_hanging(move || JsonFileCatalogStore::open(path)));
+            assert_eq!(kind, io::ErrorKind::InvalidInput);
+        }
+    }
+
+    #[test]
+    fn a_catalog_past_the_size_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.json");
+        // Sparse: the length alone is past the limit.
+        File::create(&path)
+            .unwrap()
+            .set_len(MAX_CATALOG_LEN + 1)
+            .unwrap();
+        let kind = special_file_error(JsonFileCatalogStore::open(path));
+        assert_eq!(kind, io::ErrorKind::FileTooLarge);
     }
 }

@@ -1,5 +1,5 @@
 //! Approval grants: a human said yes to one handle, for one agent, in one
-//! tool call, until a deadline.
+//! tool call of one tool toward one destination, until a deadline.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-use crate::request::Requester;
+use crate::request::{Destination, Requester};
 use crate::{HandleId, Timestamp};
 
 /// A grant the gateway issued when an operator approved a resolve. Holds no
@@ -15,8 +15,33 @@ use crate::{HandleId, Timestamp};
 /// [`ApprovalVerifier`] decides whether it is genuine and still unused.
 ///
 /// A grant satisfies a required approval only when it is bound to the same
-/// handle, agent and tool call as the request, has not expired, and the
-/// verifier accepts it.
+/// handle, agent, tool call, tool and destination as the request, has not
+/// expired, and the verifier accepts it. A grant names the tool and the
+/// destination the operator saw, or none: a grant without a tool satisfies
+/// only requests that name no tool, and likewise for the destination, so a
+/// grant approved for `http.fetch` toward `api.github.com` never resolves a
+/// secret for `shell.exec`, or toward another host, under the same tool
+/// call id. [`ApprovalGrant::for_request`] binds all of them at once.
+///
+/// ```
+/// use std::time::Duration;
+/// use tyrum_secrets_core::{ApprovalGrant, ApprovalRejection, Destination, HandleId, Requester, Timestamp};
+///
+/// let handle = HandleId::generate()?;
+/// let asked = Requester::new("alpha")?.tool("http.fetch")?.tool_call("call-1")?;
+/// let github = Destination::host("api.github.com")?;
+/// let now = Timestamp::now();
+/// let grant = ApprovalGrant::for_request("appr-1", handle.clone(), &asked, Some(&github),
+///     now.saturating_add(Duration::from_secs(60)))?.reusable();
+/// assert_eq!(grant.check_binding(&handle, &asked, Some(&github), now), Ok(()));
+///
+/// let shell = Requester::new("alpha")?.tool("shell.exec")?.tool_call("call-1")?;
+/// assert_eq!(grant.check_binding(&handle, &shell, Some(&github), now), Err(ApprovalRejection::OtherTool));
+/// let elsewhere = Destination::host("evil.example")?;
+/// assert_eq!(grant.check_binding(&handle, &asked, Some(&elsewhere), now),
+///     Err(ApprovalRejection::OtherDestination));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ApprovalGrant {
     /// The gateway's id of the approval.
@@ -27,6 +52,14 @@ pub struct ApprovalGrant {
     pub agent: String,
     /// The tool call approved.
     pub tool_call_id: String,
+    /// The tool approved (compared case-insensitively, as requester tool
+    /// ids are lower-cased); `None` satisfies only requests naming no tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// The destination approved; `None` satisfies only requests naming no
+    /// destination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<Destination>,
     /// After this instant the grant no longer satisfies anything.
     pub expires_at: Timestamp,
     /// Whether the grant satisfies one resolve only.
@@ -39,7 +72,10 @@ fn one_shot_default() -> bool {
 }
 
 impl ApprovalGrant {
-    /// A one-shot grant.
+    /// A one-shot grant for a request that names no tool and no
+    /// destination; add them with [`for_tool`](Self::for_tool) and
+    /// [`to`](Self::to), or build the grant with
+    /// [`for_request`](Self::for_request).
     pub fn one_shot(
         approval_id: impl Into<String>,
         handle: HandleId,
@@ -52,9 +88,46 @@ impl ApprovalGrant {
             handle,
             agent: agent.into(),
             tool_call_id: tool_call_id.into(),
+            tool: None,
+            destination: None,
             expires_at,
             one_shot: true,
         }
+    }
+
+    /// A one-shot grant bound to everything the operator saw: the handle,
+    /// the requester's agent, tool call and tool, and the destination.
+    ///
+    /// # Errors
+    /// [`ApprovalRejection::NoToolCall`] when the requester names no tool
+    /// call: approvals bind to one.
+    pub fn for_request(
+        approval_id: impl Into<String>,
+        handle: HandleId,
+        requester: &Requester,
+        destination: Option<&Destination>,
+        expires_at: Timestamp,
+    ) -> Result<Self, ApprovalRejection> {
+        let call = requester
+            .tool_call_id()
+            .ok_or(ApprovalRejection::NoToolCall)?;
+        Ok(Self {
+            tool: requester.tool_id().map(str::to_owned),
+            destination: destination.cloned(),
+            ..Self::one_shot(approval_id, handle, requester.agent(), call, expires_at)
+        })
+    }
+
+    /// The same grant, bound to tool `tool`.
+    pub fn for_tool(mut self, tool: impl Into<String>) -> Self {
+        self.tool = Some(tool.into());
+        self
+    }
+
+    /// The same grant, bound to destination `destination`.
+    pub fn to(mut self, destination: Destination) -> Self {
+        self.destination = Some(destination);
+        self
     }
 
     /// The same grant, reusable until it expires.
@@ -63,8 +136,13 @@ impl ApprovalGrant {
         self
     }
 
-    /// Checks that the grant is bound to `handle`, the requester's agent and
-    /// tool call, and unexpired at `now`. Does not ask the verifier.
+    /// Checks that the grant is bound to `handle`, the requester's agent,
+    /// tool call and tool, and `destination`, and unexpired at `now`. Does
+    /// not ask the verifier.
+    ///
+    /// Agent and tool compare case-insensitively (requester ids are
+    /// lower-cased ASCII); a grant and a request must agree on whether a
+    /// tool and a destination are named at all.
     ///
     /// # Errors
     /// The [`ApprovalRejection`] that applies first.
@@ -72,12 +150,13 @@ impl ApprovalGrant {
         &self,
         handle: &HandleId,
         requester: &Requester,
+        destination: Option<&Destination>,
         now: Timestamp,
     ) -> Result<(), ApprovalRejection> {
         if &self.handle != handle {
             return Err(ApprovalRejection::OtherHandle);
         }
-        if self.agent != requester.agent() {
+        if !self.agent.eq_ignore_ascii_case(requester.agent()) {
             return Err(ApprovalRejection::OtherAgent);
         }
         match requester.tool_call_id() {
@@ -86,6 +165,17 @@ impl ApprovalGrant {
                 return Err(ApprovalRejection::OtherToolCall);
             }
             Some(_) => {}
+        }
+        let same_tool = match (self.tool.as_deref(), requester.tool_id()) {
+            (None, None) => true,
+            (Some(granted), Some(asked)) => granted.eq_ignore_ascii_case(asked),
+            _ => false,
+        };
+        if !same_tool {
+            return Err(ApprovalRejection::OtherTool);
+        }
+        if self.destination.as_ref() != destination {
+            return Err(ApprovalRejection::OtherDestination);
         }
         if now >= self.expires_at {
             return Err(ApprovalRejection::Expired);
@@ -114,6 +204,16 @@ pub enum ApprovalRejection {
     /// The grant is for another tool call.
     #[error("the approval grant is for another tool call")]
     OtherToolCall,
+    /// The grant is for another tool (or the grant and the request differ
+    /// in naming one).
+    #[error("the approval grant is for another tool; ask for an approval of this tool")]
+    OtherTool,
+    /// The grant is for another destination (or the grant and the request
+    /// differ in naming one).
+    #[error(
+        "the approval grant is for another destination; ask for an approval of this destination"
+    )]
+    OtherDestination,
     /// The grant expired.
     #[error("the approval grant expired; ask for a new approval")]
     Expired,
@@ -246,6 +346,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::request::Destination;
 
     fn grant(handle: &HandleId) -> ApprovalGrant {
         ApprovalGrant::one_shot(
@@ -267,14 +368,14 @@ mod tests {
             .tool_call("call-1")
             .unwrap();
         let now = Timestamp::now();
-        assert_eq!(g.check_binding(&h, &req, now), Ok(()));
+        assert_eq!(g.check_binding(&h, &req, None, now), Ok(()));
         assert_eq!(
-            g.check_binding(&other, &req, now),
+            g.check_binding(&other, &req, None, now),
             Err(ApprovalRejection::OtherHandle)
         );
         let beta = Requester::new("beta").unwrap().tool_call("call-1").unwrap();
         assert_eq!(
-            g.check_binding(&h, &beta, now),
+            g.check_binding(&h, &beta, None, now),
             Err(ApprovalRejection::OtherAgent)
         );
         let call2 = Requester::new("alpha")
@@ -282,18 +383,113 @@ mod tests {
             .tool_call("call-2")
             .unwrap();
         assert_eq!(
-            g.check_binding(&h, &call2, now),
+            g.check_binding(&h, &call2, None, now),
             Err(ApprovalRejection::OtherToolCall)
         );
         let no_call = Requester::new("alpha").unwrap();
         assert_eq!(
-            g.check_binding(&h, &no_call, now),
+            g.check_binding(&h, &no_call, None, now),
             Err(ApprovalRejection::NoToolCall)
         );
         assert_eq!(
-            g.check_binding(&h, &req, g.expires_at),
+            g.check_binding(&h, &req, None, g.expires_at),
             Err(ApprovalRejection::Expired)
         );
+    }
+
+    #[test]
+    fn binding_checks_tool_and_destination() {
+        let h = HandleId::generate().unwrap();
+        let github = Destination::host("api.github.com").unwrap();
+        let evil = Destination::host("evil.example").unwrap();
+        let g = grant(&h).for_tool("HTTP.fetch").to(github.clone());
+        let now = Timestamp::now();
+        let asking = |tool: Option<&str>| {
+            let r = Requester::new("alpha")
+                .unwrap()
+                .tool_call("call-1")
+                .unwrap();
+            match tool {
+                Some(tool) => r.tool(tool).unwrap(),
+                None => r,
+            }
+        };
+        let fetch = asking(Some("http.fetch"));
+        assert_eq!(g.check_binding(&h, &fetch, Some(&github), now), Ok(()));
+        for (requester, destination, expected) in [
+            (
+                asking(Some("shell.exec")),
+                Some(&github),
+                ApprovalRejection::OtherTool,
+            ),
+            (asking(None), Some(&github), ApprovalRejection::OtherTool),
+            (
+                fetch.clone(),
+                Some(&evil),
+                ApprovalRejection::OtherDestination,
+            ),
+            (fetch.clone(), None, ApprovalRejection::OtherDestination),
+        ] {
+            assert_eq!(
+                g.check_binding(&h, &requester, destination, now),
+                Err(expected)
+            );
+        }
+        // A grant naming no tool or destination binds requests naming none.
+        let bare = grant(&h);
+        assert_eq!(
+            bare.check_binding(&h, &fetch, None, now),
+            Err(ApprovalRejection::OtherTool)
+        );
+        assert_eq!(
+            bare.check_binding(&h, &asking(None), Some(&github), now),
+            Err(ApprovalRejection::OtherDestination)
+        );
+        assert_eq!(bare.check_binding(&h, &asking(None), None, now), Ok(()));
+    }
+
+    #[test]
+    fn for_request_binds_what_the_request_names() {
+        let h = HandleId::generate().unwrap();
+        let at = Timestamp::now().saturating_add(Duration::from_secs(60));
+        let asked = Requester::new("Alpha")
+            .unwrap()
+            .tool("Http.Fetch")
+            .unwrap()
+            .tool_call("call-1")
+            .unwrap();
+        let github = Destination::host("api.github.com").unwrap();
+        let g = ApprovalGrant::for_request("a", h.clone(), &asked, Some(&github), at).unwrap();
+        assert_eq!(
+            g,
+            ApprovalGrant::one_shot("a", h.clone(), "alpha", "call-1", at)
+                .for_tool("http.fetch")
+                .to(github)
+        );
+        let no_call = Requester::new("alpha").unwrap();
+        assert_eq!(
+            ApprovalGrant::for_request("a", h, &no_call, None, at),
+            Err(ApprovalRejection::NoToolCall)
+        );
+    }
+
+    #[test]
+    fn grants_round_trip_and_old_grants_bind_no_tool() {
+        let h = HandleId::generate().unwrap();
+        let g = grant(&h)
+            .for_tool("http.fetch")
+            .to(Destination::host("api.github.com").unwrap());
+        let json = serde_json::to_string(&g).unwrap();
+        assert_eq!(serde_json::from_str::<ApprovalGrant>(&json).unwrap(), g);
+        let bare = grant(&h);
+        let mut old = serde_json::to_value(&bare).unwrap();
+        assert!(old.get("tool").is_none() && old.get("destination").is_none());
+        assert_eq!(
+            serde_json::from_value::<ApprovalGrant>(old.clone()).unwrap(),
+            bare
+        );
+        old["destination"] = serde_json::json!("2852039166");
+        assert!(serde_json::from_value::<ApprovalGrant>(old).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod approval;
 mod pattern;
 mod rules;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use approval::{
     ApprovalGrant, ApprovalRejection, ApprovalVerifier, MemoryApprovals, RejectAllApprovals,
 };
-pub use rules::{DefaultEffect, PolicyError, RulePolicy};
+pub use rules::{DefaultEffect, MAX_POLICY_LEN, PolicyError, RulePolicy};
 
 use crate::SecretHandle;
 use crate::request::{Destination, Purpose, Requester};
@@ -37,8 +38,8 @@ impl<P: Policy + ?Sized> Policy for std::sync::Arc<P> {
     }
 }
 
-/// What a policy decides on: the handle (provider, scope, kind), who asks,
-/// why, and where the value goes.
+/// What a policy decides on: the handle (id, provider, scope, kind) and its
+/// catalog labels, who asks, why, and where the value goes.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct PolicyInput<'a> {
@@ -50,10 +51,15 @@ pub struct PolicyInput<'a> {
     pub purpose: &'a Purpose,
     /// Where the value goes, if said.
     pub destination: Option<&'a Destination>,
+    /// The handle's catalog labels, if the caller looked them up. `None`
+    /// means unknown: a [`RulePolicy`] rule conditioned on labels then
+    /// applies if it denies or requires approval, and never if it allows.
+    pub labels: Option<&'a BTreeMap<String, String>>,
 }
 
 impl<'a> PolicyInput<'a> {
-    /// Assembles an input.
+    /// Assembles an input without labels; add them with
+    /// [`with_labels`](Self::with_labels).
     pub fn new(
         handle: &'a SecretHandle,
         requester: &'a Requester,
@@ -65,7 +71,14 @@ impl<'a> PolicyInput<'a> {
             requester,
             purpose,
             destination,
+            labels: None,
         }
+    }
+
+    /// The same input with the handle's catalog labels.
+    pub fn with_labels(mut self, labels: &'a BTreeMap<String, String>) -> Self {
+        self.labels = Some(labels);
+        self
     }
 }
 

@@ -1,5 +1,5 @@
-//! The rule policy: JSON rules over `<provider>:<scope>` patterns and
-//! requester attributes.
+//! The rule policy: JSON rules over `<provider>:<scope>` patterns, handle
+//! ids, catalog labels and requester attributes.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -9,7 +9,12 @@ use serde_json::{Map, Value};
 
 use super::pattern::Pattern;
 use super::{Decision, DecisionReason, Effect, Policy, PolicyInput};
-use crate::SecretKind;
+use crate::durable::read_regular_file;
+use crate::request::Destination;
+use crate::{HandleId, SecretKind};
+
+/// The largest policy file [`RulePolicy::from_file`] reads: 4 MiB.
+pub const MAX_POLICY_LEN: u64 = 4 << 20;
 
 /// A policy of rules, loaded from JSON.
 ///
@@ -25,13 +30,31 @@ use crate::SecretKind;
 ///       "kind": ["api_key", "bearer_token"] },
 ///     { "id": "prod-needs-a-human", "effect": "require_approval",
 ///       "secret": "*:prod/*" },
-///     { "id": "no-shell", "effect": "deny", "secret": "*", "tool": "shell.*" }
+///     { "id": "no-shell", "effect": "deny", "secret": "*", "tool": "shell.*" },
+///     { "id": "payments-team", "effect": "require_approval",
+///       "labels": { "team": "payments" } },
+///     { "id": "the-signing-key", "effect": "deny", "agent": "intern-*",
+///       "handle": "secret:Zm9vYmFyYmF6cXV4cXV1eHF1dXg" }
 ///   ]
 /// }
 /// ```
 ///
-/// - `secret` is required: a `<provider>:<scope>` pattern (or `*`) where `*`
-///   matches any run of characters, `/` included.
+/// - Each rule names what it is about with at least one of `secret`,
+///   `handle` and `labels` (all that are given must match):
+///   - `secret`: a `<provider>:<scope>` pattern (or `*`) where `*` matches
+///     any run of characters, `/` included;
+///   - `handle`: one handle id or a list, as `secret:<id>` or the bare id;
+///     it keeps naming the same secret when the secret moves to another
+///     provider or scope;
+///   - `labels`: an object of catalog label names and value patterns
+///     (`*` wildcards); the secret must carry every label, with a
+///     matching value. A policy input without labels
+///     ([`PolicyInput::labels`] is `None`) is treated like a missing tool
+///     or destination below.
+/// - `agent` and `tool` patterns are written in lower case from
+///   `a-z 0-9 _ - . : / @` and `*`: requester ids are lower-cased ASCII (see
+///   [`Requester`](crate::Requester)), so `Shell.exec` meets a rule on
+///   `shell.*` and a look-alike never reaches the policy.
 /// - `agent`, `tool`, `destination` and `kind` are optional; each takes one
 ///   value or a list, and a rule with a condition matches only requests that
 ///   meet it (an allow rule naming destinations never matches a request
@@ -41,6 +64,12 @@ use crate::SecretKind;
 ///   never opens an approval path past the default). So leaving an attribute
 ///   out of a request never escapes a deny or an approval. `kind` takes kind
 ///   names, not patterns.
+/// - A `destination` without `*` is canonicalised like a request's
+///   [`Destination`](crate::Destination): `"[0::1]"` matches `::1`,
+///   `"::ffff:169.254.169.254"` matches `169.254.169.254`, and an
+///   ambiguous numeric form such as `"2852039166"` is refused. Wildcard
+///   patterns match the canonical text (IPv6 in RFC 5952 form, no
+///   brackets).
 /// - Among the rules that match, an explicit `deny` wins, then
 ///   `require_approval`, then `allow`. When none matches, `default` applies:
 ///   `deny` (the default) or `require_approval`. A default of `allow` is
@@ -84,7 +113,9 @@ pub enum DefaultEffect {
 struct Rule {
     id: String,
     effect: Effect,
-    secret: Pattern,
+    secret: Option<Pattern>,
+    handles: Option<Vec<HandleId>>,
+    labels: Option<Vec<(String, Pattern)>>,
     agents: Option<Vec<Pattern>>,
     tools: Option<Vec<Pattern>>,
     destinations: Option<Vec<Pattern>>,
@@ -115,15 +146,29 @@ impl RulePolicy {
         Self::from_json_value(&value)
     }
 
-    /// Reads and parses a policy file.
+    /// Reads and parses a policy file of at most [`MAX_POLICY_LEN`] bytes.
+    ///
+    /// Only a regular file is read
+    /// ([`read_regular_file`](crate::durable::read_regular_file)): a path
+    /// naming a FIFO or a device fails at once instead of hanging.
     ///
     /// # Errors
-    /// [`PolicyError::Io`] when the file cannot be read, otherwise as
-    /// [`from_json_str`](Self::from_json_str), with the path attached.
+    /// [`PolicyError::Io`] when the file cannot be read — its source has
+    /// kind `InvalidInput` for a FIFO, device, socket or directory and
+    /// `FileTooLarge` past the limit, with a
+    /// [`ReadFileError`](crate::durable::ReadFileError) inside — otherwise
+    /// as [`from_json_str`](Self::from_json_str), with the path attached.
     pub fn from_file(path: &Path) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+        let bytes = read_regular_file(path, MAX_POLICY_LEN).map_err(|e| PolicyError::Io {
             path: path.to_owned(),
-            source,
+            source: e.into(),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| PolicyError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the policy file is not UTF-8 text",
+            ),
         })?;
         Self::from_json_str(&text).map_err(|e| PolicyError::InFile {
             path: path.to_owned(),
@@ -277,7 +322,11 @@ enum Match {
 
 impl Rule {
     fn matches(&self, target: &str, input: &PolicyInput<'_>) -> Match {
-        if !self.secret.matches(target)
+        if !self.secret.as_ref().is_none_or(|s| s.matches(target))
+            || !self
+                .handles
+                .as_ref()
+                .is_none_or(|ids| ids.contains(input.handle.id()))
             || !self
                 .kinds
                 .as_ref()
@@ -287,6 +336,18 @@ impl Rule {
             return Match::No;
         }
         let mut result = Match::Yes;
+        match (&self.labels, input.labels) {
+            (None, _) => {}
+            (Some(_), None) => result = Match::IfUnknownAttributes,
+            (Some(wanted), Some(labels)) => {
+                let all = wanted.iter().all(|(name, pattern)| {
+                    labels.get(name).is_some_and(|value| pattern.matches(value))
+                });
+                if !all {
+                    return Match::No;
+                }
+            }
+        }
         for (patterns, value) in [
             (&self.tools, input.requester.tool_id()),
             (&self.destinations, input.destination.map(|d| d.as_str())),
@@ -343,11 +404,19 @@ fn parse_rule(index: usize, value: &Value) -> Result<Rule, PolicyError> {
     for key in fields.keys() {
         if !matches!(
             key.as_str(),
-            "id" | "effect" | "secret" | "agent" | "tool" | "destination" | "kind" | "description"
+            "id" | "effect"
+                | "secret"
+                | "handle"
+                | "labels"
+                | "agent"
+                | "tool"
+                | "destination"
+                | "kind"
+                | "description"
         ) {
             return Err(err(
                 key,
-                "is not a rule field (id, effect, secret, agent, tool, destination, kind, description)"
+                "is not a rule field (id, effect, secret, handle, labels, agent, tool, destination, kind, description)"
                     .to_owned(),
             ));
         }
@@ -366,21 +435,59 @@ fn parse_rule(index: usize, value: &Value) -> Result<Rule, PolicyError> {
     if fields.get("description").is_some_and(|d| !d.is_string()) {
         return Err(err("description", "must be a string".to_owned()));
     }
-    let secret = match fields.get("secret").and_then(Value::as_str) {
-        Some(text) => secret_pattern(text).map_err(|m| err("secret", m))?,
-        None => {
+    let secret = match fields.get("secret") {
+        Some(Value::String(text)) => Some(secret_pattern(text).map_err(|m| err("secret", m))?),
+        Some(_) => {
             return Err(err(
                 "secret",
-                "is required: a \"<provider>:<scope>\" pattern such as \"file:workspace/*\", or \"*\""
+                "must be a \"<provider>:<scope>\" pattern such as \"file:workspace/*\", or \"*\""
                     .to_owned(),
             ));
         }
+        None => None,
     };
+    let handles = list(fields, "handle", |text| {
+        let parsed = match text.strip_prefix(crate::handle::HANDLE_PREFIX) {
+            Some(_) => text.parse::<HandleId>(),
+            None => HandleId::parse_bare(text),
+        };
+        parsed.map_err(|e| err("handle", format!("is not a handle id: {e}")))
+    })?;
+    let labels = match fields.get("labels") {
+        None => None,
+        Some(Value::Object(map)) if !map.is_empty() => Some(
+            map.iter()
+                .map(|(name, value)| match value.as_str() {
+                    Some(text) => label_pattern(text)
+                        .map(|p| (name.clone(), p))
+                        .map_err(|m| err("labels", format!("label {name:?}: {m}"))),
+                    None => Err(err(
+                        "labels",
+                        format!("label {name:?} must be a string pattern"),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => {
+            return Err(err(
+                "labels",
+                "must be a non-empty object of label names and value patterns".to_owned(),
+            ));
+        }
+    };
+    if secret.is_none() && handles.is_none() && labels.is_none() {
+        return Err(err(
+            "secret",
+            "is required unless the rule names a handle or labels: a \"<provider>:<scope>\" \
+             pattern such as \"file:workspace/*\", or \"*\""
+                .to_owned(),
+        ));
+    }
     let agents = list(fields, "agent", |text| {
-        free_pattern(text).map_err(|m| err("agent", m))
+        id_pattern(text).map_err(|m| err("agent", m))
     })?;
     let tools = list(fields, "tool", |text| {
-        free_pattern(text).map_err(|m| err("tool", m))
+        id_pattern(text).map_err(|m| err("tool", m))
     })?;
     let destinations = list(fields, "destination", |text| {
         host_pattern(text).map_err(|m| err("destination", m))
@@ -396,6 +503,8 @@ fn parse_rule(index: usize, value: &Value) -> Result<Rule, PolicyError> {
         id,
         effect,
         secret,
+        handles,
+        labels,
         agents,
         tools,
         destinations,
@@ -470,13 +579,36 @@ fn secret_pattern(text: &str) -> Result<Pattern, String> {
     Ok(Pattern::new(text))
 }
 
-fn free_pattern(text: &str) -> Result<Pattern, String> {
+/// A label value pattern: free text with `*` wildcards, as labels are.
+fn label_pattern(text: &str) -> Result<Pattern, String> {
     if text.is_empty() || text.len() > 256 || text.chars().any(char::is_control) {
         return Err("patterns must be 1 to 256 characters without control characters".to_owned());
     }
     Ok(Pattern::new(text))
 }
 
+/// An agent or tool pattern, in the requester id alphabet: requesters
+/// lower-case their ids, so a pattern with an upper-case letter or any other
+/// character could never match and is refused rather than silently dead.
+fn id_pattern(text: &str) -> Result<Pattern, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 256
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.:/@*".contains(&b));
+    if !ok {
+        return Err(
+            "patterns are 1 to 256 of a-z 0-9 _ - . : / @ and * (ids are lower-cased ASCII)"
+                .to_owned(),
+        );
+    }
+    Ok(Pattern::new(text))
+}
+
+/// A destination pattern. One without `*` is a host and is canonicalised
+/// as [`Destination::host`] canonicalises requests (`[0::1]` becomes `::1`,
+/// `::ffff:a9fe:a9fe` becomes `169.254.169.254`), so a rule matches every
+/// spelling of its host; an ambiguous numeric form is refused.
 fn host_pattern(text: &str) -> Result<Pattern, String> {
     let ok = !text.is_empty()
         && text.len() <= 253
@@ -486,6 +618,15 @@ fn host_pattern(text: &str) -> Result<Pattern, String> {
     if !ok {
         return Err(format!(
             "{text:?} is not a lower-case host pattern such as \"api.github.com\" or \"*.github.com\""
+        ));
+    }
+    if !text.contains('*') {
+        let host = Destination::host(text).map_err(|e| format!("{text:?}: {e}"))?;
+        return Ok(Pattern::new(host.as_str()));
+    }
+    if text.contains(['[', ']']) {
+        return Err(format!(
+            "{text:?}: write IPv6 patterns without brackets, as requests are matched (\"2001:db8::*\")"
         ));
     }
     Ok(Pattern::new(text))

@@ -62,7 +62,7 @@ pub enum MountError {
         path: PathBuf,
     },
     /// No secret at the locator.
-    #[error("no secret at locator {locator:?}")]
+    #[error("no secret at locator {locator}")]
     NotFound {
         /// The locator.
         locator: Locator,
@@ -70,7 +70,7 @@ pub enum MountError {
     /// The version asked for is not the current one and its data directory
     /// is gone (or was never seen by this provider).
     #[error(
-        "locator {locator:?} has no readable version {version}; kubelet keeps only the current data directory"
+        "locator {locator} has no readable version {version}; kubelet keeps only the current data directory"
     )]
     VersionNotFound {
         /// The locator.
@@ -79,7 +79,7 @@ pub enum MountError {
         version: Version,
     },
     /// The locator cannot name a file in a secret mount.
-    #[error("locator {locator:?} cannot name a file in a secret mount: {reason}")]
+    #[error("locator {locator} cannot name a file in a secret mount: {reason}")]
     InvalidLocator {
         /// The locator.
         locator: Locator,

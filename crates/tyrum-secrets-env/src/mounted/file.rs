@@ -1,8 +1,8 @@
 //! Bounded, non-blocking reads of one secret file, and locator-to-path rules.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{ErrorKind, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use tyrum_secrets_core::{Locator, SecretBytes};
@@ -47,35 +47,29 @@ pub(super) fn relative_path(locator: &Locator) -> Result<PathBuf, &'static str> 
     Ok(path)
 }
 
-/// Reads the regular file at `path`, at most `max` bytes.
-///
-/// Opens with `O_NONBLOCK`, so a FIFO planted at the path cannot hang the
-/// reader, and with `O_NOFOLLOW` when `follow` is false, so a symlink in
-/// place of a data file is refused rather than followed out of the mount.
-/// The buffer is wiped on every path out.
-pub(super) fn read_bounded(
-    path: &Path,
-    max: usize,
-    follow: bool,
-) -> Result<SecretBytes, FileError> {
-    let mut flags = libc::O_NONBLOCK;
-    if !follow {
-        flags |= libc::O_NOFOLLOW;
-    }
-    let file = match OpenOptions::new().read(true).custom_flags(flags).open(path) {
-        Ok(file) => file,
-        Err(e) => return Err(classify_open_error(e, follow)),
-    };
-    read_open_file(file, max)
+/// Where a read under a directory starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Start {
+    /// The mount root the operator configured: it may be reached through a
+    /// symlink (`/var/run/secrets/app -> /mnt/...`); everything under it
+    /// may not.
+    Root,
+    /// A kubelet data directory: kubelet never makes it a symlink, so one
+    /// in its place is refused.
+    DataDirectory,
 }
 
 /// Reads the regular file at `relative` under the directory `dir`, at most
-/// `max` bytes, following no symlink on the way: not `dir` itself, not an
-/// intermediate directory, not the file. Each component is opened with
+/// `max` bytes, following no symlink on the way: not an intermediate
+/// directory, not the file, and not `dir` itself when it is a
+/// [`Start::DataDirectory`]. Each component is opened with
 /// `openat(O_NOFOLLOW)` relative to the one before, so a symlink swapped in
-/// between two steps is refused too, never followed out of the mount.
+/// between two steps is refused too, never followed out of the mount. The
+/// file is opened with `O_NONBLOCK`, so a FIFO planted at the path cannot
+/// hang the reader. The buffer is wiped on every path out.
 pub(super) fn read_bounded_beneath(
     dir: &Path,
+    start: Start,
     relative: &Path,
     max: usize,
 ) -> Result<SecretBytes, FileError> {
@@ -87,7 +81,7 @@ pub(super) fn read_bounded_beneath(
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     let lookup_only = OFlags::RDONLY;
     let dir_flags = lookup_only | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let open_err = |e: rustix::io::Errno| classify_open_error(std::io::Error::from(e), false);
+    let open_err = |e: rustix::io::Errno| classify_open_error(std::io::Error::from(e));
     // A symlink opened with O_DIRECTORY | O_NOFOLLOW fails with ENOTDIR (or
     // ELOOP); tell it apart from a plain file in the way.
     let dir_err = |e: rustix::io::Errno, is_symlink: &dyn Fn() -> bool| {
@@ -97,7 +91,11 @@ pub(super) fn read_bounded_beneath(
             open_err(e)
         }
     };
-    let mut at = rustix::fs::open(dir, dir_flags, Mode::empty()).map_err(|e| {
+    let start_flags = match start {
+        Start::Root => dir_flags & !OFlags::NOFOLLOW,
+        Start::DataDirectory => dir_flags,
+    };
+    let mut at = rustix::fs::open(dir, start_flags, Mode::empty()).map_err(|e| {
         dir_err(e, &|| {
             std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink())
         })
@@ -141,13 +139,11 @@ fn read_open_file(mut file: File, max: usize) -> Result<SecretBytes, FileError> 
     read_exact_len(&mut file, expected, max)
 }
 
-fn classify_open_error(e: std::io::Error, follow: bool) -> FileError {
+fn classify_open_error(e: std::io::Error) -> FileError {
     match e.kind() {
         ErrorKind::NotFound | ErrorKind::NotADirectory => FileError::Missing,
         ErrorKind::PermissionDenied => FileError::PermissionDenied(e),
-        _ if !follow && e.raw_os_error() == Some(libc::ELOOP) => {
-            FileError::NotAFile(FileKind::Symlink)
-        }
+        _ if e.raw_os_error() == Some(libc::ELOOP) => FileError::NotAFile(FileKind::Symlink),
         _ => FileError::Io(e),
     }
 }

@@ -36,7 +36,7 @@ use tyrum_secrets_core::{
 };
 
 pub use error::{FileKind, MountError};
-use file::{FileError, read_bounded, read_bounded_beneath, relative_path};
+use file::{FileError, Start, read_bounded_beneath, relative_path};
 
 /// The symlink kubelet swaps on every update.
 const DATA_LINK: &str = "..data";
@@ -352,7 +352,10 @@ impl MountedSecretProvider {
         let mut values = Vec::with_capacity(paths.len());
         for (index, path) in paths.iter().enumerate() {
             let full = self.root.join(path);
-            match read_bounded(&full, self.max_file_len, true) {
+            // The same no-follow, per-component reads as under a data
+            // directory: a symlink planted in a plain mount is refused, not
+            // followed to a file outside it.
+            match read_bounded_beneath(&self.root, Start::Root, path, self.max_file_len) {
                 Ok(value) => values.push(value),
                 Err(FileError::Missing) => return Err(self.missing(&locators[index], path)),
                 Err(FileError::Changed) => {
@@ -374,7 +377,7 @@ impl MountedSecretProvider {
             // no symlinks there, so one is refused, never followed, whether
             // it stands for the file, a directory on the way, or the data
             // directory itself.
-            match read_bounded_beneath(dir, path, self.max_file_len) {
+            match read_bounded_beneath(dir, Start::DataDirectory, path, self.max_file_len) {
                 Ok(value) => values.push(value),
                 Err(FileError::Missing) => return Err(Attempt::Missing(index)),
                 Err(FileError::Changed) => return Err(Attempt::Changed),
@@ -423,9 +426,9 @@ impl MountedSecretProvider {
     }
 
     fn list_once(&self) -> Result<Option<Vec<Locator>>, MountError> {
-        let (dir, target, follow) = match self.layout()? {
-            Layout::Plain => (self.root.clone(), None, true),
-            Layout::Kubelet(target) => (self.root.join(&target), Some(target), false),
+        let (dir, target) = match self.layout()? {
+            Layout::Plain => (self.root.clone(), None),
+            Layout::Kubelet(target) => (self.root.join(&target), Some(target)),
         };
         if target.is_some()
             && std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink())
@@ -439,7 +442,7 @@ impl MountedSecretProvider {
         }
         let mut found = Vec::new();
         let mut visited = HashSet::new();
-        match walk(&dir, "", 0, follow, &mut visited, &mut found) {
+        match walk(&dir, "", 0, &mut visited, &mut found) {
             Ok(()) => {
                 found.sort();
                 Ok(Some(found))
@@ -467,17 +470,17 @@ fn version_not_found(locator: &Locator, version: Version) -> MountError {
 }
 
 /// Collects the regular files under `dir` as locators, skipping kubelet's
-/// `..` names at the top and anything that is not a valid locator.
+/// `..` names at the top, symlinks (reads refuse them, so listing them
+/// would name what cannot be read) and anything that is not a valid
+/// locator.
 ///
-/// Each directory is entered once (`visited` holds device and inode): with
-/// `follow`, a symlink back to an ancestor would otherwise be walked again
-/// at every level, and a few of them multiply into billions of directories
-/// before the depth cap stops the walk.
+/// Each directory is entered once (`visited` holds device and inode), so
+/// a bind mount looping back to an ancestor cannot multiply the walk
+/// before the depth cap stops it.
 fn walk(
     dir: &Path,
     prefix: &str,
     depth: usize,
-    follow: bool,
     visited: &mut HashSet<(u64, u64)>,
     found: &mut Vec<Locator>,
 ) -> std::io::Result<()> {
@@ -496,22 +499,13 @@ fn walk(
         if depth == 0 && name.starts_with("..") {
             continue;
         }
-        let file_type = if follow {
-            match std::fs::metadata(entry.path()) {
-                Ok(metadata) => metadata.file_type(),
-                // Dangling symlinks are not listed; reading them says why.
-                Err(_) => continue,
-            }
-        } else {
-            entry.file_type()?
-        };
+        let file_type = entry.file_type()?;
         let relative = format!("{prefix}{name}");
         if file_type.is_dir() {
             walk(
                 &entry.path(),
                 &format!("{relative}/"),
                 depth + 1,
-                follow,
                 visited,
                 found,
             )?;
