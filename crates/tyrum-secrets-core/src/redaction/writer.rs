@@ -259,8 +259,57 @@ impl<W: Write> fmt::Debug for RedactingWriter<W> {
 #[cfg(test)]
 mod tests {
     use std::io::Write as _;
+    use std::sync::{Arc, Mutex};
 
     use super::super::tests::{handle, placeholder, redactor_with, secret};
+
+    /// A writer whose output the test can read while the redacting writer
+    /// still holds it.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Shared {
+        fn bytes(&self) -> Vec<u8> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    impl std::io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn writer_holds_back_no_more_than_a_split_value_needs() {
+        let redactor = redactor_with(&[(1, "sk-live-4f9a8b7c")]);
+        let sink = Shared::default();
+        let mut writer = redactor.writer(sink.clone());
+        // No tail of this text begins the value or any of its encodings: all of
+        // it is passed on at once.
+        writer.write_all(&[b'x'; 1000]).unwrap();
+        assert_eq!(writer.held_back(), 0);
+        assert_eq!(sink.bytes(), vec![b'x'; 1000]);
+        // Exactly the bytes that may begin the value wait.
+        writer.write_all(b" key=sk-live-4f").unwrap();
+        assert_eq!(writer.held_back(), "sk-live-4f".len());
+        writer.flush().unwrap();
+        assert_eq!(
+            writer.held_back(),
+            "sk-live-4f".len(),
+            "flush must not release a value's start"
+        );
+        assert!(sink.bytes().ends_with(b" key="));
+        writer.write_all(b"9a8b7c!").unwrap();
+        assert_eq!(writer.held_back(), 0);
+        let out = String::from_utf8(sink.bytes()).unwrap();
+        assert_eq!(out, format!("{} key={}!", "x".repeat(1000), placeholder(1)));
+        writer.finish().unwrap();
+    }
 
     #[test]
     fn flush_passes_on_a_tail_that_can_no_longer_begin_a_value() {
