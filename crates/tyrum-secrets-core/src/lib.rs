@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod anchor;
 pub mod audit;
+pub mod auth_profile;
 pub mod catalog;
 pub mod durable;
 pub mod handle;
@@ -26,6 +27,15 @@ pub use audit::{
     Action, AuditChainKey, AuditError, AuditRecord, AuditSink, ChainHead, ErrorKind, Fingerprint,
     FingerprintKey, JsonLinesAuditSink, LabelChange, LoadedVersions, MemoryAuditSink, Outcome,
     VerifyError, VerifyProblem, verify_audit_log,
+};
+pub use auth_profile::{
+    AuthProfile, AuthProfileError, AuthProfileStore, AuthProfiles, AuthProfilesBuilder,
+    CallOutcome, Choice, Clock, CooldownPolicy, Credential, CredentialType, DisableReason,
+    FailureKind, FixedJitter, Jitter, JsonFileAuthProfileStore, ManualClock,
+    MemoryAuthProfileStore, ModelProvider, Pin, PinKey, ProfileCredential, ProfileId,
+    ProfileLabels, ProfileSet, ProfileStatus, RandomJitter, RefreshError, RefreshLock,
+    RefreshRequest, RefreshState, RefreshedTokens, Refresher, Reported, Selection, Skipped, Slot,
+    SystemClock, Unusable,
 };
 pub use catalog::{
     Catalog, CatalogEntry, CatalogError, CatalogStore, EntryStatus, JsonFileCatalogStore,
