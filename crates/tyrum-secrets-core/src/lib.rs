@@ -10,6 +10,7 @@ pub mod handle;
 pub mod inject;
 mod kind;
 mod memory;
+mod mutation;
 pub mod policy;
 pub mod provider;
 pub mod redaction;
@@ -47,6 +48,8 @@ pub use handle::{
 pub use inject::{Inject, InjectError, ResolvingSource, SecretJson, ValueSource};
 pub use kind::{KindError, KindSpec, SecretKind};
 pub use memory::MemoryProvider;
+#[doc(hidden)]
+pub use mutation::active_mutation_name;
 pub use policy::{
     ApprovalGrant, ApprovalRejection, ApprovalVerifier, Decision, DecisionReason, DefaultEffect,
     Effect, MemoryApprovals, Policy, PolicyError, PolicyInput, RejectAllApprovals, RulePolicy,

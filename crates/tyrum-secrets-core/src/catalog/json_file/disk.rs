@@ -13,6 +13,7 @@ use crate::catalog::CatalogError;
 use crate::durable::{
     ReadFileError, open_private, open_regular, read_regular_file, sync_parent_dir,
 };
+use crate::mutation::{self, Mutation};
 
 impl JsonFileCatalogStore {
     /// The file's stamp and bytes; `None` when there is no file.
@@ -84,6 +85,9 @@ impl JsonFileCatalogStore {
             .unwrap_or_default();
         tmp_name.push(".tmp");
         let tmp = self.path.with_file_name(tmp_name);
+        if mutation::active(Mutation::TornCatalog) {
+            return torn_write(&self.path, bytes).map_err(|source| self.io("write", source));
+        }
         let result = (|| {
             // We hold the writer lock, so a leftover temporary file is debris
             // from a writer that died mid-write.
@@ -124,6 +128,20 @@ impl JsonFileCatalogStore {
             source,
         }
     }
+}
+
+/// [`Mutation::TornCatalog`]: the catalog rewritten in place, half of it,
+/// a pause, the rest; a crash in between leaves half a catalog.
+fn torn_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut out = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    let half = bytes.len() / 2;
+    out.write_all(&bytes[..half])?;
+    std::thread::sleep(Duration::from_millis(20));
+    out.write_all(&bytes[half..])
 }
 
 /// How a store takes the lock: exclusive to write, shared to read an
