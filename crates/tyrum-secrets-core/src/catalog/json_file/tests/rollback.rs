@@ -263,13 +263,16 @@ fn accepting_a_rolled_back_copy_starts_a_new_generation_but_an_edit_is_never_acc
     assert!(matches!(err, CatalogError::Tampered { .. }), "{err}");
 }
 
+/// What [`HookOnLoad`] runs, once.
+type Hook = Box<dyn FnOnce() + Send>;
+
 /// A memory anchor that runs a hook once, inside its next load, after the
 /// bytes were read: another writer acting between a reader's anchor read
 /// and its file read.
 #[derive(Clone, Default)]
 struct HookOnLoad {
     inner: MemoryAnchor,
-    hook: Arc<std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>>,
+    hook: Arc<std::sync::Mutex<Option<Hook>>>,
 }
 
 impl std::fmt::Debug for HookOnLoad {
