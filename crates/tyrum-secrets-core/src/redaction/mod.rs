@@ -129,6 +129,8 @@ mod registry;
 #[cfg(feature = "tracing")]
 mod tracing_writer;
 mod variants;
+#[cfg(test)]
+mod variants_reference;
 mod wipe;
 mod writer;
 
@@ -166,6 +168,7 @@ pub use writer::RedactingWriter;
 
 use matcher::Matcher;
 use registry::Registry;
+use variants::Forms;
 
 /// The minimum value length a [`Redactor::new`] accepts, in bytes.
 pub const DEFAULT_MIN_VALUE_LEN: usize = 8;
@@ -270,26 +273,26 @@ impl Redactor {
             new.push((handle, bytes));
         }
         // Re-registering a known value (every resolve does) is a lookup.
-        // The variants of new values are computed outside the lock: for a
+        // The forms of new values are computed outside the lock: for a
         // large value they are the expensive part.
-        new.retain(|(handle, bytes)| !self.lock_registry().contains(handle, bytes));
+        {
+            let registry = self.lock_registry();
+            new.retain(|(handle, bytes)| !registry.contains(handle, bytes));
+        }
         if new.is_empty() {
             return Ok(());
         }
-        let prepared: Vec<_> = new
-            .into_iter()
-            .map(|(handle, bytes)| {
-                let variants = variants::variants(bytes, min, self.shared.encodings);
-                (handle, bytes, variants)
-            })
-            .collect();
+        let mut forms = Forms::new(min, self.shared.encodings);
+        for (_, bytes) in &new {
+            forms.push(bytes);
+        }
         let mut registry = self.lock_registry();
         let mut next = Matcher::clone(&self.shared.matcher.load());
         next.begin_change();
         let mut added = false;
-        for (handle, bytes, variants) in prepared {
+        for (i, (handle, bytes)) in new.into_iter().enumerate() {
             if !registry.contains(handle, bytes) {
-                registry.add(&mut next, handle, bytes, variants);
+                registry.add(&mut next, handle, bytes, forms.of(i));
                 added = true;
             }
         }

@@ -75,14 +75,14 @@ impl Registry {
         })
     }
 
-    /// Registers `value` with its `variants` under `handle`, applying the
-    /// new patterns to `next`.
-    pub(super) fn add(
+    /// Registers `value` with its `forms` (distinct) under `handle`,
+    /// applying the new patterns to `next`.
+    pub(super) fn add<'f>(
         &mut self,
         next: &mut Matcher,
         handle: &HandleId,
         value: &[u8],
-        variants: Vec<PatternBytes>,
+        forms: impl ExactSizeIterator<Item = &'f [u8]>,
     ) {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -95,20 +95,17 @@ impl Registry {
             });
         state.seqs.push(seq);
         let placeholder = Arc::clone(&state.placeholder);
-        let mut shared = Vec::with_capacity(variants.len());
-        for variant in variants {
-            let key = self.hasher.hash_one(variant.as_slice());
+        let mut shared = Vec::with_capacity(forms.len());
+        for form in forms {
+            let key = self.hasher.hash_one(form);
             let states = self.patterns.entry(key).or_default();
-            if let Some(known) = states
-                .iter_mut()
-                .find(|s| s.bytes.as_slice() == variant.as_slice())
-            {
+            if let Some(known) = states.iter_mut().find(|s| s.bytes.as_slice() == form) {
                 // Sequence numbers grow, so the owner stays the first.
                 known.owners.push((seq, Arc::clone(&placeholder)));
                 shared.push(Arc::clone(&known.bytes));
                 continue;
             }
-            let bytes = Arc::new(variant);
+            let bytes = Arc::new(PatternBytes::new(form.to_vec()));
             *self.lengths.entry(bytes.len()).or_default() += 1;
             self.pattern_bytes += bytes.len();
             let current = Arc::new(Pattern::new(Arc::clone(&bytes), Arc::clone(&placeholder)));
