@@ -144,20 +144,27 @@ pub(super) fn changed_by(value: &[u8]) -> Changes {
 /// digits.
 pub(super) fn percent(out: &mut WipedBuf, value: &[u8], digits: &[u8; 16], style: Percent) {
     let changes = style.changes();
-    out.reserve(value.len() * 3);
-    for &b in value {
-        if CHANGES[usize::from(b)] & changes == 0 {
-            out.push(b);
-        } else if b == b' ' && style.space_as_plus() {
-            out.push(b'+');
-        } else {
-            out.extend_from_slice(&[
-                b'%',
-                digits[usize::from(b >> 4)],
-                digits[usize::from(b & 0x0f)],
-            ]);
+    out.write_with(value.len() * 3, |buf| {
+        let mut at = 0;
+        for &b in value {
+            let written: &[u8] = if CHANGES[usize::from(b)] & changes == 0 {
+                &[b]
+            } else if b == b' ' && style.space_as_plus() {
+                b"+"
+            } else {
+                &[
+                    b'%',
+                    digits[usize::from(b >> 4)],
+                    digits[usize::from(b & 0x0f)],
+                ]
+            };
+            if let Some(slot) = buf.get_mut(at..at + written.len()) {
+                slot.copy_from_slice(written);
+            }
+            at += written.len();
         }
-    }
+        at
+    });
 }
 
 /// The standard base64 alphabet.
@@ -174,51 +181,59 @@ pub(super) const BASE64_URL_SAFE: &[u8; 64] =
 /// bytes).
 pub(super) fn base64_core(out: &mut WipedBuf, value: &[u8], offset: usize, alphabet: &[u8; 64]) {
     let char_at = |bits: u32| alphabet[(bits & 63) as usize];
-    out.reserve(value.len() / 3 * 4 + 4);
     // The value's first `head` bytes end the group it starts in; of that
     // group's characters, the ones after the value's start are whole.
     let head = (3 - offset % 3) % 3;
-    let rest = match (head, value) {
-        (1, [b0, rest @ ..]) => {
-            out.push(char_at(u32::from(*b0)));
-            rest
-        }
+    let (first, rest): ([u8; 2], &[u8]) = match (head, value) {
+        (1, [b0, rest @ ..]) => ([char_at(u32::from(*b0)), 0], rest),
         (2, [b0, b1, rest @ ..]) => {
             let group = (u32::from(*b0) << 8) | u32::from(*b1);
-            out.extend_from_slice(&[char_at(group >> 6), char_at(group)]);
-            rest
+            ([char_at(group >> 6), char_at(group)], rest)
         }
-        (0, _) => value,
+        (0, _) => ([0; 2], value),
         // Too short to fill a whole character.
         _ => return,
     };
-    let mut groups = rest.chunks_exact(3);
-    for group in groups.by_ref() {
-        let bits = (u32::from(group[0]) << 16) | (u32::from(group[1]) << 8) | u32::from(group[2]);
-        out.extend_from_slice(&[
-            char_at(bits >> 18),
-            char_at(bits >> 12),
-            char_at(bits >> 6),
-            char_at(bits),
-        ]);
-    }
-    // A last group of 1 or 2 bytes fills 1 or 2 whole characters.
-    match groups.remainder() {
-        [b0] => out.push(char_at(u32::from(*b0) >> 2)),
-        [b0, b1] => {
-            let bits = (u32::from(*b0) << 8) | u32::from(*b1);
-            out.extend_from_slice(&[char_at(bits >> 10), char_at(bits >> 4)]);
+    out.write_with(head + rest.len().div_ceil(3) * 4, |buf| {
+        let (lead, body) = buf.split_at_mut(head.min(buf.len()));
+        lead.copy_from_slice(first.get(..lead.len()).unwrap_or_default());
+        let mut groups = rest.chunks_exact(3);
+        let mut chars = body.chunks_exact_mut(4);
+        for (group, chars) in groups.by_ref().zip(chars.by_ref()) {
+            let bits =
+                (u32::from(group[0]) << 16) | (u32::from(group[1]) << 8) | u32::from(group[2]);
+            chars.copy_from_slice(&[
+                char_at(bits >> 18),
+                char_at(bits >> 12),
+                char_at(bits >> 6),
+                char_at(bits),
+            ]);
         }
-        _ => {}
-    }
+        let whole = head + rest.len() / 3 * 4;
+        // A last group of 1 or 2 bytes fills 1 or 2 whole characters.
+        let last: &[u8] = match groups.remainder() {
+            [b0] => &[char_at(u32::from(*b0) >> 2)],
+            [b0, b1] => {
+                let bits = (u32::from(*b0) << 8) | u32::from(*b1);
+                &[char_at(bits >> 10), char_at(bits >> 4)]
+            }
+            _ => &[],
+        };
+        if let Some(tail) = buf.get_mut(whole..whole + last.len()) {
+            tail.copy_from_slice(last);
+        }
+        whole + last.len()
+    });
 }
 
 /// Appends `value` in hex with these digits.
 pub(super) fn hex(out: &mut WipedBuf, value: &[u8], digits: &[u8; 16]) {
-    out.reserve(value.len() * 2);
-    for &b in value {
-        out.extend_from_slice(&[digits[usize::from(b >> 4)], digits[usize::from(b & 0x0f)]]);
-    }
+    out.write_with(value.len() * 2, |buf| {
+        for (pair, &b) in buf.chunks_exact_mut(2).zip(value) {
+            pair.copy_from_slice(&[digits[usize::from(b >> 4)], digits[usize::from(b & 0x0f)]]);
+        }
+        value.len() * 2
+    });
 }
 
 /// Appends the inside of a JSON string literal holding `text`: `"`, `\`

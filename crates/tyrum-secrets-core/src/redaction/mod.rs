@@ -283,20 +283,27 @@ impl Redactor {
             return Ok(());
         }
         let mut forms = Forms::new(min, self.shared.encodings);
-        for (_, bytes) in &new {
-            forms.push(bytes);
-        }
+        let prepared: Vec<_> = new
+            .into_iter()
+            .map(|(handle, bytes)| (handle, bytes, forms.of(bytes)))
+            .collect();
+        drop(forms);
         let mut registry = self.lock_registry();
-        let mut next = Matcher::clone(&self.shared.matcher.load());
-        next.begin_change();
+        registry.reserve(
+            prepared.len(),
+            prepared.iter().map(|(_, _, forms)| forms.len()).sum(),
+        );
         let mut added = false;
-        for (i, (handle, bytes)) in new.into_iter().enumerate() {
+        for (handle, bytes, forms) in prepared {
             if !registry.contains(handle, bytes) {
-                registry.add(&mut next, handle, bytes, forms.of(i));
+                registry.add(handle, bytes, forms);
                 added = true;
             }
         }
         if added {
+            let mut next = Matcher::clone(&self.shared.matcher.load());
+            next.begin_change();
+            registry.apply_added(&mut next);
             registry.finish(&mut next);
             self.shared.matcher.store(Arc::new(next));
         }

@@ -1,35 +1,37 @@
 //! The forms of a secret value that the redactor looks for.
 //!
-//! [`Forms`] writes the forms of many values back to back into one
-//! [`WipedBuf`], which grows by hand (the old buffer wiped) and is wiped
-//! when dropped, so no form of a value is left in freed memory; a
-//! registration of thousands of values allocates a handful of times, not
-//! once per form. Encoders that would write a value unchanged (most of
-//! them for a typical API key) are not run at all.
+//! [`Forms`] writes the forms of one value after another into one
+//! [`WipedBuf`], reused from value to value (it grows by hand, the old
+//! buffer wiped, and is wiped when dropped), and hands out each distinct
+//! form in a buffer of its own size: a registration of thousands of values
+//! allocates once per pattern it keeps, not two or three times per
+//! encoder. Encoders that would write a value unchanged (most of them for
+//! a typical API key) are not run at all.
 
 use std::ops::Range;
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
 
 use super::config::{Encoding, Encodings};
 use super::escape::{
     self, BASE64_STANDARD, BASE64_URL_SAFE, Changes, HEX_LOWER, HEX_UPPER, Percent,
 };
-use zeroize::Zeroizing;
-
+use super::group::PatternBytes;
 use super::wipe::WipedBuf;
 use crate::{ExposeSecret as _, SecretBytes};
 
-/// The forms of a sequence of values; see the [module docs](self).
+/// Writes the forms of values, one value at a time; see the
+/// [module docs](self).
 pub(super) struct Forms {
     min_len: usize,
     encodings: Encodings,
-    /// Every form, back to back (with the duplicates and the too-short
-    /// forms that [`push`](Self::push) wrote and then left out).
+    /// The current value's forms, back to back.
     bytes: WipedBuf,
-    /// Where each kept form lies in `bytes`: per value sorted by bytes,
-    /// without duplicates.
+    /// Where each form lies in `bytes`.
     forms: Vec<Range<usize>>,
-    /// Value `i`'s forms: `forms[values[i]]`.
-    values: Vec<Range<usize>>,
+    /// The ones kept: long enough, and not equal to an earlier one.
+    kept: Vec<Range<usize>>,
     /// The JSON form of the current value, for the JSON-twice forms.
     scratch: WipedBuf,
 }
@@ -83,45 +85,65 @@ pub(crate) fn variants(
     min_len: usize,
     encodings: Encodings,
 ) -> Vec<Zeroizing<Vec<u8>>> {
-    let mut forms = Forms::new(min_len, encodings);
-    forms.push(value);
-    forms
-        .of(0)
+    let mut out: Vec<Zeroizing<Vec<u8>>> = Forms::new(min_len, encodings)
+        .of(value)
+        .iter()
         .map(|form| Zeroizing::new(form.to_vec()))
-        .collect()
+        .collect();
+    out.sort_unstable_by(|a, b| a.as_slice().cmp(b.as_slice()));
+    out
 }
 
 impl Forms {
-    /// No values yet; forms shorter than `min_len` (and empty ones) will be
-    /// left out.
+    /// Writes forms for `encodings`, leaving out the ones shorter than
+    /// `min_len` (and empty ones).
     pub(super) fn new(min_len: usize, encodings: Encodings) -> Self {
         Self {
             min_len: min_len.max(1),
             encodings,
             bytes: WipedBuf::default(),
             forms: Vec::new(),
-            values: Vec::new(),
+            kept: Vec::new(),
             scratch: WipedBuf::default(),
         }
     }
 
-    /// The forms of the `i`th value pushed, sorted, without duplicates;
-    /// none for an `i` out of range.
-    pub(super) fn of(&self, i: usize) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
-        let forms = self
-            .values
-            .get(i)
-            .and_then(|range| self.forms.get(range.clone()))
-            .unwrap_or_default();
-        forms
-            .iter()
-            .map(|range| self.bytes.get(range.clone()).unwrap_or_default())
+    /// The distinct forms of `value` at least the minimum length, in no
+    /// particular order, each in a buffer of its own that is wiped when
+    /// the last holder drops it. See [`variants`] for what they are.
+    pub(super) fn of(&mut self, value: &[u8]) -> Vec<Arc<PatternBytes>> {
+        self.write(value);
+        let Self {
+            bytes,
+            forms,
+            kept,
+            min_len,
+            ..
+        } = self;
+        let form = |range: &Range<usize>| bytes.get(range.clone()).unwrap_or_default();
+        // A handful of forms, nearly all of different lengths or differing
+        // in their first bytes: comparing each with the ones before is
+        // cheaper than sorting them.
+        kept.clear();
+        for range in forms.iter() {
+            if range.len() >= *min_len
+                && !kept
+                    .iter()
+                    .any(|k| k.len() == range.len() && form(k) == form(range))
+            {
+                kept.push(range.clone());
+            }
+        }
+        kept.iter()
+            .map(|range| Arc::new(Zeroizing::new(form(range).to_vec())))
+            .collect()
     }
 
-    /// Adds the forms of `value`: every form the encodings select, each at
-    /// least the minimum length. See [`variants`] for what they are.
-    pub(super) fn push(&mut self, value: &[u8]) {
-        let first = self.forms.len();
+    /// Writes every form of `value` that the encodings select into `bytes`,
+    /// listed in `forms` (with duplicates and short ones).
+    fn write(&mut self, value: &[u8]) {
+        self.bytes.clear();
+        self.forms.clear();
         let encodings = self.encodings;
         let on = |encoding| encodings.contains(encoding);
         let changes = escape::changed_by(value);
@@ -145,7 +167,7 @@ impl Forms {
             }
         }
         if on(Encoding::Base64Wrapped) {
-            self.push_wrapped(value);
+            self.write_wrapped(value);
         }
         if on(Encoding::Hex) {
             self.add(|out| escape::hex(out, value, HEX_LOWER));
@@ -170,7 +192,7 @@ impl Forms {
             percent(Percent::PythonQuotePlus, HEX_UPPER);
         }
         if let Ok(text) = std::str::from_utf8(value) {
-            self.push_text(text, changes);
+            self.write_text(text, changes);
         }
         if on(Encoding::Lines) && changed(escape::NEWLINE) {
             for line in value.split(|&b| b == b'\n') {
@@ -180,11 +202,10 @@ impl Forms {
                 }
             }
         }
-        self.finish_value(first);
     }
 
     /// The text forms of `text`; `changes` says which encoders change it.
-    fn push_text(&mut self, text: &str, changes: Changes) {
+    fn write_text(&mut self, text: &str, changes: Changes) {
         let encodings = self.encodings;
         let on = |encoding| encodings.contains(encoding);
         let Self {
@@ -198,7 +219,7 @@ impl Forms {
             if changes & bits == 0 || !(on(Encoding::Json) || on(Encoding::JsonTwice)) {
                 continue;
             }
-            scratch.truncate(0);
+            scratch.clear();
             escape::json_escaped(scratch, text, ascii_only);
             if on(Encoding::Json) {
                 add_to(bytes, forms, |out| out.extend_from_slice(scratch));
@@ -212,7 +233,6 @@ impl Forms {
                 }
             }
         }
-        scratch.truncate(0);
         if on(Encoding::RustDebug) && changes & escape::DEBUG != 0 {
             let quoted = add_to(bytes, forms, |out| escape::debug_quoted(out, text));
             // Without its quotes (always there).
@@ -229,7 +249,7 @@ impl Forms {
 
     /// The offset-0 standard base64 of `value` wrapped at 64 and 76
     /// columns, with `\n` and `\r\n`, where it spans a line break.
-    fn push_wrapped(&mut self, value: &[u8]) {
+    fn write_wrapped(&mut self, value: &[u8]) {
         let start = self.bytes.len();
         escape::base64_core(&mut self.bytes, value, 0, BASE64_STANDARD);
         let core = start..self.bytes.len();
@@ -256,39 +276,6 @@ impl Forms {
     /// returns where it lies.
     fn add(&mut self, write: impl FnOnce(&mut WipedBuf)) -> Range<usize> {
         add_to(&mut self.bytes, &mut self.forms, write)
-    }
-
-    /// Keeps, of the current value's forms (from `first` on), the ones that
-    /// are long enough, sorted, without duplicates. (The bytes of the ones
-    /// left out stay in the buffer, wiped with it.)
-    fn finish_value(&mut self, first: usize) {
-        let Self {
-            bytes,
-            forms,
-            min_len,
-            ..
-        } = self;
-        let form = |range: &Range<usize>| bytes.get(range.clone()).unwrap_or_default();
-        let mut kept = first;
-        for i in first..forms.len() {
-            if forms[i].len() >= *min_len {
-                forms.swap(kept, i);
-                kept += 1;
-            }
-        }
-        forms.truncate(kept);
-        if let Some(mine) = forms.get_mut(first..) {
-            mine.sort_unstable_by(|a, b| form(a).cmp(form(b)));
-        }
-        let mut distinct = first;
-        for i in first..forms.len() {
-            if distinct == first || form(&forms[distinct - 1]) != form(&forms[i]) {
-                forms.swap(distinct, i);
-                distinct += 1;
-            }
-        }
-        forms.truncate(distinct);
-        self.values.push(first..distinct);
     }
 }
 
@@ -466,16 +453,15 @@ mod tests {
                     .fold(Encodings::none(), |set, (_, e)| set.with(*e))),
             ],
         ) {
+            // One writer for every value, as a registration uses it.
             let mut forms = Forms::new(min, encodings);
             for value in &values {
-                forms.push(value);
-            }
-            for (i, value) in values.iter().enumerate() {
                 let expected: Vec<Vec<u8>> = reference::variants(value, min, encodings)
                     .iter()
                     .map(|v| v.to_vec())
                     .collect();
-                let got: Vec<Vec<u8>> = forms.of(i).map(<[u8]>::to_vec).collect();
+                let mut got: Vec<Vec<u8>> = forms.of(value).iter().map(|f| f.to_vec()).collect();
+                got.sort_unstable();
                 proptest::prop_assert_eq!(got, expected);
             }
         }

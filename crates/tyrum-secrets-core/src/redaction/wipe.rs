@@ -55,6 +55,13 @@ impl<T: Wipe> std::ops::Deref for Wiped<T> {
 }
 
 impl<T: Wipe> Wiped<T> {
+    /// A copy of `items`, in a buffer of exactly their size.
+    pub(super) fn from_slice(items: &[T]) -> Self {
+        let mut vec = Vec::with_capacity(items.len());
+        vec.extend_from_slice(items);
+        Self(vec)
+    }
+
     /// The elements, to change in place (not to add or remove).
     pub(super) fn as_mut_slice(&mut self) -> &mut [T] {
         &mut self.0
@@ -147,12 +154,22 @@ impl WipedBuf {
         self.0.extend_from_within(range);
     }
 
-    /// Wipes the bytes from `len` on and drops them.
-    pub(super) fn truncate(&mut self, len: usize) {
-        if let Some(tail) = self.0.get_mut(len..) {
-            tail.zeroize();
-        }
-        self.0.truncate(len);
+    /// Appends what `write` writes into a zeroed slice of `max` bytes; it
+    /// returns how many of them it wrote. Faster than pushing byte by byte.
+    #[inline]
+    pub(super) fn write_with(&mut self, max: usize, write: impl FnOnce(&mut [u8]) -> usize) {
+        self.reserve(max);
+        let start = self.0.len();
+        self.0.resize(start + max, 0);
+        let written = write(self.0.get_mut(start..).unwrap_or_default());
+        // What lies past the end stays within the capacity, wiped with it.
+        self.0.truncate(start + written.min(max));
+    }
+
+    /// Empties the buffer, keeping its capacity. The bytes stay until
+    /// overwritten or the buffer is dropped (and wiped).
+    pub(super) fn clear(&mut self) {
+        self.0.clear();
     }
 
     /// Makes room for `additional` more bytes, moving to a larger buffer by
@@ -205,17 +222,21 @@ mod tests {
     }
 
     #[test]
-    fn byte_buffer_keeps_its_bytes_through_growth_and_truncation() {
+    fn byte_buffer_keeps_its_bytes_through_growth() {
         let mut buf = WipedBuf::default();
         for i in 0..200u8 {
             buf.push(i);
         }
         buf.extend_from_slice(b"tail");
         buf.extend_from_within(0..3);
+        buf.write_with(4, |slot| {
+            slot[..2].copy_from_slice(b"ab");
+            2
+        });
         let mut expected: Vec<u8> = (0..200u8).collect();
-        expected.extend_from_slice(b"tail\x00\x01\x02");
+        expected.extend_from_slice(b"tail\x00\x01\x02ab");
         assert_eq!(&buf[..], &expected[..]);
-        buf.truncate(10);
-        assert_eq!(&buf[..], &expected[..10]);
+        buf.clear();
+        assert!(buf.is_empty());
     }
 }
