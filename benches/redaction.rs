@@ -350,6 +350,18 @@ fn bench_registration(c: &mut Criterion) {
         patterns.sort();
         patterns.dedup();
         group.sample_size(10);
+        // What a start-up pre-load costs: every value at once into an
+        // empty redactor (one bulk registration), against building one
+        // aho-corasick automaton over the same patterns.
+        group.bench_function("register_all", |b| {
+            b.iter(|| {
+                let fresh = Redactor::new();
+                fresh
+                    .register_all(handles.iter().zip(secrets.iter()))
+                    .unwrap();
+                fresh.pattern_count()
+            })
+        });
         group.bench_function("rebuild_baseline", |b| {
             b.iter(|| {
                 AhoCorasick::builder()

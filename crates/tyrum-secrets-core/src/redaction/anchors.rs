@@ -19,6 +19,9 @@ type Chunk = Wiped<u64>;
 
 /// Chunks split when they grow past this many anchors.
 const CHUNK_MAX: usize = 128;
+/// Anchors per chunk in a set built at once: room is left for a few
+/// insertions before a chunk splits.
+const CHUNK_FILL: usize = CHUNK_MAX * 3 / 4;
 
 /// A persistent sorted set of anchors; see the [module docs](self).
 #[derive(Clone, Default)]
@@ -28,6 +31,18 @@ pub(super) struct Anchors {
 }
 
 impl Anchors {
+    /// The set of `anchors`, which are sorted and distinct.
+    pub(super) fn from_sorted(anchors: &[u64]) -> Self {
+        Self {
+            chunks: Arc::new(
+                anchors
+                    .chunks(CHUNK_FILL)
+                    .map(|run| Arc::new(Chunk::from_slice(run)))
+                    .collect(),
+            ),
+        }
+    }
+
     /// Adds `anchor` (the first bytes of a pattern as a big-endian integer,
     /// zero-padded). Returns the bytes copied to do so.
     pub(super) fn insert(&mut self, anchor: u64) -> usize {

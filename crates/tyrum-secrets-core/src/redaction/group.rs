@@ -33,6 +33,11 @@ impl Pattern {
         &self.bytes
     }
 
+    /// The pattern's bytes, to share.
+    pub(super) fn shared_bytes(&self) -> &Arc<PatternBytes> {
+        &self.bytes
+    }
+
     /// `[secret:<handle_id>]` of the handle the pattern is attributed to.
     pub(crate) fn owner(&self) -> &str {
         &self.owner
@@ -41,6 +46,9 @@ impl Pattern {
 
 /// Chunks split when they grow past this many patterns.
 const CHUNK_MAX: usize = 64;
+/// Patterns per chunk in a group built at once: room is left for a few
+/// insertions before a chunk splits.
+const CHUNK_FILL: usize = CHUNK_MAX * 3 / 4;
 
 type Chunk = Vec<Arc<Pattern>>;
 
@@ -58,6 +66,27 @@ pub(super) struct Group {
 }
 
 impl Group {
+    /// A group of `patterns`, which are sorted by bytes and distinct.
+    pub(super) fn from_sorted(patterns: &mut [Option<Arc<Pattern>>]) -> Self {
+        let mut max_len = 0;
+        let chunks = patterns
+            .chunks_mut(CHUNK_FILL)
+            .map(|run| {
+                let mut chunk: Chunk = Vec::with_capacity(run.len());
+                chunk.extend(run.iter_mut().filter_map(Option::take));
+                for pattern in &chunk {
+                    max_len = max_len.max(pattern.bytes().len());
+                }
+                Arc::new(chunk)
+            })
+            .collect();
+        Self {
+            chunks,
+            len: patterns.len(),
+            max_len,
+        }
+    }
+
     pub(super) fn len(&self) -> usize {
         self.len
     }

@@ -26,6 +26,8 @@
 
 use std::sync::Arc;
 
+use zeroize::{Zeroize, Zeroizing};
+
 use super::anchors::Anchors;
 use super::filter::{Filter, Probe, hash};
 use super::group::{Group, Pattern};
@@ -146,6 +148,65 @@ impl Index {
                 self.work += self.coarse.insert(hash(sub, self.seed));
             }
         }
+    }
+
+    /// An index of `patterns` (distinct), with this one's window and seed,
+    /// built in one pass: sorted once, each group, the anchors and the
+    /// filters built whole, no page copied. What a registration of many
+    /// values at once costs, instead of one [`insert`](Self::insert) each.
+    pub(super) fn rebuilt(&self, patterns: Vec<Arc<Pattern>>) -> Self {
+        let mut index = Self::new(self.window, self.seed);
+        index.patterns = patterns.len();
+        // Sorted by bytes, first by their first 16 (big-endian integers
+        // sort as their bytes do; a shorter pattern's zero padding sorts
+        // first or ties, and ties compare the bytes). The keys hold
+        // pattern bytes: wiped when dropped, and never reallocated.
+        let mut keys: Zeroizing<Vec<SortKey>> = Zeroizing::new(
+            patterns
+                .iter()
+                .enumerate()
+                .map(|(at, p)| SortKey {
+                    head: load(p.bytes(), 0).swap_bytes(),
+                    next: load(p.bytes(), 8).swap_bytes(),
+                    at,
+                })
+                .collect(),
+        );
+        keys.sort_unstable_by(|a, b| {
+            (a.head, a.next).cmp(&(b.head, b.next)).then_with(|| {
+                let bytes = |k: &SortKey| patterns.get(k.at).map(|p| p.bytes());
+                bytes(a).cmp(&bytes(b))
+            })
+        });
+        let mut sorted: Vec<Option<Arc<Pattern>>> = Vec::with_capacity(patterns.len());
+        let mut patterns: Vec<Option<Arc<Pattern>>> = patterns.into_iter().map(Some).collect();
+        sorted.extend(
+            keys.iter()
+                .map(|k| patterns.get_mut(k.at).and_then(Option::take)),
+        );
+        drop(patterns);
+        // The anchors in byte order: the first `W` bytes, as big-endian
+        // integers (the form `Anchors` keeps).
+        let anchor_of = |k: &SortKey| k.head & self.mask.swap_bytes();
+        let mut anchors: Zeroizing<Vec<u64>> = Zeroizing::new(Vec::with_capacity(keys.len()));
+        let mut start = 0;
+        while let Some(first) = keys.get(start) {
+            let anchor = anchor_of(first);
+            let end = keys
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .position(|k| anchor_of(k) != anchor)
+                .map_or(keys.len(), |n| start + n);
+            let group = Group::from_sorted(sorted.get_mut(start..end).unwrap_or_default());
+            index.groups.insert(anchor.swap_bytes(), Arc::new(group));
+            anchors.push(anchor);
+            start = end;
+        }
+        index.anchors = Anchors::from_sorted(&anchors);
+        index.rebuild_filters();
+        index.work = index.work.saturating_add(8 * keys.len());
+        index
     }
 
     /// Removes the pattern with these bytes; reports whether it was there.
@@ -285,6 +346,22 @@ impl Index {
         self.fine = fine;
         self.coarse = coarse;
         self.stale = 0;
+    }
+}
+
+/// A pattern's place in [`Index::rebuilt`]'s sort: its first 16 bytes and
+/// where it was.
+#[derive(Clone, Copy)]
+struct SortKey {
+    head: u64,
+    next: u64,
+    at: usize,
+}
+
+impl Zeroize for SortKey {
+    fn zeroize(&mut self) {
+        self.head.zeroize();
+        self.next.zeroize();
     }
 }
 

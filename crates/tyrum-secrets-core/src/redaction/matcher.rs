@@ -58,6 +58,12 @@ impl Matcher {
         self.index.insert(pattern);
     }
 
+    /// Replaces every pattern with `patterns` (distinct), building the
+    /// index afresh in one pass rather than changing it.
+    pub(super) fn rebuild(&mut self, patterns: Vec<Arc<Pattern>>) {
+        self.index = self.index.rebuilt(patterns);
+    }
+
     /// Removes the pattern with these bytes.
     pub(super) fn remove(&mut self, bytes: &[u8]) -> bool {
         self.index.remove(bytes)

@@ -147,6 +147,7 @@ proptest! {
         pieces in proptest::collection::vec(
             ("[ -~]{0,12}", any::<prop::sample::Index>(), 0u8..5, any::<usize>()), 1..10),
         index_only in any::<bool>(),
+        bulk in any::<bool>(),
         min in prop_oneof![Just(DEFAULT_MIN_VALUE_LEN), 1usize..13],
     ) {
         // Shorter minimums shrink the scan's window (below 8 bytes) and
@@ -159,8 +160,16 @@ proptest! {
         let owners: Vec<u32> = (0..values.len())
             .map(|i| shared_handles.get(i).copied().unwrap_or(100 + u32::try_from(i).unwrap()))
             .collect();
-        for (value, owner) in values.iter().zip(&owners) {
-            redactor.register(&handle(*owner), &secret(value)).unwrap();
+        // One at a time (each change a copy of a few pages, or a rebuild
+        // while the registry is small), or all at once (one rebuild).
+        if bulk {
+            let handles: Vec<HandleId> = owners.iter().map(|o| handle(*o)).collect();
+            let secrets: Vec<SecretBytes> = values.iter().map(|v| secret(v)).collect();
+            redactor.register_all(handles.iter().zip(secrets.iter())).unwrap();
+        } else {
+            for (value, owner) in values.iter().zip(&owners) {
+                redactor.register(&handle(*owner), &secret(value)).unwrap();
+            }
         }
         let mut kept: Vec<(Vec<u8>, u32)> = Vec::new();
         for (value, owner) in values.iter().zip(&owners) {

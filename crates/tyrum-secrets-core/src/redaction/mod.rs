@@ -129,6 +129,8 @@ mod registry;
 #[cfg(feature = "tracing")]
 mod tracing_writer;
 mod variants;
+#[cfg(test)]
+mod variants_reference;
 mod wipe;
 mod writer;
 
@@ -166,6 +168,7 @@ pub use writer::RedactingWriter;
 
 use matcher::Matcher;
 use registry::Registry;
+use variants::Forms;
 
 /// The minimum value length a [`Redactor::new`] accepts, in bytes.
 pub const DEFAULT_MIN_VALUE_LEN: usize = 8;
@@ -270,30 +273,37 @@ impl Redactor {
             new.push((handle, bytes));
         }
         // Re-registering a known value (every resolve does) is a lookup.
-        // The variants of new values are computed outside the lock: for a
+        // The forms of new values are computed outside the lock: for a
         // large value they are the expensive part.
-        new.retain(|(handle, bytes)| !self.lock_registry().contains(handle, bytes));
+        {
+            let registry = self.lock_registry();
+            new.retain(|(handle, bytes)| !registry.contains(handle, bytes));
+        }
         if new.is_empty() {
             return Ok(());
         }
+        let mut forms = Forms::new(min, self.shared.encodings);
         let prepared: Vec<_> = new
             .into_iter()
-            .map(|(handle, bytes)| {
-                let variants = variants::variants(bytes, min, self.shared.encodings);
-                (handle, bytes, variants)
-            })
+            .map(|(handle, bytes)| (handle, bytes, forms.of(bytes)))
             .collect();
+        drop(forms);
         let mut registry = self.lock_registry();
-        let mut next = Matcher::clone(&self.shared.matcher.load());
-        next.begin_change();
+        registry.reserve(
+            prepared.len(),
+            prepared.iter().map(|(_, _, forms)| forms.len()).sum(),
+        );
         let mut added = false;
-        for (handle, bytes, variants) in prepared {
+        for (handle, bytes, forms) in prepared {
             if !registry.contains(handle, bytes) {
-                registry.add(&mut next, handle, bytes, variants);
+                registry.add(handle, bytes, forms);
                 added = true;
             }
         }
         if added {
+            let mut next = Matcher::clone(&self.shared.matcher.load());
+            next.begin_change();
+            registry.apply_added(&mut next);
             registry.finish(&mut next);
             self.shared.matcher.store(Arc::new(next));
         }

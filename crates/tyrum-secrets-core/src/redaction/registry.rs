@@ -2,12 +2,15 @@
 //! redactor, and the bookkeeping that turns registrations and removals
 //! into changes of the next [`Matcher`] snapshot.
 
+use std::borrow::Borrow;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::group::{Pattern, PatternBytes};
 use super::matcher::Matcher;
+use crate::handle::HANDLE_PREFIX;
 use crate::{ExposeSecret as _, HandleId, SecretBytes};
 
 /// The registered values, in registration order (the order decides which
@@ -19,11 +22,13 @@ pub(super) struct Registry {
     /// Registration sequence numbers only grow: a value registered again
     /// after removal goes to the end, as a new value would.
     next_seq: u64,
-    entries: BTreeMap<u64, Entry>,
+    entries: BTreeMap<u64, Value>,
     handles: HashMap<HandleId, HandleState>,
-    /// Distinct patterns by a keyed hash of their bytes.
-    patterns: HashMap<u64, Vec<PatternState>>,
-    hasher: RandomState,
+    /// Distinct patterns, by their bytes.
+    patterns: HashMap<PatternKey, PatternState>,
+    /// Patterns added since the last [`apply_added`](Self::apply_added),
+    /// not yet in the next snapshot.
+    added: Vec<Arc<Pattern>>,
     /// How many distinct patterns have each length, for the longest.
     lengths: BTreeMap<usize, usize>,
     /// The distinct patterns' total length.
@@ -40,7 +45,15 @@ pub(super) struct Registry {
 const SMALL_PATTERNS: usize = 64;
 const SMALL_BYTES: usize = 8 << 10;
 
-struct Entry {
+/// A change that adds at least this fraction (1 in `REBUILD_SHARE`) of all
+/// patterns builds the snapshot's index afresh, in one pass, rather than
+/// copying its pages pattern by pattern: a start-up registration of
+/// thousands of values costs a sort, not thousands of page copies, while
+/// registering one value among many stays a copy of a few pages.
+const REBUILD_SHARE: usize = 4;
+
+/// A registered (handle, value) pair.
+struct Value {
     handle: HandleId,
     value: SecretBytes,
     /// The value's variants: the patterns it contributes.
@@ -54,13 +67,40 @@ struct HandleState {
     seqs: Vec<u64>,
 }
 
+/// A pattern's bytes as the key of [`Registry::patterns`], found by a
+/// `&[u8]`.
+struct PatternKey(Arc<PatternBytes>);
+
+impl Hash for PatternKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `[u8]` hashes, so that `Borrow<[u8]>` lookups find it.
+        self.0.as_slice().hash(state);
+    }
+}
+
+impl PartialEq for PatternKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_slice() == other.0.as_slice()
+    }
+}
+
+impl Eq for PatternKey {}
+
+impl Borrow<[u8]> for PatternKey {
+    fn borrow(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
 struct PatternState {
-    bytes: Arc<PatternBytes>,
     /// The pattern as the current snapshot holds it (with its owner).
     current: Arc<Pattern>,
-    /// The entries that have this pattern, in registration order, with
-    /// their placeholders: the first is the pattern's owner.
-    owners: Vec<(u64, Arc<str>)>,
+    /// The entry that registered the pattern first, with its placeholder:
+    /// the pattern's owner.
+    owner: (u64, Arc<str>),
+    /// The other entries that have it, in registration order (usually
+    /// none).
+    others: Vec<(u64, Arc<str>)>,
 }
 
 impl Registry {
@@ -75,59 +115,80 @@ impl Registry {
         })
     }
 
-    /// Registers `value` with its `variants` under `handle`, applying the
-    /// new patterns to `next`.
-    pub(super) fn add(
-        &mut self,
-        next: &mut Matcher,
-        handle: &HandleId,
-        value: &[u8],
-        variants: Vec<PatternBytes>,
-    ) {
+    /// Makes room for `values` more values with `forms` forms in all.
+    pub(super) fn reserve(&mut self, values: usize, forms: usize) {
+        self.handles.reserve(values);
+        self.patterns.reserve(forms);
+        self.added.reserve(forms);
+    }
+
+    /// Registers `value` with its `forms` (distinct) under `handle`. New
+    /// patterns reach the next snapshot with
+    /// [`apply_added`](Self::apply_added).
+    pub(super) fn add(&mut self, handle: &HandleId, value: &[u8], forms: Vec<Arc<PatternBytes>>) {
         let seq = self.next_seq;
         self.next_seq += 1;
         let state = self
             .handles
             .entry(handle.clone())
             .or_insert_with(|| HandleState {
-                placeholder: Arc::from(format!("[{handle}]")),
+                placeholder: placeholder(handle),
                 seqs: Vec::new(),
             });
         state.seqs.push(seq);
         let placeholder = Arc::clone(&state.placeholder);
-        let mut shared = Vec::with_capacity(variants.len());
-        for variant in variants {
-            let key = self.hasher.hash_one(variant.as_slice());
-            let states = self.patterns.entry(key).or_default();
-            if let Some(known) = states
-                .iter_mut()
-                .find(|s| s.bytes.as_slice() == variant.as_slice())
-            {
-                // Sequence numbers grow, so the owner stays the first.
-                known.owners.push((seq, Arc::clone(&placeholder)));
-                shared.push(Arc::clone(&known.bytes));
-                continue;
+        let mut shared = forms;
+        for bytes in &mut shared {
+            match self.patterns.entry(PatternKey(Arc::clone(bytes))) {
+                Entry::Occupied(known) => {
+                    let known = known.into_mut();
+                    // Sequence numbers grow, so the owner stays the first.
+                    known.others.push((seq, Arc::clone(&placeholder)));
+                    // Share the registered copy; this one is dropped.
+                    *bytes = Arc::clone(known.current.shared_bytes());
+                }
+                Entry::Vacant(slot) => {
+                    *self.lengths.entry(bytes.len()).or_default() += 1;
+                    self.pattern_bytes += bytes.len();
+                    let current =
+                        Arc::new(Pattern::new(Arc::clone(bytes), Arc::clone(&placeholder)));
+                    self.added.push(Arc::clone(&current));
+                    slot.insert(PatternState {
+                        current,
+                        owner: (seq, Arc::clone(&placeholder)),
+                        others: Vec::new(),
+                    });
+                }
             }
-            let bytes = Arc::new(variant);
-            *self.lengths.entry(bytes.len()).or_default() += 1;
-            self.pattern_bytes += bytes.len();
-            let current = Arc::new(Pattern::new(Arc::clone(&bytes), Arc::clone(&placeholder)));
-            next.insert(Arc::clone(&current));
-            states.push(PatternState {
-                bytes: Arc::clone(&bytes),
-                current,
-                owners: vec![(seq, Arc::clone(&placeholder))],
-            });
-            shared.push(bytes);
         }
         self.entries.insert(
             seq,
-            Entry {
+            Value {
                 handle: handle.clone(),
                 value: SecretBytes::from(value.to_vec()),
                 variants: shared,
             },
         );
+    }
+
+    /// Puts the patterns added since the last call into `next`: one by one
+    /// for a few, or by building its index afresh from every pattern when
+    /// they are a large share of them (see [`REBUILD_SHARE`]).
+    pub(super) fn apply_added(&mut self, next: &mut Matcher) {
+        let added = std::mem::take(&mut self.added);
+        if added.len().saturating_mul(REBUILD_SHARE) >= self.patterns.len() {
+            drop(added);
+            next.rebuild(
+                self.patterns
+                    .values()
+                    .map(|state| Arc::clone(&state.current))
+                    .collect(),
+            );
+        } else {
+            for pattern in added {
+                next.insert(pattern);
+            }
+        }
     }
 
     /// Removes every value of `handle`, applying the changes to `next`, and
@@ -177,7 +238,7 @@ impl Registry {
 
     /// How many distinct patterns there are.
     fn pattern_count(&self) -> usize {
-        self.lengths.values().sum()
+        self.patterns.len()
     }
 
     /// Completes a change of `next` before it is published: its longest
@@ -190,7 +251,6 @@ impl Registry {
         let patterns = few.then(|| {
             self.patterns
                 .values()
-                .flatten()
                 .map(|state| Arc::clone(&state.current))
                 .collect()
         });
@@ -208,37 +268,40 @@ impl Registry {
             }
         }
         for bytes in &entry.variants {
-            let key = self.hasher.hash_one(bytes.as_slice());
-            let Some(states) = self.patterns.get_mut(&key) else {
+            let Some(state) = self.patterns.get_mut(bytes.as_slice()) else {
                 continue;
             };
-            let Some(i) = states.iter().position(|s| Arc::ptr_eq(&s.bytes, bytes)) else {
+            if state.owner.0 != seq {
+                state.others.retain(|(s, _)| *s != seq);
                 continue;
-            };
-            let state = &mut states[i];
-            let was_owner = state.owners.first().is_some_and(|(s, _)| *s == seq);
-            state.owners.retain(|(s, _)| *s != seq);
-            match state.owners.first() {
-                None => {
-                    next.remove(bytes);
-                    states.swap_remove(i);
-                    if states.is_empty() {
-                        self.patterns.remove(&key);
-                    }
-                    self.pattern_bytes -= bytes.len();
-                    if let Some(count) = self.lengths.get_mut(&bytes.len()) {
-                        *count -= 1;
-                        if *count == 0 {
-                            self.lengths.remove(&bytes.len());
-                        }
-                    }
+            }
+            if !state.others.is_empty() {
+                state.owner = state.others.remove(0);
+                state.current =
+                    Arc::new(Pattern::new(Arc::clone(bytes), Arc::clone(&state.owner.1)));
+                next.insert(Arc::clone(&state.current));
+                continue;
+            }
+            next.remove(bytes);
+            self.patterns.remove(bytes.as_slice());
+            self.pattern_bytes -= bytes.len();
+            if let Some(count) = self.lengths.get_mut(&bytes.len()) {
+                *count -= 1;
+                if *count == 0 {
+                    self.lengths.remove(&bytes.len());
                 }
-                Some((_, owner)) if was_owner => {
-                    state.current = Arc::new(Pattern::new(Arc::clone(bytes), Arc::clone(owner)));
-                    next.insert(Arc::clone(&state.current));
-                }
-                Some(_) => {}
             }
         }
     }
+}
+
+/// `[secret:<handle_id>]`, as `format!("[{handle}]")` writes it.
+fn placeholder(handle: &HandleId) -> Arc<str> {
+    let id = handle.as_str();
+    let mut text = String::with_capacity(HANDLE_PREFIX.len() + id.len() + 2);
+    text.push('[');
+    text.push_str(HANDLE_PREFIX);
+    text.push_str(id);
+    text.push(']');
+    Arc::from(text)
 }

@@ -1,18 +1,40 @@
 //! The forms of a secret value that the redactor looks for.
 //!
-//! Every builder here writes into a buffer sized up front and wrapped in
-//! [`Zeroizing`], so no reallocation leaves an unwiped copy of a value (or
-//! of an encoding of it) in freed memory.
+//! [`Forms`] writes the forms of one value after another into one
+//! [`WipedBuf`], reused from value to value (it grows by hand, the old
+//! buffer wiped, and is wiped when dropped), and hands out each distinct
+//! form in a buffer of its own size: a registration of thousands of values
+//! allocates once per pattern it keeps, not two or three times per
+//! encoder. Encoders that would write a value unchanged (most of them for
+//! a typical API key) are not run at all.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use std::ops::Range;
+use std::sync::Arc;
+
 use zeroize::Zeroizing;
 
 use super::config::{Encoding, Encodings};
 use super::escape::{
-    HEX_LOWER, HEX_UPPER, Percent, debug_escaped, json_escaped, percent, tracing_escaped,
+    self, BASE64_STANDARD, BASE64_URL_SAFE, Changes, HEX_LOWER, HEX_UPPER, Percent,
 };
+use super::group::PatternBytes;
+use super::wipe::WipedBuf;
 use crate::{ExposeSecret as _, SecretBytes};
+
+/// Writes the forms of values, one value at a time; see the
+/// [module docs](self).
+pub(super) struct Forms {
+    min_len: usize,
+    encodings: Encodings,
+    /// The current value's forms, back to back.
+    bytes: WipedBuf,
+    /// Where each form lies in `bytes`.
+    forms: Vec<Range<usize>>,
+    /// The ones kept: long enough, and not equal to an earlier one.
+    kept: Vec<Range<usize>>,
+    /// The JSON form of the current value, for the JSON-twice forms.
+    scratch: WipedBuf,
+}
 
 /// Every form of `value` the redactor matches with `encodings`, each at
 /// least `min_len` bytes, sorted and without duplicates.
@@ -63,73 +85,212 @@ pub(crate) fn variants(
     min_len: usize,
     encodings: Encodings,
 ) -> Vec<Zeroizing<Vec<u8>>> {
-    let on = |encoding| encodings.contains(encoding);
-    let mut out: Vec<Zeroizing<Vec<u8>>> = Vec::with_capacity(32);
-    out.push(Zeroizing::new(value.to_vec()));
-    if on(Encoding::Base64) {
-        for offset in 0..3 {
-            out.push(base64_core(value, offset, false));
-            out.push(base64_core(value, offset, true));
+    let mut out: Vec<Zeroizing<Vec<u8>>> = Forms::new(min_len, encodings)
+        .of(value)
+        .iter()
+        .map(|form| Zeroizing::new(form.to_vec()))
+        .collect();
+    out.sort_unstable_by(|a, b| a.as_slice().cmp(b.as_slice()));
+    out
+}
+
+impl Forms {
+    /// Writes forms for `encodings`, leaving out the ones shorter than
+    /// `min_len` (and empty ones).
+    pub(super) fn new(min_len: usize, encodings: Encodings) -> Self {
+        Self {
+            min_len: min_len.max(1),
+            encodings,
+            bytes: WipedBuf::default(),
+            forms: Vec::new(),
+            kept: Vec::new(),
+            scratch: WipedBuf::default(),
         }
     }
-    if on(Encoding::Base64Wrapped) {
-        let core = base64_core(value, 0, false);
-        for width in [64, 76] {
-            if core.len() > width {
-                out.push(wrapped(&core, width, b"\n"));
-                out.push(wrapped(&core, width, b"\r\n"));
+
+    /// The distinct forms of `value` at least the minimum length, in no
+    /// particular order, each in a buffer of its own that is wiped when
+    /// the last holder drops it. See [`variants`] for what they are.
+    pub(super) fn of(&mut self, value: &[u8]) -> Vec<Arc<PatternBytes>> {
+        self.write(value);
+        let Self {
+            bytes,
+            forms,
+            kept,
+            min_len,
+            ..
+        } = self;
+        let form = |range: &Range<usize>| bytes.get(range.clone()).unwrap_or_default();
+        // A handful of forms, nearly all of different lengths or differing
+        // in their first bytes: comparing each with the ones before is
+        // cheaper than sorting them.
+        kept.clear();
+        for range in forms.iter() {
+            if range.len() >= *min_len
+                && !kept
+                    .iter()
+                    .any(|k| k.len() == range.len() && form(k) == form(range))
+            {
+                kept.push(range.clone());
             }
         }
+        kept.iter()
+            .map(|range| Arc::new(Zeroizing::new(form(range).to_vec())))
+            .collect()
     }
-    if on(Encoding::Hex) {
-        out.push(hex(value, HEX_LOWER));
-        out.push(hex(value, HEX_UPPER));
-    }
-    if on(Encoding::Percent) {
-        out.push(percent(value, HEX_UPPER, Percent::Rfc3986));
-        out.push(percent(value, HEX_LOWER, Percent::Rfc3986));
-    }
-    if on(Encoding::PercentReservedRaw) {
-        for style in [Percent::Uri, Percent::UriComponent, Percent::PythonQuote] {
-            out.push(percent(value, HEX_UPPER, style));
-        }
-    }
-    if on(Encoding::FormUrlencoded) {
-        out.push(percent(value, HEX_UPPER, Percent::Form));
-        out.push(percent(value, HEX_UPPER, Percent::PythonQuotePlus));
-    }
-    if let Ok(text) = std::str::from_utf8(value) {
-        for ascii_only in [false, true] {
-            let once = json_escaped(text, ascii_only);
-            if on(Encoding::JsonTwice) {
-                // Escaping keeps text text, so this always succeeds.
-                if let Ok(once) = std::str::from_utf8(&once) {
-                    out.push(json_escaped(once, ascii_only));
+
+    /// Writes every form of `value` that the encodings select into `bytes`,
+    /// listed in `forms` (with duplicates and short ones).
+    fn write(&mut self, value: &[u8]) {
+        self.bytes.clear();
+        self.forms.clear();
+        let encodings = self.encodings;
+        let on = |encoding| encodings.contains(encoding);
+        let changes = escape::changed_by(value);
+        // An encoder that would write the value unchanged is not run: its
+        // form would be a duplicate of the value.
+        let changed = |bits: Changes| changes & bits != 0;
+
+        self.add(|out| out.extend_from_slice(value));
+        if on(Encoding::Base64) {
+            for offset in 0..3 {
+                let standard =
+                    self.add(|out| escape::base64_core(out, value, offset, BASE64_STANDARD));
+                // The alphabets differ only in `+` and `/`.
+                let differs = self
+                    .bytes
+                    .get(standard)
+                    .is_some_and(|form| form.iter().any(|b| matches!(b, b'+' | b'/')));
+                if differs {
+                    self.add(|out| escape::base64_core(out, value, offset, BASE64_URL_SAFE));
                 }
             }
+        }
+        if on(Encoding::Base64Wrapped) {
+            self.write_wrapped(value);
+        }
+        if on(Encoding::Hex) {
+            self.add(|out| escape::hex(out, value, HEX_LOWER));
+            self.add(|out| escape::hex(out, value, HEX_UPPER));
+        }
+        let mut percent = |style: Percent, digits| {
+            if changed(style.changes()) {
+                self.add(|out| escape::percent(out, value, digits, style));
+            }
+        };
+        if on(Encoding::Percent) {
+            percent(Percent::Rfc3986, HEX_UPPER);
+            percent(Percent::Rfc3986, HEX_LOWER);
+        }
+        if on(Encoding::PercentReservedRaw) {
+            for style in [Percent::Uri, Percent::UriComponent, Percent::PythonQuote] {
+                percent(style, HEX_UPPER);
+            }
+        }
+        if on(Encoding::FormUrlencoded) {
+            percent(Percent::Form, HEX_UPPER);
+            percent(Percent::PythonQuotePlus, HEX_UPPER);
+        }
+        if let Ok(text) = std::str::from_utf8(value) {
+            self.write_text(text, changes);
+        }
+        if on(Encoding::Lines) && changed(escape::NEWLINE) {
+            for line in value.split(|&b| b == b'\n') {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if !is_pem_armour(line) {
+                    self.add(|out| out.extend_from_slice(line));
+                }
+            }
+        }
+    }
+
+    /// The text forms of `text`; `changes` says which encoders change it.
+    fn write_text(&mut self, text: &str, changes: Changes) {
+        let encodings = self.encodings;
+        let on = |encoding| encodings.contains(encoding);
+        let Self {
+            bytes,
+            forms,
+            scratch,
+            ..
+        } = self;
+        for (ascii_only, bits) in [(false, escape::JSON), (true, escape::JSON_ASCII)] {
+            // A value JSON leaves unchanged, it leaves unchanged twice.
+            if changes & bits == 0 || !(on(Encoding::Json) || on(Encoding::JsonTwice)) {
+                continue;
+            }
+            scratch.clear();
+            escape::json_escaped(scratch, text, ascii_only);
             if on(Encoding::Json) {
-                out.push(once);
+                add_to(bytes, forms, |out| out.extend_from_slice(scratch));
+            }
+            if on(Encoding::JsonTwice) {
+                // Escaping keeps text text, so this always succeeds.
+                if let Ok(once) = std::str::from_utf8(scratch) {
+                    add_to(bytes, forms, |out| {
+                        escape::json_escaped(out, once, ascii_only)
+                    });
+                }
             }
         }
-        if on(Encoding::RustDebug) {
-            out.push(debug_escaped(text));
+        if on(Encoding::RustDebug) && changes & escape::DEBUG != 0 {
+            let quoted = add_to(bytes, forms, |out| escape::debug_quoted(out, text));
+            // Without its quotes (always there).
+            if let Some(form) = forms.last_mut()
+                && quoted.len() >= 2
+            {
+                *form = quoted.start + 1..quoted.end - 1;
+            }
         }
-        if on(Encoding::TracingEscapes) {
-            out.push(tracing_escaped(text));
+        if on(Encoding::TracingEscapes) && changes & escape::TRACING != 0 {
+            add_to(bytes, forms, |out| escape::tracing_escaped(out, text));
         }
     }
-    if on(Encoding::Lines) && value.contains(&b'\n') {
-        for line in value.split(|&b| b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if !is_pem_armour(line) {
-                out.push(Zeroizing::new(line.to_vec()));
+
+    /// The offset-0 standard base64 of `value` wrapped at 64 and 76
+    /// columns, with `\n` and `\r\n`, where it spans a line break.
+    fn write_wrapped(&mut self, value: &[u8]) {
+        let start = self.bytes.len();
+        escape::base64_core(&mut self.bytes, value, 0, BASE64_STANDARD);
+        let core = start..self.bytes.len();
+        for width in [64, 76] {
+            if core.len() <= width {
+                continue;
+            }
+            for newline in [&b"\n"[..], b"\r\n"] {
+                self.add(|out| {
+                    let mut line = core.start;
+                    while line < core.end {
+                        if line > core.start {
+                            out.extend_from_slice(newline);
+                        }
+                        out.extend_from_within(line..(line + width).min(core.end));
+                        line += width;
+                    }
+                });
             }
         }
     }
-    out.retain(|v| v.len() >= min_len.max(1));
-    out.sort_unstable_by(|a, b| a.as_slice().cmp(b.as_slice()));
-    out.dedup_by(|a, b| a.as_slice() == b.as_slice());
-    out
+
+    /// Appends one form, written by `write` at the end of the buffer, and
+    /// returns where it lies.
+    fn add(&mut self, write: impl FnOnce(&mut WipedBuf)) -> Range<usize> {
+        add_to(&mut self.bytes, &mut self.forms, write)
+    }
+}
+
+/// Appends one form, written by `write` at the end of `bytes`, to `forms`
+/// and returns where it lies.
+fn add_to(
+    bytes: &mut WipedBuf,
+    forms: &mut Vec<Range<usize>>,
+    write: impl FnOnce(&mut WipedBuf),
+) -> Range<usize> {
+    let start = bytes.len();
+    write(bytes);
+    let form = start..bytes.len();
+    forms.push(form.clone());
+    form
 }
 
 /// Every form of `value` that a [`Redactor`](super::Redactor) with minimum
@@ -155,55 +316,18 @@ pub fn encoded_variants_with(
         .collect()
 }
 
-/// `core` with `newline` after every `width` characters (not after the
-/// last line).
-fn wrapped(core: &[u8], width: usize, newline: &[u8]) -> Zeroizing<Vec<u8>> {
-    let lines = core.len().div_ceil(width);
-    let mut out = Zeroizing::new(Vec::with_capacity(core.len() + lines * newline.len()));
-    for (i, line) in core.chunks(width).enumerate() {
-        if i > 0 {
-            out.extend_from_slice(newline);
-        }
-        out.extend_from_slice(line);
-    }
-    out
-}
-
-/// The base64 characters determined by `value` alone when it starts at byte
-/// `offset` (0, 1 or 2) of a 3-byte group, without padding.
+/// The standard (or URL-safe) base64 characters determined by `value`
+/// alone at byte `offset` of a 3-byte group, on their own.
+#[cfg(test)]
 fn base64_core(value: &[u8], offset: usize, url_safe: bool) -> Zeroizing<Vec<u8>> {
-    let mut input = Zeroizing::new(Vec::with_capacity(offset + value.len()));
-    input.resize(offset, 0);
-    input.extend_from_slice(value);
-    let mut encoded = Zeroizing::new(vec![0u8; input.len().div_ceil(3) * 4]);
-    let engine = if url_safe {
-        &URL_SAFE_NO_PAD
+    let alphabet = if url_safe {
+        BASE64_URL_SAFE
     } else {
-        &STANDARD_NO_PAD
+        BASE64_STANDARD
     };
-    // The buffer holds the padded length, which is at least the unpadded one,
-    // so encoding cannot run out of room; an error leaves the pattern empty,
-    // and empty patterns are dropped with the short ones.
-    let written = engine
-        .encode_slice(&input[..], &mut encoded[..])
-        .unwrap_or(0);
-    // Character i covers bits [6i, 6i + 6) of the group-aligned input; the
-    // value covers bits [8 offset, 8 (offset + n)).
-    let first = (8 * offset).div_ceil(6);
-    let end = (8 * input.len() / 6).min(written);
-    if first >= end {
-        return Zeroizing::new(Vec::new());
-    }
-    Zeroizing::new(encoded[first..end].to_vec())
-}
-
-fn hex(value: &[u8], digits: &[u8; 16]) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(value.len() * 2));
-    for &b in value {
-        out.push(digits[usize::from(b >> 4)]);
-        out.push(digits[usize::from(b & 0x0f)]);
-    }
-    out
+    let mut out = WipedBuf::default();
+    escape::base64_core(&mut out, value, offset, alphabet);
+    Zeroizing::new(out.to_vec())
 }
 
 fn is_pem_armour(line: &[u8]) -> bool {
@@ -213,6 +337,12 @@ fn is_pem_armour(line: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    use proptest::strategy::Strategy as _;
+
+    use super::super::variants_reference as reference;
 
     fn strings(value: &[u8], min_len: usize) -> Vec<String> {
         variants(value, min_len, Encodings::all())
@@ -302,5 +432,55 @@ mod tests {
                 .iter()
                 .all(|v| v.len() >= 12)
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// The encoders were rewritten for speed; their forms must be the
+        /// first milestone's, byte for byte, for every value and setting,
+        /// and for values pushed one after another into one buffer.
+        #[test]
+        fn forms_are_the_reference_encoders_forms(
+            values in proptest::collection::vec(form_test_value(), 1..6),
+            min in 0usize..14,
+            encodings in proptest::prop_oneof![
+                proptest::strategy::Just(Encodings::all()),
+                proptest::prelude::any::<u16>().prop_map(|mask| Encoding::ALL
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .fold(Encodings::none(), |set, (_, e)| set.with(*e))),
+            ],
+        ) {
+            // One writer for every value, as a registration uses it.
+            let mut forms = Forms::new(min, encodings);
+            for value in &values {
+                let expected: Vec<Vec<u8>> = reference::variants(value, min, encodings)
+                    .iter()
+                    .map(|v| v.to_vec())
+                    .collect();
+                let mut got: Vec<Vec<u8>> = forms.of(value).iter().map(|f| f.to_vec()).collect();
+                got.sort_unstable();
+                proptest::prop_assert_eq!(got, expected);
+            }
+        }
+    }
+
+    /// Values that exercise every encoder: arbitrary bytes, text with
+    /// every kind of character the escapers treat apart, and values long
+    /// enough to wrap.
+    fn form_test_value() -> impl proptest::prelude::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64),
+            "[ -~]{0,40}".prop_map(String::into_bytes),
+            "[a-z\\-_.!~*'();,/?:@&=+$# \"\\\\\t\n\r\u{0}\u{1b}\u{7}\u{8}\u{c}\u{7f}\u{80}\u{85}\u{9f}\u{a0}\u{e9}\u{300}\u{200b}\u{feff}\u{1f600}]{0,40}"
+                .prop_map(String::into_bytes),
+            "\\PC{0,30}".prop_map(String::into_bytes),
+            proptest::collection::vec(any::<u8>(), 40..260),
+            "-----BEGIN KEY-----\r?\n[A-Za-z0-9+/]{0,70}\r?\n[ -~]{0,10}\n-----END KEY-----"
+                .prop_map(String::into_bytes),
+        ]
     }
 }

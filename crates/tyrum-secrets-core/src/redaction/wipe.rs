@@ -1,12 +1,15 @@
-//! Vectors of anchors (a pattern's first bytes, as integers) that never
-//! leave a copy of one in freed memory.
+//! Vectors of anchors (a pattern's first bytes, as integers) and buffers of
+//! value bytes that never leave a copy of one in freed memory.
 //!
 //! `Vec` leaves copies behind when it grows (the old buffer is freed as it
 //! is) and when it removes (the vacated slot past the end keeps its bytes).
 //! These helpers grow by hand, wiping the old buffer, and wipe a slot
-//! before giving it up; [`Wiped`] wipes every element when dropped.
+//! before giving it up; [`Wiped`] wipes every element when dropped, and
+//! [`WipedBuf`] its whole capacity.
 
-use zeroize::Zeroize;
+use std::ops::Range;
+
+use zeroize::{Zeroize, Zeroizing};
 
 /// An element with secret bytes that can be wiped in place.
 pub(super) trait Wipe: Clone {
@@ -52,6 +55,13 @@ impl<T: Wipe> std::ops::Deref for Wiped<T> {
 }
 
 impl<T: Wipe> Wiped<T> {
+    /// A copy of `items`, in a buffer of exactly their size.
+    pub(super) fn from_slice(items: &[T]) -> Self {
+        let mut vec = Vec::with_capacity(items.len());
+        vec.extend_from_slice(items);
+        Self(vec)
+    }
+
     /// The elements, to change in place (not to add or remove).
     pub(super) fn as_mut_slice(&mut self) -> &mut [T] {
         &mut self.0
@@ -109,6 +119,87 @@ impl<T: Wipe> Wiped<T> {
     }
 }
 
+/// A byte buffer for values and their encodings: it grows by hand (the old
+/// buffer wiped) and is wiped to its whole capacity when dropped, so a
+/// value never stays behind in freed memory, whatever is written to it.
+#[derive(Default)]
+pub(super) struct WipedBuf(Zeroizing<Vec<u8>>);
+
+impl std::ops::Deref for WipedBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl WipedBuf {
+    /// Appends `byte`.
+    #[inline]
+    pub(super) fn push(&mut self, byte: u8) {
+        self.reserve(1);
+        self.0.push(byte);
+    }
+
+    /// Appends `bytes`.
+    #[inline]
+    pub(super) fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.reserve(bytes.len());
+        self.0.extend_from_slice(bytes);
+    }
+
+    /// Appends a copy of the bytes at `range` (within the buffer).
+    pub(super) fn extend_from_within(&mut self, range: Range<usize>) {
+        self.reserve(range.len());
+        self.0.extend_from_within(range);
+    }
+
+    /// Appends what `write` writes into a zeroed slice of `max` bytes; it
+    /// returns how many of them it wrote. Faster than pushing byte by byte.
+    #[inline]
+    pub(super) fn write_with(&mut self, max: usize, write: impl FnOnce(&mut [u8]) -> usize) {
+        self.reserve(max);
+        let start = self.0.len();
+        self.0.resize(start + max, 0);
+        let written = write(self.0.get_mut(start..).unwrap_or_default());
+        // What lies past the end stays within the capacity, wiped with it.
+        self.0.truncate(start + written.min(max));
+    }
+
+    /// Empties the buffer, keeping its capacity. The bytes stay until
+    /// overwritten or the buffer is dropped (and wiped).
+    pub(super) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// Makes room for `additional` more bytes, moving to a larger buffer by
+    /// hand (the old one wiped) when full: `Vec`'s own growth would free
+    /// the old buffer as it is.
+    #[inline]
+    pub(super) fn reserve(&mut self, additional: usize) {
+        if self.0.capacity() - self.0.len() < additional {
+            self.grow(additional);
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self, additional: usize) {
+        let needed = self.0.len().saturating_add(additional);
+        let mut bigger = Vec::with_capacity(needed.max(2 * self.0.capacity()).max(64));
+        bigger.extend_from_slice(&self.0);
+        // Dropping the old `Zeroizing` wipes it, to its capacity.
+        self.0 = Zeroizing::new(bigger);
+    }
+}
+
+/// Lets `write!` append to a [`WipedBuf`] (Rust's `Debug` escaping).
+impl std::fmt::Write for WipedBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +219,24 @@ mod tests {
         assert_eq!(&upper[..], (11..=20).collect::<Vec<u64>>());
         v.as_mut_slice()[0] = 7;
         assert_eq!(v[0], 7);
+    }
+
+    #[test]
+    fn byte_buffer_keeps_its_bytes_through_growth() {
+        let mut buf = WipedBuf::default();
+        for i in 0..200u8 {
+            buf.push(i);
+        }
+        buf.extend_from_slice(b"tail");
+        buf.extend_from_within(0..3);
+        buf.write_with(4, |slot| {
+            slot[..2].copy_from_slice(b"ab");
+            2
+        });
+        let mut expected: Vec<u8> = (0..200u8).collect();
+        expected.extend_from_slice(b"tail\x00\x01\x02ab");
+        assert_eq!(&buf[..], &expected[..]);
+        buf.clear();
+        assert!(buf.is_empty());
     }
 }
