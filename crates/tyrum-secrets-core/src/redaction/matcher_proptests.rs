@@ -164,7 +164,7 @@ proptest! {
         // while the registry is small), or all at once (one rebuild).
         if bulk {
             let handles: Vec<HandleId> = owners.iter().map(|o| handle(*o)).collect();
-            let secrets: Vec<SecretBytes> = values.iter().map(|v| secret(v)).collect();
+            let secrets: Vec<SecretBytes> = values.iter().map(secret).collect();
             redactor.register_all(handles.iter().zip(secrets.iter())).unwrap();
         } else {
             for (value, owner) in values.iter().zip(&owners) {
