@@ -15,3 +15,14 @@ pub use tyrum_secrets_env as env;
 /// Secret Service, kernel keyutils.
 #[cfg(feature = "keychain")]
 pub use tyrum_secrets_keychain as keychain;
+
+pub mod config;
+mod open;
+mod profile;
+
+pub use config::{Config, ConfigError};
+pub use open::{
+    Creation, OpenError, OpenOptions, OpenReport, PassphrasePrompt, PassphraseRequest, Preload,
+    PreloadSkip, Secrets,
+};
+pub use profile::{Detection, Profile, SERVICE_ACCOUNT_TOKEN};

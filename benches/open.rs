@@ -1,0 +1,106 @@
+//! `Secrets::open` on the single-host profile with 10,000 secrets: the time
+//! to a ready resolver with a pre-loaded redactor, against the same run's
+//! Argon2id derivation alone (the store's real work factors: 64 MiB, 3
+//! passes, 4 lanes). Target: open − KDF ≤ 500 ms.
+//!
+//! Smoke run: `cargo bench --bench open -- --warm-up-time 1 --measurement-time 2`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark")]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use tyrum_secrets::file::{FileProvider, KeySource};
+use tyrum_secrets::{
+    Catalog, CatalogStore, Config, KindSpec, Locator, MemoryCatalogStore, NewSecret, ProviderId,
+    Scope, SecretBytes, SecretKind, SecretString, Secrets,
+};
+
+const SECRETS: usize = 10_000;
+const PASSPHRASE: &str = "benchmark passphrase";
+
+/// A state directory holding `SECRETS` values, made through the library
+/// (one bulk store write and a catalog written in one go, rather than
+/// 10,000 fsynced catalog rewrites).
+fn prepare(dir: &Path) -> Config {
+    std::fs::write(dir.join("passphrase"), PASSPHRASE).unwrap();
+    let config = Config::single_host(dir.join("state"), dir.join("passphrase"));
+    drop(Secrets::open(&config).unwrap());
+
+    let store_path = dir.join("state/secrets.tyrum");
+    let provider =
+        FileProvider::open(&store_path, KeySource::Passphrase(SecretString::from(PASSPHRASE)))
+            .unwrap();
+    let items: Vec<(Locator, SecretBytes)> = (0..SECRETS)
+        .map(|i| {
+            (
+                Locator::new(format!("bench/{i}")).unwrap(),
+                SecretBytes::from(format!("sk-bench-{i:05}-{:016x}", i * 7919).into_bytes()),
+            )
+        })
+        .collect();
+    provider
+        .write_many(items.iter().map(|(l, v)| (l, v)))
+        .unwrap();
+    let file = ProviderId::new("file").unwrap();
+    let memory = MemoryCatalogStore::new();
+    let catalog = Catalog::new(memory).with_provider(file.clone(), provider);
+    for (locator, _) in &items {
+        let spec = NewSecret::new(
+            file.clone(),
+            Scope::new("bench").unwrap(),
+            KindSpec::new(SecretKind::ApiKey, None).unwrap(),
+        );
+        catalog.import(spec, locator.clone()).unwrap();
+    }
+    let entries: BTreeMap<String, serde_json::Value> = catalog
+        .store()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.id().as_str().to_owned(), serde_json::to_value(&e).unwrap()))
+        .collect();
+    let file = serde_json::json!({ "format": "tyrum-secrets-catalog", "version": 1, "entries": entries });
+    std::fs::write(dir.join("state/catalog.json"), serde_json::to_vec(&file).unwrap()).unwrap();
+    config
+}
+
+fn kdf_alone() {
+    use argon2::{Algorithm, Argon2, Params, Version};
+    let params = Params::new(65_536, 3, 4, Some(32)).unwrap();
+    let mut out = [0u8; 32];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(PASSPHRASE.as_bytes(), b"sixteen byte salt", &mut out)
+        .unwrap();
+    std::hint::black_box(out);
+}
+
+fn open(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = prepare(dir.path());
+    let audit = dir.path().join("state/audit");
+
+    let mut group = c.benchmark_group("open_single_host_10k");
+    group.sample_size(10);
+    group.bench_function("argon2id_kdf_alone", |b| b.iter(kdf_alone));
+    group.bench_function("open_to_ready_preloaded_resolver", |b| {
+        b.iter_batched(
+            // Each open appends a pre-load record; start every sample from
+            // an empty audit directory so the log does not grow across them.
+            || {
+                let _ = std::fs::remove_dir_all(&audit);
+            },
+            |()| {
+                let secrets = Secrets::open(&config).unwrap();
+                assert_eq!(secrets.report().preload.values, SECRETS);
+                secrets
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, open);
+criterion_main!(benches);

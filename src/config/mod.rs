@@ -1,0 +1,379 @@
+//! `Config`: what [`Secrets::open`](crate::Secrets::open) needs, from a TOML
+//! file, `TYRUM_SECRETS_*` environment variables, or code.
+//!
+//! Unknown keys and variables are errors that name the key (and its line),
+//! a value of the wrong type is an error that says what it must be, and an
+//! environment variable overrides the file. Secrets are never config values:
+//! the config names where they are (a passphrase file, a key file, a
+//! keychain entry), or the caller supplies a prompt.
+//!
+#![doc = include_str!("keys.md")]
+
+mod error;
+mod keys;
+pub(crate) mod load;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{ConfigError, Location};
+pub use keys::CONFIG_ENV;
+
+use crate::Profile;
+
+/// Everything [`Secrets::open`](crate::Secrets::open) needs to know. The
+/// smallest useful config is
+///
+/// ```toml
+/// profile = "single-host"
+/// state_dir = "/var/lib/tyrum-secrets"
+/// ```
+///
+/// with the store's passphrase in the file named by `passphrase_file` (or
+/// `TYRUM_SECRETS_PASSPHRASE_FILE`). Every key and its default is listed in
+/// the [module documentation](self).
+///
+/// ```
+/// use tyrum_secrets::{Config, Profile};
+///
+/// let config = Config::from_toml_str(r#"
+///     profile = "single-host"
+///     state_dir = "/var/lib/tyrum-secrets"
+///     passphrase_file = "/run/secrets/tyrum-passphrase"
+/// "#)?;
+/// assert_eq!(config.profile, Some(Profile::SingleHost));
+/// assert_eq!(config.audit.timeout_ms, 5000); // a default
+///
+/// let err = Config::from_toml_str("state_dir = \"/x\"\nstatedir = \"/y\"\n").unwrap_err();
+/// assert_eq!(err.to_string(),
+///     "config line 2: unknown key `statedir` (did you mean `state_dir`?); see the list of keys in the tyrum-secrets config documentation");
+/// # Ok::<(), tyrum_secrets::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// The deployment profile. Default: [`Profile::detect`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+    /// Where catalog, audit log and (single host) the store live; created
+    /// with mode 0700 if missing. Default: the user's data directory for
+    /// `desktop`; required otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
+    /// A file holding the file store's passphrase (single host). One
+    /// trailing newline is ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase_file: Option<PathBuf>,
+    /// A file holding the file store's raw 32-byte key (single host),
+    /// created on first run if missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// The rule policy (JSON). Default: none, and every request is denied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_file: Option<PathBuf>,
+    /// The encrypted file store (single host).
+    #[serde(default)]
+    pub file: FileConfig,
+    /// The OS keychain (desktop).
+    #[serde(default)]
+    pub keychain: KeychainConfig,
+    /// Mounted Secret volumes and environment variables (Kubernetes).
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// The redactor.
+    #[serde(default)]
+    pub redaction: RedactionConfig,
+    /// Where each key's value came from.
+    #[serde(skip)]
+    origins: BTreeMap<&'static str, Location>,
+}
+
+/// `[file]`: the encrypted file store of the single-host profile.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct FileConfig {
+    /// The store file, relative to `state_dir` unless absolute. Default
+    /// `secrets.tyrum`.
+    pub path: PathBuf,
+    /// Take the store's key from this OS keychain entry instead of a
+    /// passphrase (needs feature `keychain`; created on first run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keychain_key: Option<String>,
+    /// Argon2id memory for a new store, in KiB (at least 19,456). Default
+    /// 65,536 (64 MiB). An existing store keeps the factors it was made with.
+    pub kdf_memory_kib: u32,
+    /// Argon2id passes for a new store (at least 2). Default 3.
+    pub kdf_passes: u32,
+    /// Argon2id lanes for a new store. Default 4.
+    pub kdf_lanes: u32,
+    /// How long a writer waits for another process's lock. Default 10,000.
+    pub lock_timeout_ms: u64,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("secrets.tyrum"),
+            keychain_key: None,
+            kdf_memory_kib: 65_536,
+            kdf_passes: 3,
+            kdf_lanes: 4,
+            lock_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[keychain]`: the OS keychain of the desktop profile.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct KeychainConfig {
+    /// Which keychain. Default [`KeychainStore::Platform`].
+    pub store: KeychainStore,
+    /// Prefix of every keychain item. Default `tyrum-secrets`.
+    pub namespace: String,
+    /// Bound on each keychain call. Default 10,000.
+    pub timeout_ms: u64,
+}
+
+impl Default for KeychainConfig {
+    fn default() -> Self {
+        Self {
+            store: KeychainStore::Platform,
+            namespace: "tyrum-secrets".to_owned(),
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Which OS keychain holds the values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum KeychainStore {
+    /// The platform's: macOS Keychain, Windows Credential Manager, the
+    /// Secret Service elsewhere.
+    #[default]
+    Platform,
+    /// The freedesktop Secret Service (gnome-keyring, KWallet).
+    SecretService,
+    /// The Linux kernel keyring: values last until reboot.
+    Keyutils,
+    /// The macOS login Keychain.
+    MacosKeychain,
+    /// Windows Credential Manager.
+    WindowsCredentialManager,
+}
+
+/// `[kubernetes]`: where a pod's secrets are.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct KubernetesConfig {
+    /// A mounted Secret volume (kubelet's `..data` layout or plain files);
+    /// its keys are locators of provider `mounted`. Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mounted_dir: Option<PathBuf>,
+    /// Every variable starting with this prefix is a value of provider
+    /// `env`, its locator the rest of the name. Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_prefix: Option<String>,
+    /// Variables by locator (`"openai/api-key" = "OPENAI_API_KEY"`), values
+    /// of provider `env`. Default: none.
+    pub env_vars: BTreeMap<String, String>,
+    /// Remove the loaded variables from the process environment so child
+    /// processes do not inherit them (needs a single-threaded process at
+    /// open). Default false.
+    pub remove_env: bool,
+}
+
+/// `[audit]`: the audit log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct AuditConfig {
+    /// Where records go besides the chained log file: [`AuditOutput::File`]
+    /// or also to standard output. Default `file`.
+    pub output: AuditOutput,
+    /// Directory of the logs, relative to `state_dir` unless absolute.
+    /// Default `audit`.
+    pub dir: PathBuf,
+    /// How long a resolve waits for its record. Default 5,000.
+    pub timeout_ms: u64,
+    /// Add a keyed fingerprint of each value handed out to its record, so
+    /// an investigator can check a candidate value. Default true.
+    pub fingerprints: bool,
+    /// A file with the audit keys (64 random bytes, or 128 hex digits).
+    /// Default: kept in the profile's provider; for `kubernetes`,
+    /// `audit.key` in the state directory, created on first run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            output: AuditOutput::File,
+            dir: PathBuf::from("audit"),
+            timeout_ms: 5_000,
+            fingerprints: true,
+            key_file: None,
+        }
+    }
+}
+
+/// Where audit records go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum AuditOutput {
+    /// The chained JSON-lines log file in `audit.dir`.
+    #[default]
+    File,
+    /// The log file, and each record's line also to standard output (for a
+    /// pod's log collector).
+    Stdout,
+}
+
+/// `[redaction]`: the redactor.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct RedactionConfig {
+    /// Values shorter than this many bytes are refused (they would mask
+    /// ordinary text). Default 8.
+    pub min_value_len: usize,
+}
+
+impl Default for RedactionConfig {
+    fn default() -> Self {
+        Self {
+            min_value_len: tyrum_secrets_core::redaction::DEFAULT_MIN_VALUE_LEN,
+        }
+    }
+}
+
+impl Config {
+    /// The config file named by `path`, else by `TYRUM_SECRETS_CONFIG`, else
+    /// none; then every `TYRUM_SECRETS_*` variable of this process on top.
+    ///
+    /// # Errors
+    /// [`ConfigError`]: the file cannot be read or is not valid TOML, a key
+    /// or variable is unknown, or a value has the wrong type.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_from(path, std::env::vars_os())
+    }
+
+    /// [`load`](Self::load) with the variables given instead of the
+    /// process environment (variables without the `TYRUM_SECRETS_` prefix
+    /// are ignored).
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn load_from(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<Config, ConfigError> {
+        let env: Vec<(OsString, OsString)> = env.into_iter().collect();
+        let named = env
+            .iter()
+            .find(|(name, _)| name == CONFIG_ENV)
+            .map(|(_, value)| PathBuf::from(value));
+        let file = match path.map(Path::to_owned).or(named) {
+            Some(path) => Some((load::read_file(&path)?, path)),
+            None => None,
+        };
+        load::load(
+            file.as_ref()
+                .map(|(text, path)| (text.as_str(), Some(path.as_path()))),
+            env,
+        )
+    }
+
+    /// The config file at `path` alone, without environment variables.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = load::read_file(path)?;
+        load::load(Some((&text, Some(path))), [])
+    }
+
+    /// A config from TOML text alone (relative paths are taken from the
+    /// working directory).
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        load::load(Some((text, None)), [])
+    }
+
+    /// A config from the `TYRUM_SECRETS_*` variables of this process alone.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        load::load(None, std::env::vars_os())
+    }
+
+    /// The smallest single-host config: the store in `state_dir`, its
+    /// passphrase in `passphrase_file`.
+    pub fn single_host(state_dir: impl Into<PathBuf>, passphrase_file: impl Into<PathBuf>) -> Self {
+        Config {
+            profile: Some(Profile::SingleHost),
+            state_dir: Some(state_dir.into()),
+            passphrase_file: Some(passphrase_file.into()),
+            ..Config::default()
+        }
+    }
+
+    /// Where the value of `key` (`"state_dir"`, `"audit.timeout_ms"`) came
+    /// from: a file's line, a variable, or [`Location::Default`] for a
+    /// default or a value set in code.
+    pub fn origin(&self, key: &str) -> Location {
+        self.origins.get(key).cloned().unwrap_or(Location::Default)
+    }
+
+    /// The environment variable that sets `key`, if `key` is a config key.
+    pub fn env_var(key: &str) -> Option<String> {
+        keys::find(key).map(|k| keys::env_name(k.path))
+    }
+
+    /// Every config key, as written in a file.
+    pub fn keys() -> impl Iterator<Item = &'static str> {
+        keys::KEYS.iter().map(|k| k.path)
+    }
+
+    /// "`key` (set by TYRUM_SECRETS_X)" or "`key` (/etc/x.toml line 3)":
+    /// names a key and where its value came from, for errors.
+    pub(crate) fn describe(&self, key: &str) -> String {
+        match self.origin(key) {
+            Location::Default => {
+                format!("`{key}` (or {})", Config::env_var(key).unwrap_or_default())
+            }
+            origin => format!("`{key}` ({origin})"),
+        }
+    }
+}
+
+impl fmt::Display for Config {
+    /// The config as TOML (it holds no secrets).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match toml::to_string(self) {
+            Ok(text) => f.write_str(&text),
+            Err(_) => Err(fmt::Error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,442 @@
+//! The audit side of an open: the audit keys, one chained log per
+//! concurrently open process ("slots"), each anchored, and the optional copy
+//! of every line to standard output.
+//!
+//! Slots: the logs are `<audit dir>/<n>.jsonl`. An open takes the first
+//! slot no other open holds (the JSON-lines sink holds an exclusive lock on
+//! its file), so any number of processes and opens share one state
+//! directory, and a restarted process continues a log rather than starting
+//! a new file. Each log's head (sequence, chain MAC, length) is kept in
+//! `<n>.head`, rewritten atomically after every record; on open a log
+//! shorter than its anchor is refused. The anchor is a sibling file: it
+//! catches a log cut short or restored from an old copy on its own, not one
+//! rolled back together with its anchor.
+
+use std::fs::{self, File};
+use std::io::{ErrorKind, Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tyrum_secrets_core::durable::open_private;
+use tyrum_secrets_core::{
+    AuditChainKey, AuditError, AuditRecord, AuditSink, ChainHead, ExposeSecret as _,
+    FingerprintKey, JsonLinesAuditSink, Locator, ProviderError, SecretBytes, SecretProvider,
+    VerifyProblem, VersionSelector, audit::verify_audit_bytes,
+};
+use zeroize::Zeroizing;
+
+use super::OpenError;
+use super::state::{Created, write_atomic};
+use crate::config::AuditOutput;
+
+/// Where the audit keys live in a provider.
+pub(crate) const KEYS_LOCATOR: &str = "tyrum-secrets-internal/audit-keys";
+/// Chain key and fingerprint key, 32 bytes each.
+const KEYS_LEN: usize = 64;
+/// More slots than this means opens leak; refuse rather than fill the disk.
+const MAX_SLOTS: u32 = 4096;
+/// How often, and how long apart, an open looks again for a free log before
+/// starting a new one.
+const SLOT_RETRIES: u32 = 4;
+const SLOT_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// The chain key and the fingerprint key, as raw bytes (wiped on drop).
+pub(crate) struct AuditKeys(Zeroizing<Vec<u8>>);
+
+impl AuditKeys {
+    pub(crate) fn chain(&self) -> Result<AuditChainKey, OpenError> {
+        Ok(AuditChainKey::new(SecretBytes::from(
+            self.0.get(..32).unwrap_or_default().to_vec(),
+        ))?)
+    }
+
+    pub(crate) fn fingerprint(&self) -> Result<FingerprintKey, OpenError> {
+        Ok(FingerprintKey::new(SecretBytes::from(
+            self.0.get(32..).unwrap_or_default().to_vec(),
+        ))?)
+    }
+}
+
+/// Where the audit keys are kept.
+pub(crate) enum KeysHome<'a> {
+    /// In the profile's own provider, at [`KEYS_LOCATOR`].
+    Provider {
+        provider: &'a dyn SecretProvider,
+        what: String,
+    },
+    /// In a file (64 raw bytes or 128 hex digits).
+    File { path: PathBuf, key: String },
+}
+
+/// Loads the audit keys; on a first open (`fresh`) makes them if missing.
+/// Returns whether they were made.
+pub(crate) fn load_keys(
+    home: &KeysHome<'_>,
+    fresh: bool,
+    created: &mut Created,
+) -> Result<(AuditKeys, bool), OpenError> {
+    match home {
+        KeysHome::Provider { provider, what } => {
+            let locator = Locator::new(KEYS_LOCATOR).map_err(|e| OpenError::AuditKeys {
+                reason: e.to_string(),
+            })?;
+            match provider.read(&locator, VersionSelector::Latest) {
+                Ok(read) => Ok((from_bytes(read.value.expose_secret(), what)?, false)),
+                Err(ProviderError::NotFound { .. }) if fresh => {
+                    let keys = random_keys()?;
+                    provider.write(&locator, &SecretBytes::from(keys.0.to_vec()))?;
+                    Ok((keys, true))
+                }
+                Err(ProviderError::NotFound { .. }) => Err(OpenError::AuditKeys {
+                    reason: format!(
+                        "they are missing from {what} although this state directory exists; the audit logs cannot be verified without them. Restore them from a backup of {what}"
+                    ),
+                }),
+                Err(e) => Err(e.into()),
+            }
+        }
+        KeysHome::File { path, key } => {
+            let fail = |reason: String| OpenError::KeyFile {
+                what: "audit key file",
+                path: path.clone(),
+                key: key.clone(),
+                reason,
+            };
+            match super::keyfile::read_small(path, 256) {
+                Ok(bytes) => Ok((from_bytes(&bytes, &path.display().to_string())?, false)),
+                Err(e) if e.kind() == ErrorKind::NotFound && fresh => {
+                    let keys = random_keys()?;
+                    created.track(&[path], || {
+                        let mut file = open_private(path, true)
+                            .map_err(|e| fail(format!("cannot be created ({e})")))?;
+                        file.write_all(&keys.0)
+                            .and_then(|()| file.sync_all())
+                            .map_err(|e| fail(format!("cannot be written ({e})")))
+                    })?;
+                    Ok((keys, true))
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => Err(fail(
+                    "is missing although this state directory exists; the audit logs cannot be verified without it. Restore it from a backup".to_owned(),
+                )),
+                Err(e) => Err(fail(format!("cannot be read ({e})"))),
+            }
+        }
+    }
+}
+
+fn from_bytes(bytes: &[u8], what: &str) -> Result<AuditKeys, OpenError> {
+    let trimmed = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if trimmed.len() == KEYS_LEN {
+        return Ok(AuditKeys(Zeroizing::new(trimmed.to_vec())));
+    }
+    if trimmed.len() == KEYS_LEN * 2
+        && let Some(decoded) = unhex(trimmed)
+    {
+        return Ok(AuditKeys(decoded));
+    }
+    Err(OpenError::AuditKeys {
+        reason: format!(
+            "{what} does not hold audit keys ({} bytes; expected {KEYS_LEN} bytes or {} hex digits)",
+            trimmed.len(),
+            KEYS_LEN * 2
+        ),
+    })
+}
+
+fn unhex(text: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = Zeroizing::new(Vec::with_capacity(text.len() / 2));
+    for pair in text.chunks_exact(2) {
+        out.push(nibble(pair[0])? << 4 | nibble(pair[1])?);
+    }
+    Some(out)
+}
+
+fn random_keys() -> Result<AuditKeys, OpenError> {
+    let mut bytes = Zeroizing::new(vec![0u8; KEYS_LEN]);
+    getrandom::fill(&mut bytes).map_err(|e| OpenError::AuditKeys {
+        reason: format!("the OS random number generator failed: {e}"),
+    })?;
+    Ok(AuditKeys(bytes))
+}
+
+/// A log's anchor: its head and its length when the head was written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Anchor {
+    seq: u64,
+    mac: String,
+    len: u64,
+}
+
+impl Anchor {
+    fn genesis() -> Self {
+        let head = ChainHead::genesis();
+        Self {
+            seq: head.seq,
+            mac: head.mac,
+            len: 0,
+        }
+    }
+
+    fn head(&self) -> ChainHead {
+        ChainHead {
+            seq: self.seq,
+            mac: self.mac.clone(),
+        }
+    }
+}
+
+fn anchor_path(log: &Path) -> PathBuf {
+    log.with_extension("head")
+}
+
+fn read_anchor(log: &Path) -> Result<Anchor, OpenError> {
+    let path = anchor_path(log);
+    let bytes = match super::keyfile::read_small(&path, 4096) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err(OpenError::StateIncomplete {
+                what: "the audit log anchor",
+                path,
+            });
+        }
+        Err(e) => return Err(OpenError::io("cannot read the audit anchor", &path, e)),
+    };
+    serde_json::from_slice(&bytes).map_err(|_| OpenError::StateCorrupt {
+        path,
+        reason: "not an audit anchor".to_owned(),
+    })
+}
+
+fn write_anchor(log: &Path, anchor: &Anchor) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(anchor).map_err(std::io::Error::other)?;
+    write_atomic(&anchor_path(log), &bytes)
+}
+
+/// The log this open writes to.
+pub(crate) struct OpenedAudit {
+    pub(crate) sink: Arc<AnchoredSink>,
+    pub(crate) log: PathBuf,
+    /// Records already in the log when it was opened.
+    pub(crate) records: u64,
+}
+
+/// Picks, verifies and opens a slot in `dir`.
+pub(crate) fn open_slot(
+    dir: &Path,
+    keys: &AuditKeys,
+    output: AuditOutput,
+    created: &mut Created,
+) -> Result<OpenedAudit, OpenError> {
+    super::state::create_dir(dir, created)?;
+    let slots = list_slots(dir)?;
+    // Every log that exists must be at least as long as its anchor says.
+    for n in &slots {
+        let log = slot_path(dir, *n);
+        let anchor = read_anchor(&log)?;
+        let len = fs::metadata(&log)
+            .map_err(|e| OpenError::io("cannot read the audit log", &log, e))?
+            .len();
+        if len < anchor.len {
+            return Err(verify_slot(&log, &anchor, keys).err().unwrap_or(
+                OpenError::AuditCutShort {
+                    anchor: anchor_path(&log),
+                    log,
+                    anchored: anchor.seq,
+                    found: 0,
+                },
+            ));
+        }
+    }
+    // A log held by an open that was just dropped is released by its audit
+    // worker thread a moment later: wait briefly before starting a new log.
+    for attempt in 0..=SLOT_RETRIES {
+        if attempt > 0 {
+            std::thread::sleep(SLOT_RETRY_PAUSE);
+        }
+        for n in &slots {
+            let log = slot_path(dir, *n);
+            // Probe the lock first: a log another open holds is not
+            // verified (it grows meanwhile) nor taken.
+            let probe = File::open(&log)
+                .map_err(|e| OpenError::io("cannot open the audit log", &log, e))?;
+            if probe.try_lock().is_err() {
+                continue;
+            }
+            let anchor = read_anchor(&log)?;
+            let records = verify_slot(&log, &anchor, keys)?;
+            drop(probe);
+            match JsonLinesAuditSink::open(&log, keys.chain()?) {
+                Ok(sink) => return Ok(opened(sink, log, records, output)),
+                Err(AuditError::Locked { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if slots.is_empty() {
+            break;
+        }
+    }
+    let next = slots.last().map_or(0, |n| n + 1);
+    if next >= MAX_SLOTS {
+        return Err(OpenError::AuditKeys {
+            reason: format!(
+                "{} holds {MAX_SLOTS} audit logs, each held by an open process; close some",
+                dir.display()
+            ),
+        });
+    }
+    let log = slot_path(dir, next);
+    let anchor = anchor_path(&log);
+    let sink = created.track(&[&log, &anchor], || {
+        let sink = JsonLinesAuditSink::open(&log, keys.chain()?)?;
+        write_anchor(&log, &Anchor::genesis())
+            .map_err(|e| OpenError::io("cannot write the audit anchor", &anchor, e))?;
+        Ok(sink)
+    })?;
+    Ok(opened(sink, log, 0, output))
+}
+
+fn opened(
+    sink: JsonLinesAuditSink,
+    log: PathBuf,
+    records: u64,
+    output: AuditOutput,
+) -> OpenedAudit {
+    let len = fs::metadata(&log).map_or(0, |m| m.len());
+    OpenedAudit {
+        sink: Arc::new(AnchoredSink {
+            inner: sink,
+            stdout: output == AuditOutput::Stdout,
+            len: Mutex::new(len),
+        }),
+        log,
+        records,
+    }
+}
+
+fn slot_path(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("{n}.jsonl"))
+}
+
+/// Slot numbers with a log, ascending.
+fn list_slots(dir: &Path) -> Result<Vec<u32>, OpenError> {
+    let mut slots = Vec::new();
+    let entries =
+        fs::read_dir(dir).map_err(|e| OpenError::io("cannot list the audit directory", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| OpenError::io("cannot list the audit directory", dir, e))?;
+        let name = entry.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".jsonl")) else {
+            continue;
+        };
+        if let Ok(n) = stem.parse::<u32>()
+            && stem == n.to_string()
+        {
+            slots.push(n);
+        }
+    }
+    slots.sort_unstable();
+    Ok(slots)
+}
+
+/// Verifies a log against its anchor without changing it; returns its
+/// record count. A torn last line (a crash mid-append) is ignored here and
+/// cut by the sink.
+fn verify_slot(log: &Path, anchor: &Anchor, keys: &AuditKeys) -> Result<u64, OpenError> {
+    let bytes = fs::read(log).map_err(|e| OpenError::io("cannot read the audit log", log, e))?;
+    let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    match verify_audit_bytes(&bytes[..keep], &keys.chain()?, Some(&anchor.head())) {
+        Ok(head) => Ok(head.seq),
+        Err(e) => match e.problem {
+            VerifyProblem::Truncated { expected, found } => Err(OpenError::AuditCutShort {
+                log: log.to_owned(),
+                anchor: anchor_path(log),
+                anchored: expected,
+                found,
+            }),
+            _ => Err(OpenError::AuditTampered {
+                log: log.to_owned(),
+                source: e,
+            }),
+        },
+    }
+}
+
+/// Every audit log in `dir`, verified against its anchor. For operators'
+/// `audit verify`.
+pub(crate) fn verify_all(dir: &Path, keys: &AuditKeys) -> Result<Vec<(PathBuf, u64)>, OpenError> {
+    let mut out = Vec::new();
+    for n in list_slots(dir)? {
+        let log = slot_path(dir, n);
+        let anchor = read_anchor(&log)?;
+        out.push((log.clone(), verify_slot(&log, &anchor, keys)?));
+    }
+    Ok(out)
+}
+
+/// The JSON-lines sink, its anchor rewritten after every record, and each
+/// line copied to standard output when asked.
+pub(crate) struct AnchoredSink {
+    inner: JsonLinesAuditSink,
+    stdout: bool,
+    /// The log's length after the last record.
+    len: Mutex<u64>,
+}
+
+impl AuditSink for AnchoredSink {
+    fn record(&self, record: AuditRecord) -> Result<(), AuditError> {
+        let mut len = self.len.lock().unwrap_or_else(|p| p.into_inner());
+        self.inner.record(record)?;
+        let path = self.inner.path();
+        let io = |context: &'static str| {
+            move |source| AuditError::Io {
+                path: path.to_owned(),
+                context,
+                source,
+            }
+        };
+        let new_len = fs::metadata(path).map_err(io("cannot stat the log"))?.len();
+        if self.stdout {
+            let mut line = Vec::new();
+            let mut file = File::open(path).map_err(io("cannot reread the record"))?;
+            file.seek(SeekFrom::Start(*len))
+                .and_then(|_| {
+                    file.take(new_len.saturating_sub(*len))
+                        .read_to_end(&mut line)
+                })
+                .map_err(io("cannot reread the record"))?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&line)
+                .and_then(|()| out.flush())
+                .map_err(io("cannot copy the record to standard output"))?;
+        }
+        let head = self.inner.head();
+        write_anchor(
+            path,
+            &Anchor {
+                seq: head.seq,
+                mac: head.mac,
+                len: new_len,
+            },
+        )
+        .map_err(io("cannot write the anchor"))?;
+        *len = new_len;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for AnchoredSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnchoredSink")
+            .field("log", &self.inner.path())
+            .field("stdout", &self.stdout)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,230 @@
+//! Why [`Secrets::open`](crate::Secrets::open) failed. Each error names what
+//! to fix; none carries a secret.
+
+use std::path::PathBuf;
+
+use tyrum_secrets_core::{
+    AuditError, CatalogError, PolicyError, ProviderError, VerifyError, audit::KeyError,
+};
+
+use crate::{ConfigError, Profile};
+
+/// Opening failed. When it does, no file was changed: whatever this open
+/// created was removed again.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The config is not usable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A setting the profile needs is missing.
+    #[error("the {profile} profile needs {key}: {why}")]
+    MissingSetting {
+        /// The profile.
+        profile: Profile,
+        /// The key (and its variable).
+        key: String,
+        /// What it is for.
+        why: &'static str,
+    },
+    /// The profile's backend was not compiled in.
+    #[error("the {profile} profile needs tyrum-secrets built with the cargo feature `{feature}`")]
+    FeatureMissing {
+        /// The profile.
+        profile: Profile,
+        /// The feature.
+        feature: &'static str,
+    },
+    /// No key for the file store, and no prompt to ask for one.
+    #[error(
+        "the single-host store needs a key: set passphrase_file (TYRUM_SECRETS_PASSPHRASE_FILE), key_file or file.keychain_key, or open with a passphrase prompt"
+    )]
+    NoStoreKey,
+    /// The passphrase file or key file cannot be used.
+    #[error("{what} {path} ({key}) {reason}")]
+    KeyFile {
+        /// "passphrase file", "key file", "audit key file".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The key naming it, and where that was set.
+        key: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The prompt supplied by the caller failed or was cancelled.
+    #[error("the passphrase prompt failed: {message}")]
+    Prompt {
+        /// What the prompt said.
+        message: String,
+    },
+    /// The state directory cannot be used.
+    #[error("state directory {path} ({key}) {reason}")]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The key naming it, and where that was set.
+        key: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The state directory was made for another profile or another layout.
+    #[error(
+        "state directory {path} was created for {recorded}, but the config says {configured}; point state_dir at another directory, or set the config back"
+    )]
+    StateMismatch {
+        /// The directory.
+        path: PathBuf,
+        /// What its state record says.
+        recorded: String,
+        /// What the config says now.
+        configured: String,
+    },
+    /// Part of an existing state is gone; opening would create an empty
+    /// one in its place.
+    #[error(
+        "{what} {path} is missing from an existing state directory; restore it from a backup (a new empty one is not created over lost state)"
+    )]
+    StateIncomplete {
+        /// What is missing.
+        what: &'static str,
+        /// Where it should be.
+        path: PathBuf,
+    },
+    /// The state record cannot be read.
+    #[error("state record {path} is damaged ({reason}); restore it from a backup")]
+    StateCorrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Another process is opening the same state directory and did not
+    /// finish in time.
+    #[error(
+        "another process has been opening {path} for over {waited_secs} s; retry, or find the process holding its open.lock"
+    )]
+    Busy {
+        /// The state directory.
+        path: PathBuf,
+        /// How long this open waited.
+        waited_secs: u64,
+    },
+    /// The file store does not open with the key given.
+    #[error(
+        "cannot open the store {store} with the key from {source_desc}: wrong passphrase or key, or the store was modified; check {source_desc}, or restore the store from a backup"
+    )]
+    WrongKey {
+        /// The store file.
+        store: PathBuf,
+        /// Where the key came from.
+        source_desc: String,
+    },
+    /// The file store failed otherwise.
+    #[cfg(feature = "file")]
+    #[error(transparent)]
+    Store(#[from] tyrum_secrets_file::FileError),
+    /// The OS keychain failed.
+    #[cfg(feature = "keychain")]
+    #[error(transparent)]
+    Keychain(#[from] tyrum_secrets_keychain::KeychainError),
+    /// The environment-variable provider failed.
+    #[cfg(feature = "env")]
+    #[error(transparent)]
+    Env(#[from] tyrum_secrets_env::EnvError),
+    /// The mounted Secret volume cannot be used.
+    #[cfg(feature = "env")]
+    #[error("mounted Secret volume {path} (kubernetes.mounted_dir): {source}")]
+    Mount {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: tyrum_secrets_env::MountError,
+    },
+    /// An audit log was cut short or rolled back: it has fewer records than
+    /// its anchor says were written.
+    #[error(
+        "audit log {log} ends at record {found} but its anchor says record {anchored} was written: it was cut short or rolled back. Restore it from a backup; do not delete it or its anchor {anchor}"
+    )]
+    AuditCutShort {
+        /// The log.
+        log: PathBuf,
+        /// Its anchor file.
+        anchor: PathBuf,
+        /// The last record the anchor vouches for.
+        anchored: u64,
+        /// The last record in the log.
+        found: u64,
+    },
+    /// An audit log does not verify (edited, forged, or another key).
+    #[error(
+        "audit log {log} does not verify ({source}); investigate it, then restore it from a backup or move it aside with its anchor"
+    )]
+    AuditTampered {
+        /// The log.
+        log: PathBuf,
+        /// What verification found.
+        #[source]
+        source: VerifyError,
+    },
+    /// The audit keys cannot be read or made.
+    #[error("audit keys: {reason}")]
+    AuditKeys {
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The audit sink could not be opened.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// The policy file cannot be used.
+    #[error("policy file {path} ({key}): {source}")]
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// The key naming it, and where that was set.
+        key: String,
+        /// What is wrong.
+        #[source]
+        source: PolicyError,
+    },
+    /// The catalog cannot be opened.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// A provider failed.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// An I/O error on the state directory.
+    #[error("{context} {path}: {source}")]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<KeyError> for OpenError {
+    fn from(error: KeyError) -> Self {
+        OpenError::AuditKeys {
+            reason: error.to_string(),
+        }
+    }
+}
+
+impl OpenError {
+    pub(crate) fn io(
+        context: &'static str,
+        path: &std::path::Path,
+        source: std::io::Error,
+    ) -> Self {
+        OpenError::Io {
+            context,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}

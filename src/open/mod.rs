@@ -1,0 +1,448 @@
+//! `Secrets::open`: everything a profile needs, built in one call.
+
+mod audit;
+mod backend;
+mod error;
+mod keyfile;
+mod preload;
+mod report;
+mod state;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tyrum_secrets_core::{
+    Catalog, CatalogStore, JsonFileCatalogStore, Policy, ProviderId, Redactor, Resolver,
+    RulePolicy, SecretProvider, SecretString,
+};
+
+pub use error::OpenError;
+pub use preload::{Preload, PreloadSkip};
+pub use report::{Creation, OpenReport};
+
+use crate::{Config, Profile};
+use state::Created;
+
+/// The catalog's file name in the state directory.
+const CATALOG_NAME: &str = "catalog.json";
+
+/// Everything a gateway needs, opened from a [`Config`]: the resolver (its
+/// redactor pre-loaded with every value still resolvable), the catalog for
+/// administration, the redactor for tracing and writers, and the audit log
+/// (chained, anchored, one per open).
+///
+/// ```no_run
+/// use tyrum_secrets::{Config, Secrets};
+///
+/// let config = Config::load(Some("/etc/tyrum/secrets.toml".as_ref()))?;
+/// let secrets = Secrets::open(&config)?;
+/// println!("{}", secrets.report()); // what was opened, created, pre-loaded
+/// let resolver = secrets.resolver();
+/// # let _ = resolver;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Secrets {
+    profile: Profile,
+    resolver: Arc<Resolver>,
+    catalog: Arc<Catalog>,
+    redactor: Redactor,
+    audit_dir: PathBuf,
+    audit_keys: audit::AuditKeys,
+    report: OpenReport,
+}
+
+/// What a passphrase prompt is asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PassphraseRequest {
+    /// The store the passphrase is for.
+    pub store: PathBuf,
+    /// The store does not exist yet: the passphrase will create it (a
+    /// prompt should ask twice).
+    pub new_store: bool,
+}
+
+/// A passphrase prompt: returns the passphrase, or a message saying why
+/// there is none (cancelled, no terminal). Never put the passphrase in the
+/// message.
+pub type PassphrasePrompt =
+    dyn Fn(&PassphraseRequest) -> Result<SecretString, String> + Send + Sync;
+
+/// How to open, beyond the config: what only code can supply.
+#[derive(Clone, Default)]
+pub struct OpenOptions {
+    prompt: Option<Arc<PassphrasePrompt>>,
+    policy: Option<Arc<dyn Policy>>,
+    must_exist: bool,
+    insecure_kdf: bool,
+}
+
+impl OpenOptions {
+    /// Default options: create what is missing, policy from the config.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks `prompt` for the file store's passphrase when the config names
+    /// no key source (the CLI's hidden terminal prompt).
+    pub fn prompt(
+        mut self,
+        prompt: impl Fn(&PassphraseRequest) -> Result<SecretString, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.prompt = Some(Arc::new(prompt));
+        self
+    }
+
+    /// Decides with `policy` instead of `policy_file` (or the default,
+    /// which denies every request).
+    pub fn policy(mut self, policy: Arc<dyn Policy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Fails with [`OpenError::StateIncomplete`] instead of creating a new
+    /// state when the state directory has none (for every command but an
+    /// explicit `init`).
+    pub fn must_exist(mut self) -> Self {
+        self.must_exist = true;
+        self
+    }
+
+    /// Creates a new file store with cheap Argon2id parameters. Only for
+    /// tests, examples and benchmarks; never for real secrets.
+    pub fn dangerous_insecure_kdf_for_tests(mut self) -> Self {
+        self.insecure_kdf = true;
+        self
+    }
+}
+
+impl fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("prompt", &self.prompt.is_some())
+            .field("policy", &self.policy)
+            .field("must_exist", &self.must_exist)
+            .field("insecure_kdf", &self.insecure_kdf)
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// Opens everything `config` describes, creating what is missing on the
+    /// first run. See [`open_with`](Self::open_with).
+    ///
+    /// # Errors
+    /// As [`open_with`](Self::open_with).
+    pub fn open(config: &Config) -> Result<Secrets, OpenError> {
+        Self::open_with(config, OpenOptions::default())
+    }
+
+    /// Opens everything `config` describes.
+    ///
+    /// The first run creates what is missing (the state directory with mode
+    /// 0700, the store, the catalog, the audit log and its keys, the state
+    /// record) and lists it in [`report`](Self::report). A later run checks
+    /// the state record: another profile or another store is refused rather
+    /// than shadowing the old state with a new empty one. A wrong passphrase
+    /// is refused. An audit log shorter than its anchor is refused.
+    ///
+    /// Opening the same state directory twice, in one process or in
+    /// several, is safe: opens take turns on `open.lock`, and each open
+    /// writes its own audit log.
+    ///
+    /// # Errors
+    /// [`OpenError`], naming what to fix. A failed open changes no file:
+    /// whatever it created is removed.
+    pub fn open_with(config: &Config, options: OpenOptions) -> Result<Secrets, OpenError> {
+        let (profile, profile_reason) = match config.profile {
+            Some(profile) => (
+                profile,
+                match config.origin("profile") {
+                    crate::config::Location::Default => "set in code".to_owned(),
+                    origin @ crate::config::Location::Env { .. } => format!("set by {origin}"),
+                    origin => format!("set in {origin}"),
+                },
+            ),
+            None => {
+                let detected = Profile::detect();
+                (detected.profile, detected.reason)
+            }
+        };
+        if !built(profile) {
+            return Err(OpenError::FeatureMissing {
+                profile,
+                feature: profile.feature(),
+            });
+        }
+        let state_dir = state_dir(config, profile)?;
+        let state_key = config.describe("state_dir");
+        let inspected = state::inspect(&state_dir, &state_key)?;
+        if let Some(record) = &inspected.record {
+            check_record(&state_dir, record, config, profile)?;
+        } else if options.must_exist {
+            return Err(OpenError::StateIncomplete {
+                what: "the state record",
+                path: state_dir.join(state::RECORD_NAME),
+            });
+        }
+        let policy = policy(config, &options)?;
+
+        let mut created = Created::default();
+        let opened = open_state(config, &options, profile, &inspected, policy, &mut created);
+        match opened {
+            Ok(mut secrets) => {
+                secrets.report.profile_reason = profile_reason;
+                let store = crate::config::load::resolve(&state_dir, &config.file.path);
+                secrets.report.created = report::creations(&created, &state_dir, &store);
+                Ok(secrets)
+            }
+            Err(e) => {
+                created.remove_all();
+                Err(e)
+            }
+        }
+    }
+
+    /// The profile that was opened.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// The resolver: the only path from a handle to a value. Its redactor
+    /// is [`redactor`](Self::redactor).
+    pub fn resolver(&self) -> &Arc<Resolver> {
+        &self.resolver
+    }
+
+    /// The catalog, for creating, rotating, revoking and restoring
+    /// handles. (It becomes the audited admin handle once core's
+    /// `SecretAdmin` lands.)
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// The redactor the resolver registers every value with, pre-loaded at
+    /// open: hand it to tracing (`Redactor::make_writer`) and to every
+    /// writer whose bytes leave the process.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// What the open did: profile and why, what it created, what it
+    /// pre-loaded, warnings.
+    pub fn report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// Verifies every audit log of the state directory against its anchor
+    /// and the chain key; returns each log with its record count.
+    ///
+    /// # Errors
+    /// [`OpenError::AuditCutShort`], [`OpenError::AuditTampered`], or an
+    /// I/O error, for the first log that fails.
+    pub fn verify_audit(&self) -> Result<Vec<(PathBuf, u64)>, OpenError> {
+        audit::verify_all(&self.audit_dir, &self.audit_keys)
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secrets")
+            .field("profile", &self.profile)
+            .field("state_dir", &self.report.state_dir)
+            .field("audit_log", &self.report.audit_log)
+            .field("redactor", &self.redactor)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether this build has the backend of `profile`.
+fn built(profile: Profile) -> bool {
+    match profile {
+        Profile::SingleHost => cfg!(feature = "file"),
+        Profile::Desktop => cfg!(feature = "keychain"),
+        Profile::Kubernetes => cfg!(feature = "env"),
+        Profile::Cluster => false,
+    }
+}
+
+fn state_dir(config: &Config, profile: Profile) -> Result<PathBuf, OpenError> {
+    match (&config.state_dir, profile) {
+        (Some(dir), _) => Ok(dir.clone()),
+        (None, Profile::Desktop) => backend::desktop_state_dir().ok_or(OpenError::MissingSetting {
+            profile,
+            key: config.describe("state_dir"),
+            why: "no user data directory is known (HOME, XDG_DATA_HOME or APPDATA is unset)",
+        }),
+        (None, _) => Err(OpenError::MissingSetting {
+            profile,
+            key: config.describe("state_dir"),
+            why: "where the catalog, the audit log and the state record live",
+        }),
+    }
+}
+
+/// A state directory made for another profile, or with the values kept
+/// elsewhere, is refused: opening it would shadow its state.
+fn check_record(
+    dir: &Path,
+    record: &state::StateRecord,
+    config: &Config,
+    profile: Profile,
+) -> Result<(), OpenError> {
+    if record.profile != profile.as_str() {
+        return Err(OpenError::StateMismatch {
+            path: dir.to_owned(),
+            recorded: format!("the {} profile", record.profile),
+            configured: format!("the {profile} profile ({})", config.describe("profile")),
+        });
+    }
+    let values = values_of(config, profile);
+    if record.values != values {
+        return Err(OpenError::StateMismatch {
+            path: dir.to_owned(),
+            recorded: format!("values in {}", record.values),
+            configured: format!("values in {values}"),
+        });
+    }
+    Ok(())
+}
+
+fn values_of(config: &Config, profile: Profile) -> String {
+    match profile {
+        Profile::SingleHost => backend::single_host_values(config),
+        Profile::Desktop => backend::desktop_values(config),
+        Profile::Kubernetes => backend::KUBERNETES_VALUES.to_owned(),
+        Profile::Cluster => "OpenBao".to_owned(),
+    }
+}
+
+fn policy(config: &Config, options: &OpenOptions) -> Result<Arc<dyn Policy>, OpenError> {
+    if let Some(policy) = &options.policy {
+        return Ok(Arc::clone(policy));
+    }
+    match &config.policy_file {
+        Some(path) => RulePolicy::from_file(path)
+            .map(|p| Arc::new(p) as Arc<dyn Policy>)
+            .map_err(|source| OpenError::Policy {
+                path: path.clone(),
+                key: config.describe("policy_file"),
+                source,
+            }),
+        None => Ok(Arc::new(RulePolicy::deny_all())),
+    }
+}
+
+/// The writing part of an open, under the open lock. Everything it
+/// creates is in `created`, which the caller removes on error.
+fn open_state(
+    config: &Config,
+    options: &OpenOptions,
+    profile: Profile,
+    inspected: &state::Inspected,
+    policy: Arc<dyn Policy>,
+    created: &mut Created,
+) -> Result<Secrets, OpenError> {
+    let dir = &inspected.dir;
+    if inspected.missing {
+        state::create_dir(dir, created)?;
+    }
+    let _lock = state::OpenLock::acquire(dir, created)?;
+    // Another process may have finished a first open while this one waited.
+    let record = match &inspected.record {
+        Some(record) => Some(record.clone()),
+        None => {
+            let again = state::inspect(dir, &config.describe("state_dir"))?;
+            if let Some(record) = &again.record {
+                check_record(dir, record, config, profile)?;
+            }
+            again.record
+        }
+    };
+    let existing = record.is_some();
+    let catalog_path = dir.join(CATALOG_NAME);
+    if existing && !catalog_path.exists() {
+        return Err(OpenError::StateIncomplete {
+            what: "the catalog",
+            path: catalog_path,
+        });
+    }
+
+    let backend = open_backend(config, options, profile, dir, existing, created)?;
+    let keys_home = backend.keys_home(config, dir, profile);
+    let (keys, _made) = audit::load_keys(&keys_home, !existing, created)?;
+
+    let catalog_lock = dir.join(format!("{CATALOG_NAME}.lock"));
+    let store = created.track(&[&catalog_path, &catalog_lock], || {
+        Ok(JsonFileCatalogStore::open(&catalog_path)?)
+    })?;
+    let store: Arc<dyn CatalogStore> = Arc::new(store);
+
+    let audit_dir = crate::config::load::resolve(dir, &config.audit.dir);
+    let opened = audit::open_slot(&audit_dir, &keys, config.audit.output, created)?;
+
+    let redactor = Redactor::with_min_value_len(config.redaction.min_value_len);
+    let providers: BTreeMap<ProviderId, Arc<dyn SecretProvider>> =
+        backend.providers.iter().cloned().collect();
+    let mut catalog = Catalog::new(Arc::clone(&store));
+    for (id, provider) in &backend.providers {
+        catalog = catalog.with_shared_provider(id.clone(), Arc::clone(provider));
+    }
+    let catalog = Arc::new(catalog);
+    let mut builder = Resolver::builder(Arc::clone(&catalog), policy, opened.sink.clone())
+        .redaction(Arc::new(redactor.clone()))
+        .audit_timeout(Duration::from_millis(config.audit.timeout_ms));
+    if config.audit.fingerprints {
+        builder = builder.fingerprint_key(keys.fingerprint()?);
+    }
+    let resolver = Arc::new(builder.build()?);
+
+    let preloaded = preload::preload(store.as_ref(), &providers, &redactor, opened.sink.as_ref())?;
+
+    if !existing {
+        let record = state::StateRecord::new(profile.as_str(), backend.values.clone());
+        state::write_record(dir, &record, created)?;
+    }
+    Ok(Secrets {
+        profile,
+        resolver,
+        catalog,
+        redactor,
+        audit_keys: keys,
+        report: OpenReport {
+            profile,
+            profile_reason: String::new(),
+            state_dir: dir.clone(),
+            created: Vec::new(),
+            audit_log: opened.log,
+            audit_records_before: opened.records,
+            preload: preloaded,
+            notes: backend.notes,
+        },
+        audit_dir,
+    })
+}
+
+fn open_backend(
+    config: &Config,
+    options: &OpenOptions,
+    profile: Profile,
+    dir: &Path,
+    existing: bool,
+    created: &mut Created,
+) -> Result<backend::Backend, OpenError> {
+    let missing = |feature| OpenError::FeatureMissing { profile, feature };
+    let _ = (config, options, existing, &created, dir);
+    match profile {
+        #[cfg(feature = "file")]
+        Profile::SingleHost => backend::single_host(config, options, dir, existing, created),
+        #[cfg(feature = "keychain")]
+        Profile::Desktop => backend::desktop(config),
+        #[cfg(feature = "env")]
+        Profile::Kubernetes => backend::kubernetes(config),
+        other => Err(missing(other.feature())),
+    }
+}

@@ -1,0 +1,126 @@
+//! What an open did, for the caller to show or log (never printed by the
+//! library itself).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::preload::Preload;
+use super::state::{Created, LOCK_NAME, RECORD_NAME};
+use crate::Profile;
+
+/// What [`Secrets::open`](crate::Secrets::open) did.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct OpenReport {
+    /// The profile opened.
+    pub profile: Profile,
+    /// Why this profile: where it was set, or what detection found.
+    pub profile_reason: String,
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// What this open created (empty on a later run).
+    pub created: Vec<Creation>,
+    /// The audit log this open writes to.
+    pub audit_log: PathBuf,
+    /// Records that log held when it was opened.
+    pub audit_records_before: u64,
+    /// What the redactor was pre-loaded with.
+    pub preload: Preload,
+    /// Warnings for the operator (a keychain that forgets at reboot).
+    pub notes: Vec<String>,
+}
+
+/// Something a first open created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Creation {
+    /// A directory (the state directory, its parents, the audit directory),
+    /// mode 0700.
+    Directory(PathBuf),
+    /// The encrypted file store.
+    FileStore(PathBuf),
+    /// The catalog.
+    Catalog(PathBuf),
+    /// An audit log (and its anchor).
+    AuditLog(PathBuf),
+    /// A key file (the store's key, or the audit keys).
+    KeyFile(PathBuf),
+    /// The state record.
+    StateRecord(PathBuf),
+}
+
+impl fmt::Display for Creation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (what, path) = match self {
+            Creation::Directory(p) => ("directory", p),
+            Creation::FileStore(p) => ("encrypted file store", p),
+            Creation::Catalog(p) => ("catalog", p),
+            Creation::AuditLog(p) => ("audit log", p),
+            Creation::KeyFile(p) => ("key file", p),
+            Creation::StateRecord(p) => ("state record", p),
+        };
+        write!(f, "{what} {}", path.display())
+    }
+}
+
+/// The report's view of what was created: lock files and anchors are left
+/// out, the rest named by what it is.
+pub(super) fn creations(created: &Created, state_dir: &Path, store: &Path) -> Vec<Creation> {
+    let mut out = Vec::new();
+    for path in created.paths() {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default();
+        let creation = if path.is_dir() {
+            Creation::Directory(path.to_owned())
+        } else if name == LOCK_NAME || extension == "lock" || extension == "head" {
+            continue;
+        } else if name == RECORD_NAME {
+            Creation::StateRecord(path.to_owned())
+        } else if name == super::CATALOG_NAME && path.parent() == Some(state_dir) {
+            Creation::Catalog(path.to_owned())
+        } else if extension == "jsonl" {
+            Creation::AuditLog(path.to_owned())
+        } else if path == store {
+            Creation::FileStore(path.to_owned())
+        } else {
+            Creation::KeyFile(path.to_owned())
+        };
+        out.push(creation);
+    }
+    out
+}
+
+impl fmt::Display for OpenReport {
+    /// A short summary for a terminal or a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "profile {} ({})", self.profile, self.profile_reason)?;
+        writeln!(f, "state directory {}", self.state_dir.display())?;
+        for creation in &self.created {
+            writeln!(f, "created {creation}")?;
+        }
+        writeln!(
+            f,
+            "audit log {} ({} records before this open)",
+            self.audit_log.display(),
+            self.audit_records_before
+        )?;
+        writeln!(
+            f,
+            "redactor pre-loaded with {} values of {} handles",
+            self.preload.values, self.preload.handles
+        )?;
+        for skip in &self.preload.skipped {
+            writeln!(f, "not pre-loaded: {}: {}", skip.handle, skip.reason)?;
+        }
+        for note in &self.notes {
+            writeln!(f, "note: {note}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,244 @@
+//! `Secrets::open` across processes: a restart masks values it never
+//! resolved from its first log line, several processes open one state
+//! directory at once, and `Profile::detect` reads the environment it is
+//! started with.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+mod support;
+
+use std::process::Stdio;
+
+use tyrum_secrets::Profile;
+use tyrum_secrets_testkit::process;
+
+/// The canary value of the restart test; known to the harness only.
+const CANARY: &str = "sk-restart-canary-20261129";
+
+fn main() {
+    process::main(
+        &[
+            (
+                "restart_masks_a_value_it_never_resolved_in_its_first_log_line",
+                restart_masks_a_value_it_never_resolved_in_its_first_log_line,
+            ),
+            (
+                "four_processes_open_one_new_state_dir_at_once",
+                four_processes_open_one_new_state_dir_at_once,
+            ),
+            (
+                "detect_reads_the_environment_of_a_child_process",
+                detect_reads_the_environment_of_a_child_process,
+            ),
+            (
+                "an_explicit_profile_wins_over_detection",
+                an_explicit_profile_wins_over_detection,
+            ),
+        ],
+        worker,
+    );
+}
+
+fn worker(role: &str, args: &[String]) {
+    match role {
+        "create" => {
+            let secrets = open(&args[0]);
+            let handle = support::create_in(&secrets, "file", CANARY.as_bytes());
+            secrets
+                .resolver()
+                .resolve(handle.id(), &support::request())
+                .unwrap();
+            println!("{}", handle.id());
+        }
+        "log" => log_after_restart(&args[0]),
+        "open-and-resolve" => {
+            let secrets = open(&args[0]);
+            let value = format!("sk-concurrent-value-{}", std::process::id());
+            let handle = support::create_in(&secrets, "file", value.as_bytes());
+            let resolved = secrets
+                .resolver()
+                .resolve(handle.id(), &support::request())
+                .unwrap();
+            assert_eq!(
+                tyrum_secrets::ExposeSecret::expose_secret(&resolved),
+                value.as_bytes()
+            );
+            println!("{}", handle.id());
+        }
+        "detect" => {
+            let detected = Profile::detect();
+            println!("{} | {}", detected.profile, detected.reason);
+        }
+        "open-explicit" => {
+            let secrets = open(&args[0]);
+            println!(
+                "{} | {}",
+                secrets.profile(),
+                secrets.report().profile_reason
+            );
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// Opens the state under `base` (a directory with the passphrase and policy
+/// files of `support::Setup`).
+fn open(base: &str) -> tyrum_secrets::Secrets {
+    let base = std::path::Path::new(base);
+    let mut config =
+        tyrum_secrets::Config::single_host(base.join("state"), base.join("passphrase"));
+    config.policy_file = Some(base.join("policy.json"));
+    tyrum_secrets::Secrets::open_with(
+        &config,
+        tyrum_secrets::OpenOptions::new().dangerous_insecure_kdf_for_tests(),
+    )
+    .unwrap()
+}
+
+#[cfg(feature = "tracing")]
+fn log_after_restart(base: &str) {
+    let secrets = open(base);
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .without_time()
+        .with_writer(secrets.redactor().make_writer(std::io::stdout))
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        // The first log line of this process: the value was never resolved
+        // here.
+        tracing::info!("calling the API with token {CANARY}");
+    });
+}
+
+#[cfg(not(feature = "tracing"))]
+fn log_after_restart(base: &str) {
+    let secrets = open(base);
+    println!(
+        "{}",
+        secrets
+            .redactor()
+            .redact_str(&format!("calling the API with token {CANARY}"))
+            .as_str()
+    );
+}
+
+fn run(role: &str, base: &std::path::Path, env: &[(&str, &str)]) -> String {
+    let mut command = process::worker_command(role);
+    command
+        .arg(base)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().expect("run a worker");
+    assert!(out.status.success(), "worker {role} failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn restart_masks_a_value_it_never_resolved_in_its_first_log_line() {
+    let setup = support::Setup::new();
+    let id = run("create", setup.dir(), &[]);
+    let id = id.trim();
+    let logged = run("log", setup.dir(), &[]);
+    let first = logged.lines().next().expect("one log line");
+    assert!(
+        !first.contains(CANARY),
+        "the restarted process logged the value: {first}"
+    );
+    assert!(first.contains(&format!("[{id}]")), "{first}");
+}
+
+fn four_processes_open_one_new_state_dir_at_once() {
+    let setup = support::Setup::new();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            process::worker_command("open-and-resolve")
+                .arg(setup.dir())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "a concurrent open failed");
+        ids.push(String::from_utf8(out.stdout).unwrap().trim().to_owned());
+    }
+    // All four see each other's handles, and every log verifies.
+    let secrets = setup.open().unwrap();
+    let listed = tyrum_secrets::CatalogStore::list(secrets.catalog().store().as_ref()).unwrap();
+    assert_eq!(listed.len(), 4);
+    for id in &ids {
+        assert!(
+            listed.iter().any(|e| &e.id().to_string() == id),
+            "{id} is missing"
+        );
+    }
+    let logs = secrets.verify_audit().unwrap();
+    let resolves: u64 = logs.iter().map(|(_, n)| n).sum();
+    // Four resolves, plus the pre-load records of opens that found values.
+    assert!(resolves >= 4, "{logs:?}");
+    assert!(secrets.report().created.is_empty());
+}
+
+fn detect_reads_the_environment_of_a_child_process() {
+    if std::path::Path::new(tyrum_secrets::SERVICE_ACCOUNT_TOKEN).exists() {
+        println!("note: this machine has a service-account token; only the pod cases are checked");
+    }
+    let token = std::path::Path::new(tyrum_secrets::SERVICE_ACCOUNT_TOKEN).exists();
+    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        (
+            &[("KUBERNETES_SERVICE_HOST", "10.96.0.1")],
+            "kubernetes",
+            "KUBERNETES_SERVICE_HOST",
+        ),
+        (
+            &[
+                ("DISPLAY", ":0"),
+                ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/tmp/bus"),
+            ],
+            "desktop",
+            "DISPLAY",
+        ),
+        (
+            &[("DISPLAY", ":0")],
+            "single-host",
+            "DBUS_SESSION_BUS_ADDRESS",
+        ),
+        (&[], "single-host", "no Kubernetes pod"),
+    ];
+    for (env, profile, reason) in cases {
+        if token && *profile != "kubernetes" {
+            continue;
+        }
+        let mut command = process::worker_command("detect");
+        command.env_clear().env(process::WORKER_ENV, "detect");
+        for (k, v) in *env {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success());
+        let line = String::from_utf8(out.stdout).unwrap();
+        let (got, why) = line.trim().split_once(" | ").unwrap();
+        assert_eq!(got, *profile, "{env:?}: {line}");
+        assert!(why.contains(reason), "{env:?}: {line}");
+        for (_, value) in *env {
+            assert!(!why.contains(value), "the reason shows a value: {why}");
+        }
+    }
+}
+
+fn an_explicit_profile_wins_over_detection() {
+    let setup = support::Setup::new();
+    let out = run(
+        "open-explicit",
+        setup.dir(),
+        &[("KUBERNETES_SERVICE_HOST", "10.96.0.1")],
+    );
+    let (profile, reason) = out.trim().split_once(" | ").unwrap();
+    assert_eq!(profile, "single-host", "{out}");
+    assert_eq!(reason, "set in code", "{out}");
+}
