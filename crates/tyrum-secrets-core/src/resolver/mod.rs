@@ -27,6 +27,7 @@
 //! the resolver without a durable record, and a request the policy refuses
 //! never reaches the provider.
 
+mod dry_run;
 mod hook;
 mod request;
 
