@@ -10,6 +10,7 @@
 mod entry;
 mod json_file;
 mod store;
+mod versions;
 
 use std::collections::BTreeMap;
 use std::fmt;
