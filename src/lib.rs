@@ -18,11 +18,14 @@ pub use tyrum_secrets_keychain as keychain;
 
 pub mod config;
 mod open;
+pub mod operator;
 mod profile;
 
 pub use config::{Config, ConfigError};
+#[cfg(feature = "file")]
+pub use open::RekeyReport;
 pub use open::{
-    Creation, OpenError, OpenOptions, OpenReport, PassphrasePrompt, PassphraseRequest, Preload,
-    PreloadSkip, Secrets,
+    AuditEntry, Creation, OpenError, OpenOptions, OpenReport, PassphrasePrompt, PassphraseRequest,
+    Preload, PreloadSkip, Secrets,
 };
 pub use profile::{Detection, Profile, SERVICE_ACCOUNT_TOKEN};

@@ -125,7 +125,7 @@ pub(crate) fn single_host(
 
 /// The file store's key source and a description of it for errors.
 #[cfg(feature = "file")]
-fn store_key(
+pub(super) fn store_key(
     config: &Config,
     options: &OpenOptions,
     store: &Path,

@@ -4,7 +4,10 @@ mod audit;
 mod backend;
 mod error;
 mod keyfile;
+mod operator;
 mod preload;
+#[cfg(feature = "file")]
+mod rekey;
 mod report;
 mod state;
 
@@ -20,7 +23,10 @@ use tyrum_secrets_core::{
 };
 
 pub use error::OpenError;
+pub use operator::AuditEntry;
 pub use preload::{Preload, PreloadSkip};
+#[cfg(feature = "file")]
+pub use rekey::RekeyReport;
 pub use report::{Creation, OpenReport};
 
 use crate::{Config, Profile};
