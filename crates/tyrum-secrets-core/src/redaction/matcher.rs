@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use crate::HandleId;
 use aho_corasick::{AhoCorasick, Input, MatchKind};
+use zeroize::Zeroizing;
 
 /// An immutable snapshot of the registered values, compiled.
 ///
@@ -20,6 +21,10 @@ pub(crate) struct Matcher {
     placeholders: Vec<Box<str>>,
     /// Longest pattern, in bytes.
     max_len: usize,
+    /// Every pattern, sorted bytewise: answers whether some text could be
+    /// the start of a pattern ([`possible_start_len`](Self::possible_start_len)).
+    /// Copies of secret variants, wiped on drop.
+    sorted: Vec<Zeroizing<Vec<u8>>>,
 }
 
 /// A stretch of the input to replace: the union of overlapping matches.
@@ -41,6 +46,7 @@ impl Matcher {
             owners: Vec::new(),
             placeholders: Vec::new(),
             max_len: 0,
+            sorted: Vec::new(),
         }
     }
 
@@ -67,6 +73,9 @@ impl Matcher {
             .match_kind(MatchKind::LeftmostLongest)
             .build(&unique)?;
         let max_len = automaton.max_pattern_len();
+        let mut sorted: Vec<Zeroizing<Vec<u8>>> =
+            unique.iter().map(|p| Zeroizing::new(p.to_vec())).collect();
+        sorted.sort_unstable_by(|a, b| a.as_slice().cmp(b.as_slice()));
         let placeholders = handles
             .iter()
             .map(|h| format!("[{h}]").into_boxed_str())
@@ -76,12 +85,29 @@ impl Matcher {
             owners,
             placeholders,
             max_len,
+            sorted,
         })
     }
 
     /// The longest pattern, in bytes; 0 when nothing is registered.
     pub(crate) fn max_len(&self) -> usize {
         self.max_len
+    }
+
+    /// The length of the longest suffix of `tail` that is the start (or
+    /// the whole) of some pattern: the bytes a stream must still hold back
+    /// because what follows could complete a value there. 0 when no
+    /// pattern can start in `tail`.
+    pub(crate) fn possible_start_len(&self, tail: &[u8]) -> usize {
+        let longest = tail.len().min(self.max_len);
+        (1..=longest)
+            .rev()
+            .find(|&k| {
+                let suffix = &tail[tail.len() - k..];
+                let at = self.sorted.partition_point(|p| p.as_slice() < suffix);
+                self.sorted.get(at).is_some_and(|p| p.starts_with(suffix))
+            })
+            .unwrap_or(0)
     }
 
     /// How many distinct patterns the automaton holds.

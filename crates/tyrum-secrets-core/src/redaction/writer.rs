@@ -71,6 +71,24 @@ impl<W: Write> RedactingWriter<W> {
             .ok_or_else(|| io::Error::other("the redacting writer was already finished"))
     }
 
+    /// Passes on every held-back byte that cannot be the start of a
+    /// registered value (or of one of its encodings), redacted, and
+    /// flushes: for a stream that has gone quiet, such as a prompt printed
+    /// without a newline that waits for input. Only the longest tail that
+    /// could still grow into a value stays held; releasing it would let a
+    /// value split across the pause through.
+    ///
+    /// # Errors
+    /// The inner writer's error (the redacted bytes it did not take are
+    /// kept and retried, as for a write).
+    pub fn release_idle(&mut self) -> io::Result<()> {
+        self.drain_out()?;
+        let matcher = self.redactor.matcher();
+        let keep = matcher.possible_start_len(&self.held);
+        self.redact_held_keeping(&matcher, keep);
+        self.flush()
+    }
+
     /// How many raw bytes are held back, waiting for the next write or
     /// [`finish`](Self::finish).
     pub fn held_back(&self) -> usize {
@@ -80,6 +98,17 @@ impl<W: Write> RedactingWriter<W> {
     /// Redacts the held bytes and passes them on: all of them when `all`,
     /// otherwise all but the tail a future match could still start in.
     fn redact_held(&mut self, matcher: &Matcher, all: bool) {
+        let keep = if all {
+            0
+        } else {
+            matcher.max_len().saturating_sub(1)
+        };
+        self.redact_held_keeping(matcher, keep);
+    }
+
+    /// Redacts the held bytes and passes on all but the last `keep`, which
+    /// must include every tail a future match could start in.
+    fn redact_held_keeping(&mut self, matcher: &Matcher, keep: usize) {
         let Self {
             held, inner, out, ..
         } = self;
@@ -88,14 +117,11 @@ impl<W: Write> RedactingWriter<W> {
             out,
         };
         let len = held.len();
-        let keep = if all {
-            0
-        } else {
-            matcher.max_len().saturating_sub(1)
-        };
         // A match starting before `cut` has all its bytes here already (no
-        // pattern is longer than `keep + 1`), so it is final, unless it
-        // reaches past `cut`, where a later match could overlap and extend it.
+        // pattern is longer than `keep + 1`, or, for an idle release, none
+        // can start before `cut` and run past the end), so it is final,
+        // unless it reaches past `cut`, where a later match could overlap
+        // and extend it.
         let cut = len.saturating_sub(keep);
         let mut cursor = 0;
         let mut emit_end = cut;
@@ -240,5 +266,99 @@ impl<W: Write> fmt::Debug for RedactingWriter<W> {
             .field("pending_output", &self.out.len())
             .field("finished", &self.inner.is_none())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod idle_tests {
+    use std::io::Write as _;
+    use std::sync::{Arc, Mutex};
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    use crate::{HandleId, Redactor, SecretBytes};
+
+    const VALUE: &str = "sk-live-4f9a8b7c0d1e2f3a";
+
+    /// An inner writer whose bytes can be read while the writer is alive.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Shared {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    impl std::io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn redactor() -> (Redactor, HandleId) {
+        let redactor = Redactor::new();
+        let id = HandleId::generate().unwrap();
+        redactor
+            .register(&id, &SecretBytes::from(VALUE.as_bytes().to_vec()))
+            .unwrap();
+        (redactor, id)
+    }
+
+    #[test]
+    fn release_idle_passes_a_prompt_that_cannot_start_a_value() {
+        let (redactor, _) = redactor();
+        let out = Shared::default();
+        let mut writer = redactor.writer(out.clone());
+        writer.write_all(b"Password: ").unwrap();
+        assert_eq!(out.text(), "", "the tail is held back after a write");
+        writer.release_idle().unwrap();
+        assert_eq!(out.text(), "Password: ");
+        assert_eq!(writer.held_back(), 0);
+    }
+
+    #[test]
+    fn release_idle_keeps_a_tail_that_could_start_a_value() {
+        let (redactor, id) = redactor();
+        let out = Shared::default();
+        let mut writer = redactor.writer(out.clone());
+        writer.write_all(b"token=sk-li").unwrap();
+        writer.release_idle().unwrap();
+        assert_eq!(out.text(), "token=");
+        assert_eq!(writer.held_back(), "sk-li".len());
+        writer.write_all(&VALUE.as_bytes()[5..]).unwrap();
+        writer.write_all(b" done\n").unwrap();
+        writer.finish().unwrap();
+        assert_eq!(out.text(), format!("token=[{id}] done\n"));
+    }
+
+    #[test]
+    fn release_idle_at_every_split_never_lets_a_value_or_its_base64_through() {
+        let (redactor, id) = redactor();
+        let encoded = STANDARD.encode(VALUE);
+        for text in [
+            format!("a {VALUE} b {VALUE}\n"),
+            format!("auth {encoded}\n"),
+        ] {
+            for split in 0..=text.len() {
+                let out = Shared::default();
+                let mut writer = redactor.writer(out.clone());
+                writer.write_all(&text.as_bytes()[..split]).unwrap();
+                writer.release_idle().unwrap();
+                let early = out.text();
+                assert!(!early.contains("4f9a8b7c"), "split {split}: {early}");
+                writer.write_all(&text.as_bytes()[split..]).unwrap();
+                writer.finish().unwrap();
+                let all = out.text();
+                assert!(all.contains(&format!("[{id}]")), "split {split}: {all}");
+                assert!(!all.contains("4f9a8b7c"), "split {split}: {all}");
+                assert!(!all.contains(&encoded[4..16]), "split {split}: {all}");
+            }
+        }
     }
 }
