@@ -4,13 +4,16 @@
     reason = "criterion_group! generates undocumented items; bench setup unwraps"
 )]
 
-//! The cost of the trusted resolve path (catalog, policy, audit, redactor
-//! hook) against a direct provider read, measured in the same run.
+//! The cost of the trusted resolve path (catalog, policy, redactor, audit,
+//! the revocation re-check) against a direct provider read, measured in the
+//! same run.
 //!
 //! - `direct_read`: `MemoryProvider::read` of the same locator and version;
-//! - `resolve/inline_sink`: `Resolver::resolve` with a rule policy and an
-//!   in-memory audit sink called inline (it never blocks), including the
-//!   catalog's `last_resolved_at` update;
+//! - `resolve/inline_sink`: `Resolver::resolve` with the defaults (its own
+//!   redactor), a rule policy and an in-memory audit sink called inline (it
+//!   never blocks), including the catalog's `last_resolved_at` update;
+//! - `resolve/inline_sink_without_redaction`: the same with
+//!   `without_redaction()`, to show what registering costs;
 //! - `resolve/inline_sink_no_last_resolved`: the same without that update;
 //! - `resolve/worker_sink`: the in-memory sink forced through the
 //!   fail-closed timeout worker, to show the cost of the thread hop that
@@ -22,9 +25,10 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tyrum_secrets::{
-    Catalog, ExposeSecret, KindSpec, MemoryAuditSink, MemoryCatalogStore, MemoryProvider,
-    NewSecret, ProviderId, Purpose, Requester, ResolveRequest, Resolver, ResolverBuilder,
-    RulePolicy, Scope, SecretBytes, SecretKind, SecretProvider, VersionPin, VersionSelector,
+    AdminRequest, Catalog, ExposeSecret, KindSpec, MemoryAuditSink, MemoryCatalogStore,
+    MemoryProvider, NewSecret, ProviderId, Purpose, Requester, ResolveRequest, Resolver,
+    ResolverBuilder, RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind, SecretProvider,
+    VersionPin, VersionSelector,
 };
 
 const POLICY: &str = r#"{"rules": [
@@ -41,7 +45,14 @@ fn bench(c: &mut Criterion) {
         Catalog::new(MemoryCatalogStore::new())
             .with_shared_provider(memory.clone(), provider.clone() as Arc<dyn SecretProvider>),
     );
-    let handle = catalog
+    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
+        .build()
+        .unwrap();
+    let by = AdminRequest::new(
+        Requester::new("operator").unwrap(),
+        Purpose::new("bench setup").unwrap(),
+    );
+    let handle = admin
         .create(
             NewSecret::new(
                 memory,
@@ -49,6 +60,7 @@ fn bench(c: &mut Criterion) {
                 KindSpec::new(SecretKind::ApiKey, None).unwrap(),
             ),
             &SecretBytes::from(b"ghp_0123456789abcdefghijklmnopqrstuvwxyz".to_vec()),
+            &by,
         )
         .unwrap();
     let entry = catalog.entry(handle.id()).unwrap();
@@ -75,6 +87,7 @@ fn bench(c: &mut Criterion) {
         configure(builder).build().unwrap()
     };
     let inline = make(|b| b);
+    let inline_unredacted = make(|b| b.without_redaction());
     let inline_untracked = make(|b| b.track_last_resolved(false));
     let worker = make(|b| b.force_audit_worker());
 
@@ -89,6 +102,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("resolve");
     for (name, resolver) in [
         ("inline_sink", &inline),
+        ("inline_sink_without_redaction", &inline_unredacted),
         ("inline_sink_no_last_resolved", &inline_untracked),
         ("worker_sink", &worker),
     ] {

@@ -1,9 +1,16 @@
 //! The README's first command: `cargo run --example quickstart`.
 //!
-//! Stores a secret in the encrypted file provider (the embedded default) and
-//! prints its handle (never the value); resolves it through a policy and a hash-chained audit log into a child process's
-//! environment; shows another agent being denied; rotates, revokes (the
-//! resolve fails with `Revoked`) and restores it. It prints no secret value.
+//! Shows the defaults: a resolver that owns its redactor, an admin that
+//! shares it and records every change in a hash-chained audit log before
+//! making it, and a redactor pre-loaded after a restart.
+//!
+//! Stores a secret in the encrypted file provider (the embedded default)
+//! through the admin and prints its handle (never the value); resolves it
+//! through a policy into a child process's environment; shows another agent
+//! being denied; rotates, revokes (the resolve fails with `Revoked`) and
+//! restores it; then "restarts" with a fresh resolver whose redactor is
+//! pre-loaded, so a log line is masked before anything was resolved. It
+//! prints no secret value.
 
 use std::error::Error;
 use std::sync::Arc;
@@ -12,9 +19,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use tyrum_secrets::file::{FileProvider, KeySource};
 use tyrum_secrets::{
-    AuditChainKey, Catalog, ExposeSecret, JsonLinesAuditSink, KindSpec, MemoryCatalogStore,
-    NewSecret, ProviderId, Purpose, Redactor, Requester, ResolveError, ResolveRequest, Resolver,
-    RotateOptions, RulePolicy, Scope, SecretBytes, SecretKind, SecretString, verify_audit_log,
+    AdminRequest, AuditChainKey, AuditSink, Catalog, ExposeSecret, JsonLinesAuditSink, KindSpec,
+    MemoryCatalogStore, NewSecret, ProviderId, Purpose, Requester, ResolveError, ResolveRequest,
+    Resolver, RotateOptions, RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind, SecretString,
+    verify_audit_log,
 };
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -32,10 +40,45 @@ fn main() -> Result<(), Box<dyn Error>> {
     let store = FileProvider::open(&store_path, KeySource::Passphrase(passphrase))?;
     println!("secrets are stored encrypted in {}", store_path.display());
 
-    // --- store a secret: the model and every log see only the handle ------
     let provider = ProviderId::new("file")?;
     let catalog =
         Arc::new(Catalog::new(MemoryCatalogStore::new()).with_provider(provider.clone(), store));
+
+    // --- policy and audit --------------------------------------------------
+    // Only the deploy bot, only from its shell tool; everything else is denied.
+    let policy = || {
+        RulePolicy::from_json_str(
+            r#"{ "default": "deny",
+                 "rules": [ { "id": "deploy-bot", "effect": "allow",
+                              "secret": "file:workspace/demo",
+                              "agent": "deploy-bot", "tool": "shell.exec" } ] }"#,
+        )
+    };
+    // Every resolve and every change is recorded in JSON lines chained with
+    // HMAC-SHA256. A real deployment keeps the chain key in a provider; this
+    // one is made per run.
+    let audit_path = dir.path().join("audit.jsonl");
+    let chain_key_bytes: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+    let chain_key = || AuditChainKey::new(SecretBytes::from(chain_key_bytes.clone()));
+    let sink: Arc<dyn AuditSink> = Arc::new(JsonLinesAuditSink::open(&audit_path, chain_key()?)?);
+
+    // --- the two sides: a resolver that reads, an admin that changes -------
+    // The resolver owns its redactor (redaction is on by default); the admin
+    // shares it, so a value is masked from the moment it is stored.
+    let resolver = Resolver::builder(Arc::clone(&catalog), policy()?, Arc::clone(&sink)).build()?;
+    let redactor = resolver
+        .redactor()
+        .cloned()
+        .ok_or("the resolver has a redactor unless built without_redaction()")?;
+    let admin = SecretAdmin::builder(Arc::clone(&catalog), Arc::clone(&sink))
+        .redactor(redactor.clone())
+        .build()?;
+    let operator = AdminRequest::new(
+        Requester::new("ops-quickstart")?,
+        Purpose::new("quickstart demo")?,
+    );
+
+    // --- store a secret: the model and every log see only the handle ------
     // In a real gateway the value comes from an operator prompt or an API;
     // here it is made up for the run and never printed.
     let value = SecretBytes::from(format!("sk-quickstart-{}", std::process::id()).into_bytes());
@@ -45,34 +88,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         KindSpec::new(SecretKind::ApiKey, None)?,
     )
     .label("purpose", "quickstart");
-    let handle = catalog.create(spec, &value)?;
+    let handle = admin.create(spec, &value, &operator)?;
     println!("stored a secret; the model and every log see only {handle}");
     let on_disk = std::fs::read(&store_path)?;
     let plaintext_on_disk = on_disk
         .windows(value.expose_secret().len())
         .any(|window| window == value.expose_secret());
     println!("the store file holds the value in plaintext: {plaintext_on_disk}");
-
-    // --- policy and audit --------------------------------------------------
-    // Only the deploy bot, only from its shell tool; everything else is denied.
-    let policy = RulePolicy::from_json_str(
-        r#"{ "default": "deny",
-             "rules": [ { "id": "deploy-bot", "effect": "allow",
-                          "secret": "file:workspace/demo",
-                          "agent": "deploy-bot", "tool": "shell.exec" } ] }"#,
-    )?;
-    // Every attempt is recorded in JSON lines chained with HMAC-SHA256. A real
-    // deployment keeps the chain key in a provider; this one is made per run.
-    let audit_path = dir.path().join("audit.jsonl");
-    let chain_key_bytes: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
-    let chain_key = || AuditChainKey::new(SecretBytes::from(chain_key_bytes.clone()));
-    let sink = JsonLinesAuditSink::open(&audit_path, chain_key()?)?;
-    // Every value the resolver hands out is registered with the redactor,
-    // which then removes it (and its encodings) from anything stored or shown.
-    let redactor = Redactor::new();
-    let resolver = Resolver::builder(Arc::clone(&catalog), policy, Arc::new(sink))
-        .redaction(Arc::new(redactor.clone()))
-        .build()?;
 
     // --- resolve into a child process: the parent never holds a String ----
     let request = ResolveRequest::new(
@@ -124,14 +146,19 @@ fn main() -> Result<(), Box<dyn Error>> {
     // --- rotate, revoke, restore -------------------------------------------
     let rotated =
         SecretBytes::from(format!("sk-quickstart-rotated-{}", std::process::id()).into_bytes());
-    let version = catalog.rotate(
+    let version = admin.rotate(
         handle.id(),
         &rotated,
         RotateOptions::default().retire_previous_after(Duration::from_secs(300)),
+        &operator,
     )?;
     println!("rotated {handle} to {version}; the old version retires after a 5 minute grace");
 
-    catalog.revoke(handle.id(), "quickstart: pretend the key leaked")?;
+    let leaked = AdminRequest::new(
+        Requester::new("ops-quickstart")?,
+        Purpose::new("pretend the key leaked")?,
+    );
+    admin.revoke(handle.id(), &leaked)?;
     match resolver.resolve(handle.id(), &request) {
         Err(err @ ResolveError::Revoked { .. }) => {
             println!("resolve after revoke fails closed: {err}")
@@ -139,11 +166,34 @@ fn main() -> Result<(), Box<dyn Error>> {
         Err(other) => return Err(other.into()),
         Ok(_) => return Err("a revoked handle resolved".into()),
     }
-    catalog.restore(handle.id())?;
+    admin.restore(handle.id(), &operator)?;
     let resolved = resolver.resolve(handle.id(), &request)?;
     println!(
         "restored {handle}; it resolves again, to {}",
         resolved.version()
+    );
+    drop(resolved);
+
+    // --- a restart: a fresh resolver knows no value until it pre-loads ----
+    drop((resolver, admin, redactor));
+    let restarted =
+        Resolver::builder(Arc::clone(&catalog), policy()?, Arc::clone(&sink)).build()?;
+    let report = restarted.preload_redactor(
+        &Requester::new("gateway")?,
+        &Purpose::new("start-up: mask every value still in use")?,
+    )?;
+    let fresh = restarted
+        .redactor()
+        .ok_or("the resolver has a redactor unless built without_redaction()")?;
+    let old_log_line = format!(
+        "retrying with key {}",
+        String::from_utf8_lossy(value.expose_secret())
+    );
+    println!(
+        "after a restart the redactor holds {} values before any resolve; a log line \
+         quoting the first (now retiring) version reads: {}",
+        report.loaded_count(),
+        fresh.redact_str(&old_log_line)
     );
 
     let head = verify_audit_log(&audit_path, &chain_key()?, None)?;

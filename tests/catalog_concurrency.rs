@@ -10,10 +10,12 @@
 
 use std::io::Read as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use tyrum_secrets::{
-    Catalog, HandleId, JsonFileCatalogStore, KindSpec, MemoryProvider, NewSecret, ProviderId,
-    Scope, SecretBytes, SecretKind,
+    AdminRequest, Catalog, HandleId, JsonFileCatalogStore, KindSpec, MemoryAuditSink,
+    MemoryProvider, NewSecret, ProviderId, Purpose, Requester, Scope, SecretAdmin, SecretBytes,
+    SecretKind,
 };
 use tyrum_secrets_testkit::process;
 
@@ -30,18 +32,30 @@ fn main() {
     );
 }
 
-fn catalog(path: &Path) -> Catalog {
-    Catalog::new(JsonFileCatalogStore::open(path).expect("the catalog opens"))
-        .with_provider(ProviderId::new("memory").unwrap(), MemoryProvider::new())
+/// An admin over the JSON-file catalog at `path`, auditing to memory.
+fn admin(path: &Path) -> SecretAdmin {
+    let catalog = Catalog::new(JsonFileCatalogStore::open(path).expect("the catalog opens"))
+        .with_provider(ProviderId::new("memory").unwrap(), MemoryProvider::new());
+    SecretAdmin::builder(Arc::new(catalog), Arc::new(MemoryAuditSink::bounded(16)))
+        .without_redaction()
+        .build()
+        .expect("the admin builds")
+}
+
+fn by() -> AdminRequest {
+    AdminRequest::new(
+        Requester::new("labeller").unwrap(),
+        Purpose::new("concurrency test").unwrap(),
+    )
 }
 
 fn worker(_role: &str, args: &[String]) {
-    let catalog = catalog(Path::new(&args[0]));
+    let admin = admin(Path::new(&args[0]));
     let id: HandleId = args[1].parse().unwrap();
     let worker = &args[2];
     for i in 0..UPDATES {
-        catalog
-            .set_label(&id, &format!("w{worker}-{i:03}"), Some("x"))
+        admin
+            .set_label(&id, &format!("w{worker}-{i:03}"), Some("x"), &by())
             .unwrap_or_else(|e| panic!("worker {worker} update {i}: {e}"));
     }
 }
@@ -49,14 +63,14 @@ fn worker(_role: &str, args: &[String]) {
 fn concurrent_updates() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.json");
-    let parent = catalog(&path);
+    let parent = admin(&path);
     let spec = NewSecret::new(
         ProviderId::new("memory").unwrap(),
         Scope::new("race").unwrap(),
         KindSpec::new(SecretKind::Generic, None).unwrap(),
     );
     let handle = parent
-        .create(spec, &SecretBytes::from(b"race-test-value".to_vec()))
+        .create(spec, &SecretBytes::from(b"race-test-value".to_vec()), &by())
         .unwrap();
     let id = handle.id().to_string();
     let children: Vec<_> = (0..PROCESSES)

@@ -1,7 +1,9 @@
 //! Crash safety of the JSON-file catalog: a child process updating the
 //! catalog in a loop is killed with SIGKILL at random moments, 100 times.
 //! After every kill the catalog must open, and every update the child saw
-//! return `Ok` must be there.
+//! return `Ok` must be there. The random moment is counted from when the
+//! child says it is ready, so process start-up on a loaded machine does not
+//! swallow the window.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,11 +13,13 @@
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tyrum_secrets::{
-    Catalog, CatalogStore, HandleId, JsonFileCatalogStore, KindSpec, MemoryProvider, NewSecret,
-    ProviderId, Scope, SecretBytes, SecretKind,
+    AdminRequest, Catalog, CatalogStore, HandleId, JsonFileCatalogStore, KindSpec, MemoryAuditSink,
+    MemoryProvider, NewSecret, ProviderId, Purpose, Requester, Scope, SecretAdmin, SecretBytes,
+    SecretKind,
 };
 use tyrum_secrets_testkit::process;
 
@@ -31,29 +35,42 @@ fn main() {
     );
 }
 
-fn catalog(path: &Path) -> Catalog {
+/// An admin over the JSON-file catalog at `path` (auditing to memory: the
+/// catalog's durability is what is tested here).
+fn admin(path: &Path) -> SecretAdmin {
     let store = JsonFileCatalogStore::open(path).expect("the catalog opens");
-    Catalog::new(store).with_provider(ProviderId::new("memory").unwrap(), MemoryProvider::new())
+    let catalog = Catalog::new(store)
+        .with_provider(ProviderId::new("memory").unwrap(), MemoryProvider::new());
+    SecretAdmin::builder(Arc::new(catalog), Arc::new(MemoryAuditSink::bounded(16)))
+        .without_redaction()
+        .build()
+        .expect("the admin builds")
 }
 
 /// Child: create a handle, then label it, forever; acknowledge each `Ok` on
 /// stdout only after the call returned.
 fn worker(_role: &str, args: &[String]) {
-    let catalog = catalog(Path::new(&args[0]));
+    let admin = admin(Path::new(&args[0]));
+    let by = AdminRequest::new(
+        Requester::new("crash-writer").unwrap(),
+        Purpose::new("crash test").unwrap(),
+    );
     let mut out = std::io::stdout().lock();
+    writeln!(out, "ready").unwrap();
+    out.flush().unwrap();
     for i in 0u64.. {
         let spec = NewSecret::new(
             ProviderId::new("memory").unwrap(),
             Scope::new("crash").unwrap(),
             KindSpec::new(SecretKind::Generic, None).unwrap(),
         );
-        let handle = catalog
-            .create(spec, &SecretBytes::from(b"crash-test-value".to_vec()))
+        let handle = admin
+            .create(spec, &SecretBytes::from(b"crash-test-value".to_vec()), &by)
             .expect("create");
         writeln!(out, "created {}", handle.id()).unwrap();
         out.flush().unwrap();
-        catalog
-            .set_label(handle.id(), "step", Some(&i.to_string()))
+        admin
+            .set_label(handle.id(), "step", Some(&i.to_string()), &by)
             .expect("label");
         writeln!(out, "labelled {} {i}", handle.id()).unwrap();
         out.flush().unwrap();
@@ -69,13 +86,20 @@ fn crash_rounds() {
     for round in 0..ROUNDS {
         let mut child = process::spawn_worker("catalog-writer", &[path.to_str().unwrap()]);
         let stdout = child.stdout.take().unwrap();
+        let (ready_tx, ready) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
+            let mut lines = Vec::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line == "ready" {
+                    let _ = ready_tx.send(());
+                }
+                lines.push(line);
+            }
+            lines
         });
-        std::thread::sleep(Duration::from_micros(rng.below(40_000)));
+        // (A child that never gets ready is killed all the same.)
+        let _ = ready.recv_timeout(Duration::from_secs(60));
+        std::thread::sleep(Duration::from_micros(rng.below(80_000)));
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
         for line in reader.join().unwrap() {

@@ -19,9 +19,10 @@ use base64::Engine as _;
 use serde_json::json;
 use tyrum_secrets::file::{FileOptions, FileProvider, KeySource};
 use tyrum_secrets::{
-    AuditChainKey, Catalog, JsonFileCatalogStore, JsonLinesAuditSink, KindSpec, NewSecret,
-    ProviderId, Purpose, Redactor, Requester, ResolveRequest, Resolver, RulePolicy, Scope,
-    SecretBytes, SecretKind, SecretString, verify_audit_log,
+    Action, AdminRequest, AuditChainKey, AuditRecord, Catalog, JsonFileCatalogStore,
+    JsonLinesAuditSink, KindSpec, NewSecret, ProviderId, Purpose, Requester, ResolveRequest,
+    Resolver, RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind, SecretString,
+    verify_audit_log,
 };
 
 const CANARY: &str = "CANARY-e2e-sk-live-4b1d9f7a2c8e6";
@@ -69,15 +70,6 @@ fn canary_resolved_into_a_tool_never_reaches_storage_logs_or_errors() {
         Catalog::new(JsonFileCatalogStore::open(&catalog_path).unwrap())
             .with_provider(provider.clone(), file),
     );
-    let spec = NewSecret::new(
-        provider,
-        Scope::new("workspace/e2e").unwrap(),
-        KindSpec::new(SecretKind::BearerToken, None).unwrap(),
-    );
-    let handle = catalog
-        .create(spec, &SecretBytes::from(CANARY.as_bytes().to_vec()))
-        .unwrap();
-
     let policy = RulePolicy::from_json_str(
         r#"{ "rules": [ { "id": "http", "effect": "allow", "secret": "file:workspace/*",
                           "agent": "agent-1", "tool": "http.fetch" } ] }"#,
@@ -85,10 +77,26 @@ fn canary_resolved_into_a_tool_never_reaches_storage_logs_or_errors() {
     .unwrap();
     let chain_key = || AuditChainKey::new(SecretBytes::from(vec![42u8; 32])).unwrap();
     let sink = Arc::new(JsonLinesAuditSink::open(&audit_path, chain_key()).unwrap());
-    let redactor = Redactor::new();
-    let resolver = Resolver::builder(Arc::clone(&catalog), policy, sink)
-        .redaction(Arc::new(redactor.clone()))
+    // The defaults: the resolver owns the redactor, the admin shares it.
+    let resolver = Resolver::builder(Arc::clone(&catalog), policy, sink.clone())
         .build()
+        .unwrap();
+    let redactor = resolver.redactor().unwrap().clone();
+    let admin = SecretAdmin::builder(Arc::clone(&catalog), sink)
+        .redactor(redactor.clone())
+        .build()
+        .unwrap();
+    let by = AdminRequest::new(
+        Requester::new("operator").unwrap(),
+        Purpose::new("e2e setup").unwrap(),
+    );
+    let spec = NewSecret::new(
+        provider,
+        Scope::new("workspace/e2e").unwrap(),
+        KindSpec::new(SecretKind::BearerToken, None).unwrap(),
+    );
+    let handle = admin
+        .create(spec, &SecretBytes::from(CANARY.as_bytes().to_vec()), &by)
         .unwrap();
 
     let capture = Capture::default();
@@ -135,7 +143,7 @@ fn canary_resolved_into_a_tool_never_reaches_storage_logs_or_errors() {
         );
 
         // Revoked: the dependent step fails closed, the error names the handle.
-        catalog.revoke(handle.id(), "e2e").unwrap();
+        admin.revoke(handle.id(), &by).unwrap();
         let err = resolver.substitute_json(&arguments, &request).unwrap_err();
         tracing::error!(%err, "substitution failed");
         assert_no_canary("error", format!("{err} {err:?}").as_bytes());
@@ -152,7 +160,25 @@ fn canary_resolved_into_a_tool_never_reaches_storage_logs_or_errors() {
     }
     let head = verify_audit_log(&audit_path, &chain_key(), None).unwrap();
     assert_eq!(
-        head.seq, 2,
-        "one record for the resolve, one for the revoked attempt"
+        head.seq, 4,
+        "the create, the resolve, the revoke and the revoked attempt"
+    );
+    let actions: Vec<Action> = std::fs::read_to_string(&audit_path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let r: AuditRecord = serde_json::from_value(v["entry"]["record"].clone()).unwrap();
+            r.action
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            Action::Create,
+            Action::Resolve,
+            Action::Revoke,
+            Action::Resolve
+        ]
     );
 }

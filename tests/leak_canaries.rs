@@ -13,9 +13,10 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use tyrum_secrets::{
-    Catalog, CatalogError, HandleId, JsonFileCatalogStore, KindSpec, Locator, MemoryProvider,
-    NewSecret, ProviderError, ProviderId, RotateOptions, Scope, SecretBytes, SecretKind,
-    SecretProvider, SecretString, VersionSelector, bytes_from_string, string_from_bytes,
+    AdminError, AdminRequest, AuditChainKey, Catalog, CatalogError, HandleId, JsonFileCatalogStore,
+    JsonLinesAuditSink, KindSpec, Locator, MemoryProvider, NewSecret, ProviderError, ProviderId,
+    Purpose, Requester, RotateOptions, Scope, SecretAdmin, SecretBytes, SecretKind, SecretProvider,
+    SecretString, VersionSelector, bytes_from_string, string_from_bytes,
 };
 use tyrum_secrets_testkit::{FaultPlan, FaultyProvider};
 
@@ -34,25 +35,45 @@ fn secret(canary: &str) -> SecretBytes {
     SecretBytes::from(canary.as_bytes().to_vec())
 }
 
-fn catalog_with_canary(canary: &str, dir: &std::path::Path) -> (Catalog, HandleId) {
+fn by() -> AdminRequest {
+    AdminRequest::new(
+        Requester::new("operator").unwrap(),
+        Purpose::new("leak test").unwrap(),
+    )
+}
+
+/// A JSON-file catalog holding one handle created with `canary` and rotated,
+/// through an admin that records to an audit file in `dir`.
+fn catalog_with_canary(
+    canary: &str,
+    dir: &std::path::Path,
+) -> (Arc<Catalog>, SecretAdmin, HandleId) {
     let provider = ProviderId::new("memory").unwrap();
     let shared: Arc<dyn SecretProvider> = Arc::new(MemoryProvider::new());
-    let catalog = Catalog::new(JsonFileCatalogStore::open(dir.join("catalog.json")).unwrap())
-        .with_shared_provider(provider.clone(), shared);
+    let catalog = Arc::new(
+        Catalog::new(JsonFileCatalogStore::open(dir.join("catalog.json")).unwrap())
+            .with_shared_provider(provider.clone(), shared),
+    );
+    let key = AuditChainKey::new(SecretBytes::from(vec![7u8; 32])).unwrap();
+    let sink = JsonLinesAuditSink::open(dir.join("audit.jsonl"), key).unwrap();
+    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(sink))
+        .build()
+        .unwrap();
     let spec = NewSecret::new(
         provider,
         Scope::new("leak").unwrap(),
         KindSpec::new(SecretKind::Password, None).unwrap(),
     );
-    let handle = catalog.create(spec, &secret(canary)).unwrap();
-    catalog
+    let handle = admin.create(spec, &secret(canary), &by()).unwrap();
+    admin
         .rotate(
             handle.id(),
             &secret(&format!("{canary}-rotated")),
             RotateOptions::default(),
+            &by(),
         )
         .unwrap();
-    (catalog, handle.id().clone())
+    (catalog, admin, handle.id().clone())
 }
 
 #[test]
@@ -80,8 +101,13 @@ fn provider_debug_and_reads_never_print_values() {
 #[test]
 fn catalog_state_handles_and_files_never_hold_values() {
     let dir = tempfile::tempdir().unwrap();
-    let (catalog, id) = catalog_with_canary(CANARY, dir.path());
+    let (catalog, admin, id) = catalog_with_canary(CANARY, dir.path());
     assert_debug_clean("Catalog", &catalog, CANARY);
+    assert_debug_clean("SecretAdmin", &admin, CANARY);
+    admin.revoke(&id, &by()).unwrap();
+    admin.set_label(&id, "owner", Some("ops"), &by()).unwrap();
+    let listed = admin.list().unwrap();
+    assert_debug_clean("SecretAdmin::list", &listed, CANARY);
     let entry = catalog.entry(&id).unwrap();
     assert_debug_clean("CatalogEntry", &entry, CANARY);
     assert_clean(
@@ -132,12 +158,42 @@ fn errors_never_carry_values() {
 
     // Catalog errors on a handle whose value is the canary.
     let dir = tempfile::tempdir().unwrap();
-    let (catalog, id) = catalog_with_canary(CANARY, dir.path());
-    catalog.revoke(&id, "leak test").unwrap();
+    let (catalog, admin, id) = catalog_with_canary(CANARY, dir.path());
+    admin.revoke(&id, &by()).unwrap();
     let err = catalog.lookup(&id).unwrap_err();
     assert!(matches!(err, CatalogError::Revoked { .. }));
     assert_debug_clean("CatalogError", &err, CANARY);
     assert_clean("CatalogError Display", &err.to_string(), CANARY);
+
+    // Admin errors carrying a value's refusal: too short to mask, and too
+    // large for the provider.
+    let short = &CANARY[..6];
+    let err = admin
+        .rotate(&id, &secret(short), RotateOptions::default(), &by())
+        .unwrap_err();
+    assert!(matches!(err, AdminError::Redaction { .. }));
+    assert_debug_clean("AdminError", &err, short);
+    assert_clean("AdminError Display", &err.to_string(), short);
+    let small = Arc::new(
+        Catalog::new(tyrum_secrets::MemoryCatalogStore::new()).with_provider(
+            ProviderId::new("memory").unwrap(),
+            MemoryProvider::with_max_value_len(8),
+        ),
+    );
+    let small_admin = SecretAdmin::builder(small, Arc::new(tyrum_secrets::MemoryAuditSink::new()))
+        .build()
+        .unwrap();
+    let spec = NewSecret::new(
+        ProviderId::new("memory").unwrap(),
+        Scope::new("leak").unwrap(),
+        KindSpec::new(SecretKind::Password, None).unwrap(),
+    );
+    let err = small_admin
+        .create(spec, &secret(CANARY), &by())
+        .unwrap_err();
+    assert!(matches!(err, AdminError::Provider { .. }));
+    assert_debug_clean("AdminError", &err, CANARY);
+    assert_clean("AdminError Display", &err.to_string(), CANARY);
 }
 
 proptest! {
@@ -147,13 +203,15 @@ proptest! {
     fn no_value_reaches_debug_json_or_disk(value in "[A-Za-z0-9+/=_-]{16,64}") {
         let canary = format!("CANARY{value}");
         let dir = tempfile::tempdir().unwrap();
-        let (catalog, id) = catalog_with_canary(&canary, dir.path());
+        let (catalog, admin, id) = catalog_with_canary(&canary, dir.path());
         let entry = catalog.entry(&id).unwrap();
         let outputs = [
             format!("{catalog:?}"),
+            format!("{admin:?}"),
             format!("{entry:?}"),
             serde_json::to_string(&entry).unwrap(),
             std::fs::read_to_string(dir.path().join("catalog.json")).unwrap(),
+            std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap(),
         ];
         for output in outputs {
             prop_assert!(!output.contains(&canary));

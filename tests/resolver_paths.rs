@@ -12,11 +12,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use tyrum_secrets::{
-    ApprovalGrant, ApprovalRejection, AuditChainKey, AuditError, AuditRecord, AuditSink, Catalog,
-    DecisionReason, Destination, Effect, ErrorKind, ExposeSecret, FingerprintKey, HandleId,
-    JsonLinesAuditSink, KindSpec, MemoryApprovals, MemoryAuditSink, MemoryCatalogStore,
-    MemoryProvider, NewSecret, Outcome, ProviderId, Purpose, RedactionHook, RedactionHookError,
-    Requester, ResolveError, ResolveRequest, Resolver, RulePolicy, Scope, SecretBytes,
+    AdminRequest, ApprovalGrant, ApprovalRejection, AuditChainKey, AuditError, AuditRecord,
+    AuditSink, Catalog, DecisionReason, Destination, Effect, ErrorKind, ExposeSecret,
+    FingerprintKey, HandleId, JsonLinesAuditSink, KindSpec, MemoryApprovals, MemoryAuditSink,
+    MemoryCatalogStore, MemoryProvider, NewSecret, Outcome, ProviderId, Purpose, Redactor,
+    Requester, ResolveError, ResolveRequest, Resolver, RulePolicy, Scope, SecretAdmin, SecretBytes,
     SecretHandle, SecretKind, SecretProvider, Timestamp, verify_audit_log,
 };
 use tyrum_secrets_testkit::{FaultPlan, FaultyProvider};
@@ -31,6 +31,8 @@ const POLICY: &str = r#"{
 
 struct Fixture {
     catalog: Arc<Catalog>,
+    /// Records to a sink of its own, so `sink` holds resolve records only.
+    admin: SecretAdmin,
     provider: Arc<FaultyProvider<MemoryProvider>>,
     sink: Arc<MemoryAuditSink>,
     approvals: Arc<MemoryApprovals>,
@@ -65,8 +67,13 @@ impl Fixture {
         )
         .approvals(approvals.clone());
         let resolver = configure(builder).build().unwrap();
+        let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
+            .without_redaction()
+            .build()
+            .unwrap();
         Self {
             catalog,
+            admin,
             provider,
             sink,
             approvals,
@@ -80,8 +87,8 @@ impl Fixture {
             Scope::new(scope).unwrap(),
             kind,
         );
-        self.catalog
-            .create(spec, &SecretBytes::from(value.as_bytes().to_vec()))
+        self.admin
+            .create(spec, &SecretBytes::from(value.as_bytes().to_vec()), &by())
             .unwrap()
     }
 
@@ -107,6 +114,13 @@ impl Fixture {
         let records = self.sink.records()[before..].to_vec();
         (result, records)
     }
+}
+
+fn by() -> AdminRequest {
+    AdminRequest::new(
+        Requester::new("operator").unwrap(),
+        Purpose::new("resolver path test").unwrap(),
+    )
 }
 
 fn request() -> ResolveRequest {
@@ -330,7 +344,7 @@ fn wrong_approvals_are_refused_and_a_right_one_is_used_once() {
 fn revoked_handle_fails_and_is_recorded() {
     let f = Fixture::new();
     let h = f.api_key("open/ci", "sk-revoked-value-1");
-    f.catalog.revoke(h.id(), "leaked").unwrap();
+    f.admin.revoke(h.id(), &by()).unwrap();
     let (result, records) = f.attempt(h.id(), &request());
     assert!(matches!(result, Err(ResolveError::Revoked { .. })));
     let r = only(records);
@@ -469,36 +483,49 @@ fn sink_timeout_returns_no_value_and_does_not_hang() {
     sink.released.notify_all();
 }
 
-/// A redactor hook that refuses short values and remembers what it took.
-#[derive(Debug, Default)]
-struct PickyRedactor(Mutex<Vec<HandleId>>);
-
-impl RedactionHook for PickyRedactor {
-    fn register(&self, handle: &HandleId, value: &SecretBytes) -> Result<(), RedactionHookError> {
-        if value.expose_secret().len() < 8 {
-            return Err(RedactionHookError::new(
-                handle.clone(),
-                "value shorter than 8 bytes",
-            ));
-        }
-        self.0.lock().unwrap().push(handle.clone());
-        Ok(())
-    }
-}
-
 #[test]
 fn redactor_sees_every_value_and_a_refusal_fails_closed() {
-    let hook = Arc::new(PickyRedactor::default());
-    let f = Fixture::with_sink(None, |b| b.redaction(hook.clone()));
+    let redactor = Redactor::with_min_value_len(8);
+    let f = Fixture::with_sink(None, |b| b.redactor(redactor.clone()));
     let long = f.api_key("open/ci", "sk-long-enough-1");
     let short = f.api_key("open/ci2", "short");
     assert!(f.attempt(long.id(), &request()).0.is_ok());
-    assert_eq!(*hook.0.lock().unwrap(), vec![long.id().clone()]);
+    assert_eq!(
+        redactor.redact_str("echo sk-long-enough-1").as_str(),
+        format!("echo [{}]", long.id())
+    );
     let (result, records) = f.attempt(short.id(), &request());
     assert!(matches!(result, Err(ResolveError::Redaction { .. })));
     let r = only(records);
     assert_eq!(r.error_kind, Some(ErrorKind::Redaction));
     assert_eq!(r.outcome, Outcome::Failed);
+    assert_eq!(
+        redactor.value_count(),
+        1,
+        "the refused value is not registered"
+    );
+}
+
+#[test]
+fn resolver_owns_a_redactor_by_default_and_hands_out_that_one() {
+    let f = Fixture::new();
+    let h = f.api_key("open/ci", "sk-default-redactor-1");
+    let first = f.resolver.redactor().expect("redaction is on by default");
+    assert!(f.attempt(h.id(), &request()).0.is_ok());
+    let again = f.resolver.redactor().unwrap();
+    for redactor in [first, again] {
+        assert_eq!(
+            redactor.redact_str("got sk-default-redactor-1").as_str(),
+            format!("got [{}]", h.id())
+        );
+    }
+    let off = Fixture::with_sink(None, |b| b.without_redaction());
+    assert!(off.resolver.redactor().is_none());
+    let h = off.api_key("open/ci", "short");
+    assert!(
+        off.attempt(h.id(), &request()).0.is_ok(),
+        "no redactor, no refusal"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod admin;
 pub mod audit;
 pub mod catalog;
 pub mod durable;
@@ -15,10 +16,11 @@ pub mod resolver;
 mod time;
 mod value;
 
+pub use admin::{AdminError, AdminRequest, SecretAdmin, SecretAdminBuilder};
 pub use audit::{
     Action, AuditChainKey, AuditError, AuditRecord, AuditSink, ChainHead, ErrorKind, Fingerprint,
-    FingerprintKey, JsonLinesAuditSink, MemoryAuditSink, Outcome, VerifyError, VerifyProblem,
-    verify_audit_log,
+    FingerprintKey, JsonLinesAuditSink, LabelChange, LoadedVersions, MemoryAuditSink, Outcome,
+    VerifyError, VerifyProblem, verify_audit_log,
 };
 pub use catalog::{
     Catalog, CatalogEntry, CatalogError, CatalogStore, EntryStatus, JsonFileCatalogStore,
@@ -41,8 +43,8 @@ pub use provider::{
 pub use redaction::{Redacted, RedactionError, Redactor};
 pub use request::{Destination, Purpose, RequestError, Requester};
 pub use resolver::{
-    NoRedaction, RedactionHook, RedactionHookError, ResolveError, ResolveRequest, ResolvedSecret,
-    Resolver, ResolverBuilder,
+    PreloadError, PreloadReport, ResolveError, ResolveRequest, ResolvedSecret, Resolver,
+    ResolverBuilder, SkipReason, SkippedVersion,
 };
 pub use time::Timestamp;
 pub use value::{

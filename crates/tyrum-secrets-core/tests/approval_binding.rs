@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tyrum_secrets_core::{
-    ApprovalGrant, ApprovalRejection, Catalog, Destination, ExposeSecret, KindSpec,
+    AdminRequest, ApprovalGrant, ApprovalRejection, Catalog, Destination, ExposeSecret, KindSpec,
     MemoryApprovals, MemoryAuditSink, MemoryCatalogStore, MemoryProvider, NewSecret, Outcome,
     ProviderId, Purpose, Requester, ResolveError, ResolveRequest, Resolver, RulePolicy, Scope,
-    SecretBytes, Timestamp,
+    SecretAdmin, SecretBytes, Timestamp,
 };
 
 fn request(tool: &str, host: &str) -> ResolveRequest {
@@ -38,7 +38,15 @@ fn a_grant_for_one_tool_and_host_does_not_resolve_for_another() {
         Catalog::new(MemoryCatalogStore::new())
             .with_provider(memory.clone(), MemoryProvider::new()),
     );
-    let handle = catalog
+    // The admin records to a sink of its own; `sink` holds resolves only.
+    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
+        .build()
+        .unwrap();
+    let by = AdminRequest::new(
+        Requester::new("operator").unwrap(),
+        Purpose::new("test setup").unwrap(),
+    );
+    let handle = admin
         .create(
             NewSecret::new(
                 memory,
@@ -46,6 +54,7 @@ fn a_grant_for_one_tool_and_host_does_not_resolve_for_another() {
                 KindSpec::api_key(),
             ),
             &SecretBytes::from(b"ghp-approved-CANARY-value".to_vec()),
+            &by,
         )
         .unwrap();
     let policy = RulePolicy::from_json_str(

@@ -12,13 +12,14 @@
 use std::sync::Arc;
 
 use tyrum_secrets_core::{
-    Catalog, InjectError, KindSpec, MemoryAuditSink, MemoryCatalogStore, MemoryProvider, NewSecret,
-    Outcome, ProviderId, Purpose, Requester, ResolveRequest, Resolver, RulePolicy, Scope,
-    SecretBytes, SecretHandle,
+    AdminRequest, Catalog, InjectError, KindSpec, MemoryAuditSink, MemoryCatalogStore,
+    MemoryProvider, NewSecret, Outcome, ProviderId, Purpose, Requester, ResolveRequest, Resolver,
+    RulePolicy, Scope, SecretAdmin, SecretBytes, SecretHandle,
 };
 
 struct Fixture {
-    catalog: Arc<Catalog>,
+    /// Records to a sink of its own, so `sink` holds resolves only.
+    admin: SecretAdmin,
     sink: Arc<MemoryAuditSink>,
     resolver: Resolver,
 }
@@ -36,8 +37,11 @@ fn fixture() -> Fixture {
     let resolver = Resolver::builder(catalog.clone(), policy, sink.clone())
         .build()
         .unwrap();
+    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
+        .build()
+        .unwrap();
     Fixture {
-        catalog,
+        admin,
         sink,
         resolver,
     }
@@ -45,7 +49,11 @@ fn fixture() -> Fixture {
 
 impl Fixture {
     fn secret(&self, scope: &str, value: &[u8]) -> SecretHandle {
-        self.catalog
+        let by = AdminRequest::new(
+            Requester::new("operator").unwrap(),
+            Purpose::new("test setup").unwrap(),
+        );
+        self.admin
             .create(
                 NewSecret::new(
                     ProviderId::new("memory").unwrap(),
@@ -53,6 +61,7 @@ impl Fixture {
                     KindSpec::bearer_token(),
                 ),
                 &SecretBytes::from(value.to_vec()),
+                &by,
             )
             .unwrap()
     }

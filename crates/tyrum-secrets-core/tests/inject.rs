@@ -12,14 +12,14 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tyrum_secrets_core::{
-    Catalog, ErrorKind, ExposeSecret, HandleId, InjectError, KindSpec, MemoryAuditSink,
-    MemoryCatalogStore, MemoryProvider, NewSecret, Outcome, ProviderId, Purpose, Requester,
-    ResolveError, ResolveRequest, Resolver, RulePolicy, Scope, SecretBytes, SecretHandle,
-    SecretKind,
+    AdminRequest, Catalog, ErrorKind, ExposeSecret, HandleId, InjectError, KindSpec,
+    MemoryAuditSink, MemoryCatalogStore, MemoryProvider, NewSecret, Outcome, ProviderId, Purpose,
+    Requester, ResolveError, ResolveRequest, Resolver, RulePolicy, Scope, SecretAdmin, SecretBytes,
+    SecretHandle, SecretKind,
 };
 
 struct Fixture {
-    catalog: Arc<Catalog>,
+    admin: SecretAdmin,
     sink: Arc<MemoryAuditSink>,
     resolver: Resolver,
 }
@@ -37,11 +37,23 @@ fn fixture() -> Fixture {
     let resolver = Resolver::builder(catalog.clone(), policy, sink.clone())
         .build()
         .unwrap();
+    // The admin records to its own sink, so `sink` holds resolves only.
+    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
+        .redactor(resolver.redactor().unwrap().clone())
+        .build()
+        .unwrap();
     Fixture {
-        catalog,
+        admin,
         sink,
         resolver,
     }
+}
+
+fn by() -> AdminRequest {
+    AdminRequest::new(
+        Requester::new("operator").unwrap(),
+        Purpose::new("injection test").unwrap(),
+    )
 }
 
 impl Fixture {
@@ -51,8 +63,8 @@ impl Fixture {
             Scope::new(scope).unwrap(),
             KindSpec::new(SecretKind::BearerToken, None).unwrap(),
         );
-        self.catalog
-            .create(spec, &SecretBytes::from(value.to_vec()))
+        self.admin
+            .create(spec, &SecretBytes::from(value.to_vec()), &by())
             .unwrap()
     }
 }
@@ -99,7 +111,7 @@ fn failed_env_injection_sets_nothing() {
     let f = fixture();
     let good = f.secret("tools/a", b"tok-good-value-1");
     let revoked = f.secret("tools/b", b"tok-revoked-value-1");
-    f.catalog.revoke(revoked.id(), "rotated out").unwrap();
+    f.admin.revoke(revoked.id(), &by()).unwrap();
     let mut command = Command::new("sh");
     command.args(["-c", r#"printf '%s' "${GOOD-unset}""#]);
     let err = f
@@ -205,7 +217,7 @@ fn malformed_unknown_and_revoked_handles_are_errors_not_literals() {
     ));
 
     let revoked = f.secret("tools/r", b"tok-revoked-2");
-    f.catalog.revoke(revoked.id(), "leaked").unwrap();
+    f.admin.revoke(revoked.id(), &by()).unwrap();
     let err = f
         .resolver
         .render_template(&format!("Bearer {{{{{}}}}}", revoked.id()), &request())
@@ -287,7 +299,7 @@ fn handles_inside_strings_or_keys_are_errors_not_literals() {
     let f = fixture();
     let h = f.secret("tools/api", b"tok-embedded-CANARY-6");
     let revoked = f.secret("tools/r", b"tok-embedded-CANARY-7");
-    f.catalog.revoke(revoked.id(), "leaked").unwrap();
+    f.admin.revoke(revoked.id(), &by()).unwrap();
     let cases = [
         (
             json!({"headers": {"auth": format!("Bearer {}", h.id())}}),

@@ -10,9 +10,9 @@
 use std::sync::Arc;
 
 use tyrum_secrets_core::{
-    Catalog, ExposeSecret, KindSpec, MemoryAuditSink, MemoryCatalogStore, MemoryProvider,
-    NewSecret, ProviderId, Purpose, Requester, ResolveError, ResolveRequest, Resolver, RulePolicy,
-    Scope, SecretBytes, SecretHandle,
+    AdminRequest, Catalog, ExposeSecret, KindSpec, MemoryAuditSink, MemoryCatalogStore,
+    MemoryProvider, NewSecret, ProviderId, Purpose, Requester, ResolveError, ResolveRequest,
+    Resolver, RulePolicy, Scope, SecretAdmin, SecretBytes, SecretHandle,
 };
 
 fn catalog() -> Arc<Catalog> {
@@ -23,7 +23,12 @@ fn catalog() -> Arc<Catalog> {
     )
 }
 
-fn create(catalog: &Catalog, provider: &str, team: Option<&str>, value: &[u8]) -> SecretHandle {
+fn create(
+    catalog: &Arc<Catalog>,
+    provider: &str,
+    team: Option<&str>,
+    value: &[u8],
+) -> SecretHandle {
     let mut spec = NewSecret::new(
         ProviderId::new(provider).unwrap(),
         Scope::new("shared").unwrap(),
@@ -32,9 +37,23 @@ fn create(catalog: &Catalog, provider: &str, team: Option<&str>, value: &[u8]) -
     if let Some(team) = team {
         spec = spec.label("team", team);
     }
-    catalog
-        .create(spec, &SecretBytes::from(value.to_vec()))
+    admin(catalog)
+        .create(spec, &SecretBytes::from(value.to_vec()), &by())
         .unwrap()
+}
+
+/// Creating goes through the admin, which records to a sink of its own.
+fn admin(catalog: &Arc<Catalog>) -> SecretAdmin {
+    SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
+        .build()
+        .unwrap()
+}
+
+fn by() -> AdminRequest {
+    AdminRequest::new(
+        Requester::new("operator").unwrap(),
+        Purpose::new("test setup").unwrap(),
+    )
 }
 
 fn request() -> ResolveRequest {

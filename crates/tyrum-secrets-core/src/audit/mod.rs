@@ -1,4 +1,5 @@
-//! Audit: one record for every resolve attempt, never the value.
+//! Audit: one record for every resolve attempt and every administrative
+//! change ([`Action`]), never the value.
 //!
 //! [`AuditSink`] is the trait; core ships [`MemoryAuditSink`] and
 //! [`JsonLinesAuditSink`], a JSON-lines file whose records are chained with
@@ -46,8 +47,9 @@ use crate::policy::{ApprovalRejection, DecisionReason, Effect};
 use crate::request::Requester;
 use crate::{HandleId, ProviderId, Scope, SecretKind, Timestamp, Version};
 
-/// One resolve attempt, as the audit log keeps it. Holds no secret value;
-/// at most a keyed [`Fingerprint`] of it.
+/// One resolve attempt or administrative change ([`AuditRecord::action`]),
+/// as the audit log keeps it. Holds no secret value; at most a keyed
+/// [`Fingerprint`] of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AuditRecord {
@@ -109,6 +111,42 @@ pub struct AuditRecord {
     /// The auth profile whose credential was resolved, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_profile: Option<String>,
+    /// The expiry an administrative change gave the handle (create, rotate
+    /// with a new expiry, set_expiry). On a [`Action::SetExpiry`] record
+    /// `None` means the expiry was cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// The label a [`Action::SetLabel`] record set or cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<LabelChange>,
+    /// The secret's values may go out unmasked: its create (or import)
+    /// record says the operator allowed it, and a resolve record says the
+    /// value handed out was not registered with the redactor.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unmasked: bool,
+    /// The handles and versions an [`Action::Preload`] record loaded into
+    /// the redactor (never their values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loaded: Vec<LoadedVersions>,
+}
+
+/// A label set (`value` is `Some`) or cleared (`None`) by an administrative
+/// change. Labels are safe to show; never a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelChange {
+    /// The label's key.
+    pub key: String,
+    /// Its new value, or `None` when it was removed.
+    pub value: Option<String>,
+}
+
+/// One handle's versions that a redactor pre-load registered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadedVersions {
+    /// The handle.
+    pub handle_id: HandleId,
+    /// The versions whose values were registered, ascending.
+    pub versions: Vec<Version>,
 }
 
 impl AuditRecord {
@@ -142,6 +180,10 @@ impl AuditRecord {
             action: Action::Resolve,
             node: None,
             auth_profile: None,
+            expires_at: None,
+            label: None,
+            allow_unmasked: false,
+            loaded: Vec::new(),
         }
     }
 }
@@ -169,9 +211,14 @@ pub enum Action {
     Destroy,
     /// A handle's expiry was set or cleared.
     SetExpiry,
+    /// A handle's label was set or cleared (labels can decide which policy
+    /// rules apply).
+    SetLabel,
     /// Old versions past their grace period were removed.
     Retire,
-    /// Values were read to pre-load the redactor; none was handed out.
+    /// Values were read to pre-load the redactor; none was handed out. The
+    /// record's `loaded` names the handles and versions; its `handle_id`
+    /// is a fresh id naming the batch, not a handle in the catalog.
     Preload,
     /// An operator accepted state older than its anchor.
     AcceptRollback,
@@ -188,6 +235,7 @@ impl fmt::Display for Action {
             Action::Restore => "restore",
             Action::Destroy => "destroy",
             Action::SetExpiry => "set_expiry",
+            Action::SetLabel => "set_label",
             Action::Retire => "retire",
             Action::Preload => "preload",
             Action::AcceptRollback => "accept_rollback",
@@ -209,6 +257,11 @@ pub enum Outcome {
     Denied,
     /// Something failed (unknown, revoked, expired, provider, redaction).
     Failed,
+    /// An administrative change was made (or a pre-load done) — unless a
+    /// later record with the same `request_id` says it failed. The record
+    /// is written before the change becomes visible, so, like
+    /// [`Outcome::Resolved`], it may over-report, never under-report.
+    Applied,
 }
 
 /// Classes of resolve failure, as audit records name them.

@@ -36,6 +36,12 @@ pub struct CatalogEntry {
     /// Old versions waiting for their grace period to end.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retiring: Vec<Retirement>,
+    /// **This value is not masked**: an operator allowed a value shorter
+    /// than the redactor's minimum, which the resolver then hands out
+    /// without registering it. Set only at create time
+    /// ([`NewSecret::allow_unmasked`](crate::NewSecret::allow_unmasked)).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unmasked: bool,
     /// Bumped by the store on every successful write; the compare-and-set
     /// token.
     #[serde(default)]
@@ -58,8 +64,17 @@ impl CatalogEntry {
         self.expires_at.is_some_and(|at| now >= at)
     }
 
-    /// Versions a resolve may still return: the current one and those in
-    /// their grace period. The redactor keeps all of them registered.
+    /// Versions whose values may still be in use: the current one (what a
+    /// resolve returns) and the previous ones still held in the provider
+    /// during their grace period (handed out before a rotation, and still
+    /// in the hands of whoever resolved them until they are retired).
+    ///
+    /// A resolve only ever returns the current version; the older ones are
+    /// listed so that the redactor keeps masking them:
+    /// [`Resolver::preload_redactor`](crate::Resolver::preload_redactor)
+    /// registers every one of them. An entry that follows the provider's
+    /// latest version ([`VersionPin::Latest`]) has no fixed current
+    /// version, so only its retiring versions are listed.
     pub fn resolvable_versions(&self) -> Vec<Version> {
         let mut versions: Vec<Version> = self.retiring.iter().map(|r| r.version).collect();
         if let VersionPin::Pinned(v) = self.current {

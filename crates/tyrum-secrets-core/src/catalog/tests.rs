@@ -1,10 +1,44 @@
 use super::*;
-use crate::{ExposeSecret, MemoryProvider, SecretKind};
+use crate::{
+    AdminError, AdminRequest, ExposeSecret, KindSpec, Locator, MemoryAuditSink, MemoryProvider,
+    Purpose, Requester, Scope, SecretAdmin, SecretBytes, SecretKind, SecretProvider, Version,
+};
 
-fn catalog() -> (Catalog, ProviderId) {
+/// A catalog and the admin that changes it (recording to memory).
+struct Fixture {
+    catalog: Arc<Catalog>,
+    admin: SecretAdmin,
+}
+
+impl std::ops::Deref for Fixture {
+    type Target = Catalog;
+    fn deref(&self) -> &Catalog {
+        &self.catalog
+    }
+}
+
+fn admin_of(catalog: Catalog) -> Fixture {
+    let catalog = Arc::new(catalog);
+    let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
+        .build()
+        .unwrap();
+    Fixture { catalog, admin }
+}
+
+fn by() -> AdminRequest {
+    AdminRequest::new(
+        Requester::new("operator").unwrap(),
+        Purpose::new("catalog test").unwrap(),
+    )
+}
+
+fn catalog() -> (Fixture, ProviderId) {
     let id = ProviderId::new("memory").unwrap();
     (
-        Catalog::new(MemoryCatalogStore::new()).with_provider(id.clone(), MemoryProvider::new()),
+        admin_of(
+            Catalog::new(MemoryCatalogStore::new())
+                .with_provider(id.clone(), MemoryProvider::new()),
+        ),
         id,
     )
 }
@@ -30,7 +64,8 @@ fn read(catalog: &Catalog, id: &HandleId) -> Result<Vec<u8>, CatalogError> {
 fn create_then_read_returns_the_value() {
     let (catalog, provider) = catalog();
     let handle = catalog
-        .create(api_key(&provider), &value("sk-create-1"))
+        .admin
+        .create(api_key(&provider), &value("sk-create-1"), &by())
         .unwrap();
     assert_eq!(read(&catalog, handle.id()).unwrap(), b"sk-create-1");
     let entry = catalog.entry(handle.id()).unwrap();
@@ -45,14 +80,17 @@ fn create_then_read_returns_the_value() {
 fn rotation_moves_the_handle_and_keeps_the_old_version_until_retired() {
     let (catalog, provider) = catalog();
     let handle = catalog
-        .create(api_key(&provider), &value("sk-old-value"))
+        .admin
+        .create(api_key(&provider), &value("sk-old-value"), &by())
         .unwrap();
     let grace = Duration::from_secs(60);
     let v2 = catalog
+        .admin
         .rotate(
             handle.id(),
             &value("sk-new-value"),
             RotateOptions::default().retire_previous_after(grace),
+            &by(),
         )
         .unwrap();
     assert_eq!(read(&catalog, handle.id()).unwrap(), b"sk-new-value");
@@ -65,9 +103,15 @@ fn rotation_moves_the_handle_and_keeps_the_old_version_until_retired() {
             .is_ok()
     );
     // Not yet due.
-    assert_eq!(catalog.retire_due_at(Timestamp::now()).unwrap(), 0);
+    assert_eq!(
+        catalog
+            .admin
+            .retire_due_at(Timestamp::now(), &by())
+            .unwrap(),
+        0
+    );
     let later = Timestamp::now().saturating_add(grace * 2);
-    assert_eq!(catalog.retire_due_at(later).unwrap(), 1);
+    assert_eq!(catalog.admin.retire_due_at(later, &by()).unwrap(), 1);
     assert!(matches!(
         p.read(&entry.locator, VersionSelector::Exact(Version::FIRST)),
         Err(ProviderError::VersionNotFound { .. })
@@ -80,13 +124,16 @@ fn rotation_moves_the_handle_and_keeps_the_old_version_until_retired() {
 fn zero_grace_retires_during_rotation() {
     let (catalog, provider) = catalog();
     let handle = catalog
-        .create(api_key(&provider), &value("sk-old-value"))
+        .admin
+        .create(api_key(&provider), &value("sk-old-value"), &by())
         .unwrap();
     catalog
+        .admin
         .rotate(
             handle.id(),
             &value("sk-new-value"),
             RotateOptions::default().retire_previous_after(Duration::ZERO),
+            &by(),
         )
         .unwrap();
     let entry = catalog.entry(handle.id()).unwrap();
@@ -101,21 +148,29 @@ fn zero_grace_retires_during_rotation() {
 #[test]
 fn failed_publish_leaves_the_handle_on_the_old_version() {
     let id = ProviderId::new("small").unwrap();
-    let catalog = Catalog::new(MemoryCatalogStore::new())
-        .with_provider(id.clone(), MemoryProvider::with_max_value_len(16));
+    let catalog = admin_of(
+        Catalog::new(MemoryCatalogStore::new())
+            .with_provider(id.clone(), MemoryProvider::with_max_value_len(16)),
+    );
     let handle = catalog
-        .create(api_key(&id), &value("sk-small-value"))
+        .admin
+        .create(api_key(&id), &value("sk-small-value"), &by())
         .unwrap();
     let err = catalog
+        .admin
         .rotate(
             handle.id(),
             &value("sk-far-too-large-for-this-provider"),
             RotateOptions::default(),
+            &by(),
         )
         .unwrap_err();
     assert!(matches!(
         err,
-        CatalogError::Provider(ProviderError::ValueTooLarge { .. })
+        AdminError::Provider {
+            source: ProviderError::ValueTooLarge { .. },
+            ..
+        }
     ));
     assert_eq!(read(&catalog, handle.id()).unwrap(), b"sk-small-value");
 }
@@ -124,25 +179,28 @@ fn failed_publish_leaves_the_handle_on_the_old_version() {
 fn revoked_handle_fails_until_restored_and_rotation_does_not_unrevoke() {
     let (catalog, provider) = catalog();
     let handle = catalog
-        .create(api_key(&provider), &value("sk-revoke-me"))
+        .admin
+        .create(api_key(&provider), &value("sk-revoke-me"), &by())
         .unwrap();
-    catalog.revoke(handle.id(), "leaked").unwrap();
+    catalog.admin.revoke(handle.id(), &by()).unwrap();
     assert!(matches!(
         read(&catalog, handle.id()),
         Err(CatalogError::Revoked { .. })
     ));
     catalog
+        .admin
         .rotate(
             handle.id(),
             &value("sk-replacement"),
             RotateOptions::default(),
+            &by(),
         )
         .unwrap();
     assert!(matches!(
         read(&catalog, handle.id()),
         Err(CatalogError::Revoked { .. })
     ));
-    catalog.restore(handle.id()).unwrap();
+    catalog.admin.restore(handle.id(), &by()).unwrap();
     assert_eq!(read(&catalog, handle.id()).unwrap(), b"sk-replacement");
 }
 
@@ -155,7 +213,10 @@ fn expired_handle_does_not_resolve() {
         Scope::new("web").unwrap(),
         KindSpec::session_cookie(expiry),
     );
-    let handle = catalog.create(spec, &value("session=abcdef0123")).unwrap();
+    let handle = catalog
+        .admin
+        .create(spec, &value("session=abcdef0123"), &by())
+        .unwrap();
     assert!(catalog.lookup_at(handle.id(), Timestamp::now()).is_ok());
     let after = expiry.saturating_add(Duration::from_millis(1));
     assert!(matches!(
@@ -178,8 +239,8 @@ fn unknown_handle_and_unknown_provider_are_typed() {
     ));
     let spec = api_key(&ProviderId::new("nope").unwrap());
     assert!(matches!(
-        catalog.create(spec, &value("sk-whatever-1")),
-        Err(CatalogError::UnknownProvider { .. })
+        catalog.admin.create(spec, &value("sk-whatever-1"), &by()),
+        Err(AdminError::UnknownProvider { .. })
     ));
 }
 
@@ -189,14 +250,20 @@ fn import_follows_the_providers_latest_version() {
     let locator = Locator::new("external/key").unwrap();
     let p = catalog.provider(&provider).unwrap().clone();
     p.write(&locator, &value("sk-external-1")).unwrap();
-    let handle = catalog.import(api_key(&provider), locator.clone()).unwrap();
+    let handle = catalog
+        .admin
+        .import(api_key(&provider), locator.clone(), &by())
+        .unwrap();
     assert_eq!(read(&catalog, handle.id()).unwrap(), b"sk-external-1");
     p.write(&locator, &value("sk-external-2")).unwrap();
     assert_eq!(read(&catalog, handle.id()).unwrap(), b"sk-external-2");
     let missing = Locator::new("external/missing").unwrap();
     assert!(matches!(
-        catalog.import(api_key(&provider), missing),
-        Err(CatalogError::Provider(ProviderError::NotFound { .. }))
+        catalog.admin.import(api_key(&provider), missing, &by()),
+        Err(AdminError::Provider {
+            source: ProviderError::NotFound { .. },
+            ..
+        })
     ));
 }
 
@@ -205,7 +272,8 @@ fn stale_compare_and_set_is_refused() {
     let store = MemoryCatalogStore::new();
     let (catalog, provider) = catalog();
     let handle = catalog
-        .create(api_key(&provider), &value("sk-cas-value"))
+        .admin
+        .create(api_key(&provider), &value("sk-cas-value"), &by())
         .unwrap();
     let entry = catalog.entry(handle.id()).unwrap();
     assert_eq!(store.compare_and_set(entry.clone(), None).unwrap(), 1);
@@ -229,20 +297,25 @@ fn json_store_shares_revocation_between_catalogs() {
     let path = dir.path().join("catalog.json");
     let provider = ProviderId::new("memory").unwrap();
     let shared: Arc<dyn SecretProvider> = Arc::new(MemoryProvider::new());
-    let a = Catalog::new(JsonFileCatalogStore::open(&path).unwrap())
-        .with_shared_provider(provider.clone(), shared.clone());
-    let b = Catalog::new(JsonFileCatalogStore::open(&path).unwrap())
-        .with_shared_provider(provider.clone(), shared);
+    let a = admin_of(
+        Catalog::new(JsonFileCatalogStore::open(&path).unwrap())
+            .with_shared_provider(provider.clone(), shared.clone()),
+    );
+    let b = admin_of(
+        Catalog::new(JsonFileCatalogStore::open(&path).unwrap())
+            .with_shared_provider(provider.clone(), shared),
+    );
     let handle = a
-        .create(api_key(&provider), &value("sk-shared-value"))
+        .admin
+        .create(api_key(&provider), &value("sk-shared-value"), &by())
         .unwrap();
     assert_eq!(read(&b, handle.id()).unwrap(), b"sk-shared-value");
-    a.revoke(handle.id(), "rotate all keys").unwrap();
+    a.admin.revoke(handle.id(), &by()).unwrap();
     assert!(matches!(
         read(&b, handle.id()),
         Err(CatalogError::Revoked { .. })
     ));
-    b.restore(handle.id()).unwrap();
+    b.admin.restore(handle.id(), &by()).unwrap();
     assert!(read(&a, handle.id()).is_ok());
 }
 
@@ -255,7 +328,8 @@ fn json_store_files_are_private() {
     let (catalog, provider) = catalog();
     let store = JsonFileCatalogStore::open(&path).unwrap();
     let handle = catalog
-        .create(api_key(&provider), &value("sk-private-1"))
+        .admin
+        .create(api_key(&provider), &value("sk-private-1"), &by())
         .unwrap();
     store
         .compare_and_set(catalog.entry(handle.id()).unwrap(), None)
@@ -299,7 +373,8 @@ fn json_store_lock_times_out_instead_of_hanging() {
     holder.lock().unwrap();
     let (catalog, provider) = catalog();
     let handle = catalog
-        .create(api_key(&provider), &value("sk-locked-1"))
+        .admin
+        .create(api_key(&provider), &value("sk-locked-1"), &by())
         .unwrap();
     let entry = catalog.entry(handle.id()).unwrap();
     assert!(matches!(
@@ -314,7 +389,8 @@ fn json_store_lock_times_out_instead_of_hanging() {
 fn last_resolved_is_written_at_most_once_per_granule() {
     let (catalog, provider) = catalog();
     let handle = catalog
-        .create(api_key(&provider), &value("sk-hot-secret"))
+        .admin
+        .create(api_key(&provider), &value("sk-hot-secret"), &by())
         .unwrap();
     let t0 = Timestamp::now();
     catalog.mark_resolved(handle.id(), t0).unwrap();
@@ -348,7 +424,8 @@ fn session_cookie_entry_without_expiry_does_not_resolve() {
         KindSpec::session_cookie(Timestamp::now().saturating_add(Duration::from_secs(3600))),
     );
     let handle = catalog
-        .create(spec, &value("session=abc123def456"))
+        .admin
+        .create(spec, &value("session=abc123def456"), &by())
         .unwrap();
     assert!(read(&catalog, handle.id()).is_ok());
     let mut entry = catalog.entry(handle.id()).unwrap();

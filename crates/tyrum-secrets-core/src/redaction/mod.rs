@@ -391,34 +391,6 @@ impl Redactor {
     }
 }
 
-/// The resolver registers every value it hands out through this hook, so
-/// plugging a `Redactor` into [`ResolverBuilder::redaction`] makes later
-/// output containing a resolved value redactable. A refused value (too
-/// short) fails the resolve closed.
-///
-/// [`ResolverBuilder::redaction`]: crate::ResolverBuilder::redaction
-impl crate::RedactionHook for Redactor {
-    fn register(
-        &self,
-        handle: &HandleId,
-        value: &SecretBytes,
-    ) -> Result<(), crate::RedactionHookError> {
-        Redactor::register(self, handle, value).map_err(|error| {
-            let reason = match &error {
-                RedactionError::ValueTooShort { min, .. } => format!(
-                    "it is shorter than the redactor's minimum of {min} bytes, so it could not \
-                     be redacted without masking ordinary text; store a longer secret"
-                ),
-                RedactionError::MatcherBuild { patterns, .. } => format!(
-                    "the redaction matcher could not be compiled over {patterns} patterns; \
-                     remove retired secrets from the redactor"
-                ),
-            };
-            crate::RedactionHookError::new(handle.clone(), reason)
-        })
-    }
-}
-
 impl Default for Redactor {
     fn default() -> Self {
         Self::new()

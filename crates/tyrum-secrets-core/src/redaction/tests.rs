@@ -605,9 +605,9 @@ fn registration_seen_by_other_threads_after_register_returns() {
 #[test]
 fn resolver_registers_resolved_values_with_the_redactor() {
     use crate::{
-        Catalog, KindSpec, MemoryAuditSink, MemoryCatalogStore, MemoryProvider, NewSecret,
-        ProviderId, Purpose, Requester, ResolveError, ResolveRequest, Resolver, RulePolicy, Scope,
-        SecretKind,
+        AdminRequest, Catalog, KindSpec, MemoryAuditSink, MemoryCatalogStore, MemoryProvider,
+        NewSecret, ProviderId, Purpose, Requester, ResolveError, ResolveRequest, Resolver,
+        RulePolicy, Scope, SecretAdmin, SecretKind,
     };
 
     let redactor = Redactor::new();
@@ -622,7 +622,16 @@ fn resolver_registers_resolved_values_with_the_redactor() {
             Scope::new("open/a").unwrap(),
             KindSpec::new(SecretKind::ApiKey, None).unwrap(),
         );
-        catalog.create(spec, &secret(value)).unwrap()
+        // An admin without a redactor: only the resolver registers here.
+        let admin = SecretAdmin::builder(catalog.clone(), Arc::new(MemoryAuditSink::new()))
+            .without_redaction()
+            .build()
+            .unwrap();
+        let by = AdminRequest::new(
+            Requester::new("operator").unwrap(),
+            Purpose::new("redaction test").unwrap(),
+        );
+        admin.create(spec, &secret(value), &by).unwrap()
     };
     let long = create("sk-live-resolved-1234");
     let short = create("Xq7zK9");
@@ -631,7 +640,7 @@ fn resolver_registers_resolved_values_with_the_redactor() {
     )
     .unwrap();
     let resolver = Resolver::builder(catalog.clone(), policy, Arc::new(MemoryAuditSink::new()))
-        .redaction(Arc::new(redactor.clone()))
+        .redactor(redactor.clone())
         .build()
         .unwrap();
     let request = ResolveRequest::new(

@@ -8,17 +8,26 @@
 //!    handle, agent and tool call, unexpired, accepted (and for one-shot
 //!    grants consumed) by the [`ApprovalVerifier`];
 //! 3. provider read (only after the policy allowed it);
-//! 4. registration of the value with the redactor ([`RedactionHook`]);
+//! 4. registration of the value with the resolver's [`Redactor`], so any
+//!    output containing it is masked from now on (a value too short to mask
+//!    fails closed unless its secret was created with
+//!    [`NewSecret::allow_unmasked`](crate::NewSecret::allow_unmasked));
 //! 5. the audit record, durable before anything is handed out: a sink error
 //!    or a sink that does not answer within the audit timeout fails the
 //!    resolve and the value is dropped;
-//! 6. hand-over inside the executor ([`ResolvedSecret`], or the injection
+//! 6. a second catalog check, as of now: a revoke or an expiry that landed
+//!    while the read or the audit write was in flight stops the hand-over.
+//!    The attempt then fails with [`ResolveError::Revoked`] or
+//!    [`ResolveError::Expired`] and a second record (same `request_id`,
+//!    outcome `failed`) says why;
+//! 7. hand-over inside the executor ([`ResolvedSecret`], or the injection
 //!    helpers in [`inject`](crate::inject)).
 //!
-//! Every attempt — allowed, denied or failed — writes exactly one audit
-//! record. Denied and failed attempts write theirs before returning the
-//! error; a resolve whose audit record cannot be written fails with
-//! [`ResolveError::Audit`] whatever else happened.
+//! Every attempt — allowed, denied or failed — writes one audit record, and
+//! an attempt stopped at step 6 writes a second. Denied and failed attempts
+//! write theirs before returning the error; a resolve whose audit record
+//! cannot be written fails with [`ResolveError::Audit`] whatever else
+//! happened.
 //!
 //! The record is written after the provider read, not before it, so that
 //! one record carries the true outcome (a provider failure is recorded as
@@ -26,58 +35,86 @@
 //! fingerprint. The property that matters holds either way: no value leaves
 //! the resolver without a durable record, and a request the policy refuses
 //! never reaches the provider.
+//!
+//! # Redaction is on by default
+//!
+//! A resolver owns a [`Redactor`] unless its builder is given one to share
+//! ([`ResolverBuilder::redactor`]) or told
+//! [`without_redaction`](ResolverBuilder::without_redaction).
+//! [`Resolver::redactor`] returns that same instance (clones share one
+//! registry) for log writers and persistence. After a restart,
+//! [`Resolver::preload_redactor`] registers every value still in use, so
+//! masking does not depend on what this process happened to resolve.
+//!
+//! # Resolving changes nothing
+//!
+//! A resolver hands out nothing that can change the catalog: creating,
+//! rotating, revoking and restoring go through
+//! [`SecretAdmin`](crate::SecretAdmin), which records each change.
+//!
+//! ```compile_fail
+//! # use tyrum_secrets_core::{HandleId, Resolver};
+//! fn revoke_unaudited(resolver: &Resolver, id: &HandleId) {
+//!     let _ = resolver.catalog().revoke(id, "no record of this");
+//! }
+//! ```
 
+mod builder;
 mod dry_run;
-mod hook;
+mod error;
+mod preload;
 mod request;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
-pub use hook::{NoRedaction, RedactionHook, RedactionHookError};
+pub use builder::{DEFAULT_AUDIT_TIMEOUT, ResolverBuilder};
+pub use error::ResolveError;
+pub use preload::{PreloadError, PreloadReport, SkipReason, SkippedVersion};
 pub use request::ResolveRequest;
 
-use crate::audit::gate::AuditGate;
-use crate::audit::{AuditError, AuditRecord, AuditSink, ErrorKind, FingerprintKey, Outcome};
-use crate::policy::{
-    ApprovalRejection, ApprovalVerifier, DecisionReason, Effect, Policy, PolicyInput,
-    RejectAllApprovals,
-};
-use crate::{
-    Catalog, CatalogError, ExposeSecret, HandleId, ProviderError, SecretBytes, SecretHandle,
-    Timestamp, Version,
-};
+pub(crate) use preload::preload;
 
-/// How long the resolver waits for an audit sink by default.
-pub const DEFAULT_AUDIT_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::audit::gate::AuditGate;
+use crate::audit::{AuditRecord, AuditSink, FingerprintKey, Outcome};
+use crate::policy::{ApprovalRejection, ApprovalVerifier, Effect, Policy, PolicyInput};
+use crate::redaction::{RedactionError, Redactor};
+use crate::request::{Purpose, Requester};
+use crate::{Catalog, ExposeSecret, HandleId, SecretBytes, SecretHandle, Timestamp, Version};
 
 /// Turns handles into values, through policy, approvals, audit and the
 /// redactor. See the [module docs](self) for the order of steps.
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tyrum_secrets_core::{Catalog, ExposeSecret, KindSpec, MemoryAuditSink, MemoryCatalogStore,
-///     MemoryProvider, NewSecret, ProviderId, Purpose, Requester, ResolveRequest, Resolver,
-///     RulePolicy, Scope, SecretBytes, SecretKind};
+/// use tyrum_secrets_core::{AdminRequest, Catalog, ExposeSecret, KindSpec, MemoryAuditSink,
+///     MemoryCatalogStore, MemoryProvider, NewSecret, ProviderId, Purpose, Requester,
+///     ResolveRequest, Resolver, RulePolicy, Scope, SecretAdmin, SecretBytes, SecretKind};
 ///
 /// let memory = ProviderId::new("memory")?;
 /// let catalog = Arc::new(Catalog::new(MemoryCatalogStore::new())
 ///     .with_provider(memory.clone(), MemoryProvider::new()));
-/// let handle = catalog.create(
-///     NewSecret::new(memory, Scope::new("ci")?, KindSpec::new(SecretKind::ApiKey, None)?),
-///     &SecretBytes::from(b"sk-live-example-value".to_vec()))?;
-///
 /// let policy = RulePolicy::from_json_str(
 ///     r#"{"rules": [{"id": "ci", "effect": "allow", "secret": "memory:ci"}]}"#)?;
 /// let audit = Arc::new(MemoryAuditSink::new());
-/// let resolver = Resolver::builder(catalog, policy, audit.clone()).build()?;
+/// // The resolver owns its redactor; the admin shares it.
+/// let resolver = Resolver::builder(catalog.clone(), policy, audit.clone()).build()?;
+/// let redactor = resolver.redactor().cloned().ok_or("redaction is on by default")?;
+/// let admin = SecretAdmin::builder(catalog, audit.clone()).redactor(redactor.clone()).build()?;
+///
+/// let by = AdminRequest::new(Requester::new("operator")?, Purpose::new("ci key")?);
+/// let handle = admin.create(
+///     NewSecret::new(memory, Scope::new("ci")?, KindSpec::new(SecretKind::ApiKey, None)?),
+///     &SecretBytes::from(b"sk-live-example-value".to_vec()), &by)?;
+/// // Masked from the moment it was created, before anyone resolved it.
+/// assert_eq!(redactor.redact_str("key=sk-live-example-value").as_str(),
+///     format!("key=[{}]", handle.id()));
 ///
 /// let request = ResolveRequest::new(Requester::new("ci-bot")?, Purpose::new("run the tests")?);
 /// let secret = resolver.resolve(handle.id(), &request)?;
 /// assert_eq!(secret.value().expose_secret(), b"sk-live-example-value");
-/// assert_eq!(audit.len(), 1);
+/// assert_eq!(audit.len(), 2); // the create and the resolve
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Resolver {
@@ -85,71 +122,75 @@ pub struct Resolver {
     policy: Arc<dyn Policy>,
     approvals: Arc<dyn ApprovalVerifier>,
     audit: AuditGate,
-    redaction: Arc<dyn RedactionHook>,
+    redactor: Option<Redactor>,
     fingerprint: Option<FingerprintKey>,
     track_last_resolved: bool,
-}
-
-/// Builds a [`Resolver`].
-pub struct ResolverBuilder {
-    catalog: Arc<Catalog>,
-    policy: Arc<dyn Policy>,
-    sink: Arc<dyn AuditSink>,
-    approvals: Arc<dyn ApprovalVerifier>,
-    redaction: Arc<dyn RedactionHook>,
-    fingerprint: Option<FingerprintKey>,
-    audit_timeout: Duration,
-    track_last_resolved: bool,
-    force_audit_worker: bool,
 }
 
 impl Resolver {
     /// Starts building a resolver over `catalog`, deciding with `policy` and
-    /// recording to `sink`. Approvals default to [`RejectAllApprovals`],
-    /// redaction to [`NoRedaction`], the audit timeout to
-    /// [`DEFAULT_AUDIT_TIMEOUT`].
+    /// recording to `sink`. Approvals default to
+    /// [`RejectAllApprovals`](crate::RejectAllApprovals), redaction to a
+    /// redactor of the resolver's own ([`Redactor::new`]), the audit timeout
+    /// to [`DEFAULT_AUDIT_TIMEOUT`].
     pub fn builder(
         catalog: Arc<Catalog>,
         policy: impl Policy + 'static,
         sink: Arc<dyn AuditSink>,
     ) -> ResolverBuilder {
-        ResolverBuilder {
-            catalog,
-            policy: Arc::new(policy),
-            sink,
-            approvals: Arc::new(RejectAllApprovals),
-            redaction: Arc::new(NoRedaction),
-            fingerprint: None,
-            audit_timeout: DEFAULT_AUDIT_TIMEOUT,
-            track_last_resolved: true,
-            force_audit_worker: false,
-        }
+        ResolverBuilder::new(catalog, Arc::new(policy), sink)
     }
 
-    /// The catalog.
+    /// The redactor every resolved value is registered with: the same
+    /// instance on every call (clones share one registry), for log writers
+    /// ([`Redactor::writer`], `Redactor::make_writer`) and persistence.
+    /// `None` only for a resolver built
+    /// [`without_redaction`](ResolverBuilder::without_redaction).
+    pub fn redactor(&self) -> Option<&Redactor> {
+        self.redactor.as_ref()
+    }
+
+    /// Registers with the redactor, in one bulk registration, every value
+    /// still in use: each handle's current version and the previous
+    /// versions in their grace period
+    /// ([`CatalogEntry::resolvable_versions`](crate::CatalogEntry::resolvable_versions)),
+    /// of every handle in the catalog — revoked and expired ones too, since
+    /// a leaked key is exactly what must stay masked. Call it at start-up,
+    /// before anything is logged, so output is masked from the first byte
+    /// and not only after this process resolved a value.
     ///
-    /// It gives no way to the values: reading a provider is crate-private,
-    /// so code handed only a resolver cannot skip policy and audit.
+    /// Values are read from their providers and handed to nobody. One audit
+    /// record ([`Action::Preload`](crate::Action::Preload)) by `requester`
+    /// for `purpose` names the handles and versions loaded, never a value.
+    /// That record is written before the values are registered; if it
+    /// cannot be written the redactor is loaded anyway (masking is never
+    /// withheld because the log is down) and [`PreloadError::Audit`] says
+    /// so.
     ///
-    /// ```compile_fail
-    /// # use tyrum_secrets_core::{ProviderId, Resolver};
-    /// fn raw_read(resolver: &Resolver, id: &ProviderId) {
-    ///     let _provider = resolver.catalog().provider(id);
-    /// }
-    /// ```
-    pub fn catalog(&self) -> &Arc<Catalog> {
-        &self.catalog
+    /// A version that cannot be read, or whose value is too short to mask,
+    /// is skipped and listed in the report; the rest are loaded.
+    ///
+    /// # Errors
+    /// [`PreloadError`]: no redactor, the catalog cannot be listed, the
+    /// redactor cannot take the values, or the audit record failed.
+    pub fn preload_redactor(
+        &self,
+        requester: &Requester,
+        purpose: &Purpose,
+    ) -> Result<PreloadReport, PreloadError> {
+        let redactor = self.redactor.as_ref().ok_or(PreloadError::NoRedactor)?;
+        preload(&self.catalog, redactor, &self.audit, requester, purpose)
     }
 
     /// Resolves `id` for `request`. One audit record is written whatever
-    /// the outcome.
+    /// the outcome (two when a revoke or expiry landed mid-resolve).
     ///
     /// # Errors
-    /// [`ResolveError`]: the handle is unknown, revoked or expired; the
-    /// policy denied; an approval was required and not satisfied; the
-    /// provider or catalog failed; the redactor refused the value; or the
-    /// audit record could not be written in time. No value is returned on
-    /// any error.
+    /// [`ResolveError`]: the handle is unknown, revoked or expired (also
+    /// when that happened while the resolve was in flight); the policy
+    /// denied; an approval was required and not satisfied; the provider or
+    /// catalog failed; the redactor refused the value; or the audit record
+    /// could not be written in time. No value is returned on any error.
     pub fn resolve(
         &self,
         id: &HandleId,
@@ -232,24 +273,38 @@ impl Resolver {
         }
 
         // 4. Redactor.
-        if let Err(source) = self.redaction.register(id, &secret.value) {
-            drop(secret);
-            return self.fail(
-                record,
-                ResolveError::Redaction {
-                    id: id.clone(),
-                    source,
-                },
-            );
+        if let Some(redactor) = &self.redactor {
+            match redactor.register(id, &secret.value) {
+                Ok(()) => {}
+                // The operator's documented opt-in: handed out unmasked.
+                Err(RedactionError::ValueTooShort { .. }) if entry.allow_unmasked => {
+                    record.allow_unmasked = true;
+                }
+                Err(source) => {
+                    drop(secret);
+                    let error = ResolveError::Redaction {
+                        id: id.clone(),
+                        source,
+                    };
+                    return self.fail(record, error);
+                }
+            }
         }
 
         // 5. Audit, fail closed. `secret` drops (and is wiped) on error.
         record.outcome = Outcome::Resolved;
-        if let Err(source) = self.audit.record(record) {
+        if let Err(source) = self.audit.record(record.clone()) {
             return Err(ResolveError::Audit {
                 id: id.clone(),
                 source,
             });
+        }
+
+        // 6. Re-check: a revoke or expiry that landed while the read or the
+        // audit write was in flight stops the hand-over.
+        if let Err(e) = self.catalog.lookup_at(id, Timestamp::now()) {
+            drop(secret);
+            return self.fail(record, ResolveError::from_lookup(id, e));
         }
 
         // Informational only; the audit log is the record of access.
@@ -257,7 +312,7 @@ impl Resolver {
             let _ = self.catalog.mark_resolved(id, now);
         }
 
-        // 6. Hand-over.
+        // 7. Hand-over.
         Ok(ResolvedSecret {
             handle: entry.handle,
             version: secret.version,
@@ -290,79 +345,9 @@ impl fmt::Debug for Resolver {
             .field("policy", &self.policy)
             .field("approvals", &self.approvals)
             .field("audit", &self.audit)
-            .field("redaction", &self.redaction)
+            .field("redactor", &self.redactor)
             .field("fingerprint", &self.fingerprint.is_some())
             .finish()
-    }
-}
-
-impl ResolverBuilder {
-    /// Uses `verifier` to accept approval grants.
-    pub fn approvals(mut self, verifier: Arc<dyn ApprovalVerifier>) -> Self {
-        self.approvals = verifier;
-        self
-    }
-
-    /// Registers every resolved value with `hook` (the redactor).
-    pub fn redaction(mut self, hook: Arc<dyn RedactionHook>) -> Self {
-        self.redaction = hook;
-        self
-    }
-
-    /// Adds a keyed fingerprint of each resolved value to its audit record.
-    pub fn fingerprint_key(mut self, key: FingerprintKey) -> Self {
-        self.fingerprint = Some(key);
-        self
-    }
-
-    /// How long a resolve waits for a sink that may block before failing
-    /// closed. Default 5 s.
-    pub fn audit_timeout(mut self, timeout: Duration) -> Self {
-        self.audit_timeout = timeout;
-        self
-    }
-
-    /// Whether each resolve updates the catalog's `last_resolved_at`
-    /// (default on). A catalog write per resolve is cheap in memory and
-    /// costly in a file store; failures are ignored either way.
-    pub fn track_last_resolved(mut self, track: bool) -> Self {
-        self.track_last_resolved = track;
-        self
-    }
-
-    /// Routes even non-blocking sinks through the timeout worker. Only for
-    /// measuring the cost of the thread hop.
-    #[doc(hidden)]
-    pub fn force_audit_worker(mut self) -> Self {
-        self.force_audit_worker = true;
-        self
-    }
-
-    /// Builds the resolver.
-    ///
-    /// # Errors
-    /// [`AuditError::WorkerUnavailable`] when the audit worker thread a
-    /// blocking sink needs cannot be started.
-    pub fn build(self) -> Result<Resolver, AuditError> {
-        Ok(Resolver {
-            catalog: self.catalog,
-            policy: self.policy,
-            approvals: self.approvals,
-            audit: AuditGate::new(self.sink, self.audit_timeout, self.force_audit_worker)?,
-            redaction: self.redaction,
-            fingerprint: self.fingerprint,
-            track_last_resolved: self.track_last_resolved,
-        })
-    }
-}
-
-impl fmt::Debug for ResolverBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResolverBuilder")
-            .field("policy", &self.policy)
-            .field("sink", &self.sink)
-            .field("audit_timeout", &self.audit_timeout)
-            .finish_non_exhaustive()
     }
 }
 
@@ -412,153 +397,9 @@ impl fmt::Debug for ResolvedSecret {
     }
 }
 
-/// A resolve failed. No value was handed out. Never carries a secret.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ResolveError {
-    /// No such handle. Dependent steps must fail, not pass the text on.
-    #[error("unknown secret handle {id}")]
-    UnknownHandle {
-        /// The handle.
-        id: HandleId,
-    },
-    /// The handle was revoked.
-    #[error("secret handle {id} was revoked at {at}; an operator must restore it")]
-    Revoked {
-        /// The handle.
-        id: HandleId,
-        /// When.
-        at: Timestamp,
-    },
-    /// The handle expired.
-    #[error("secret handle {id} expired at {at}; rotate it with a new expiry")]
-    Expired {
-        /// The handle.
-        id: HandleId,
-        /// When.
-        at: Timestamp,
-    },
-    /// The policy denied.
-    #[error("policy denied secret handle {id}{}: {reason}", rule_suffix(rule))]
-    Denied {
-        /// The handle.
-        id: HandleId,
-        /// The deny rule, if a rule denied.
-        rule: Option<String>,
-        /// Why.
-        reason: DecisionReason,
-    },
-    /// An approval was required and not satisfied.
-    #[error(
-        "secret handle {id} needs an approval{}: {rejection}",
-        rule_suffix(rule)
-    )]
-    ApprovalRejected {
-        /// The handle.
-        id: HandleId,
-        /// The rule that required approval, if a rule did.
-        rule: Option<String>,
-        /// Why the approval did not satisfy.
-        rejection: ApprovalRejection,
-    },
-    /// The provider failed to read the value.
-    #[error("reading secret handle {id} from its provider failed: {source}")]
-    Provider {
-        /// The handle.
-        id: HandleId,
-        /// The provider error.
-        #[source]
-        source: ProviderError,
-    },
-    /// The catalog failed (store error, provider not configured).
-    #[error("the catalog failed while resolving {id}: {source}")]
-    Catalog {
-        /// The handle.
-        id: HandleId,
-        /// The catalog error.
-        #[source]
-        source: CatalogError,
-    },
-    /// The redactor refused the value; it was not handed out.
-    #[error("secret handle {id} was not handed out: {source}")]
-    Redaction {
-        /// The handle.
-        id: HandleId,
-        /// The redactor's refusal.
-        #[source]
-        source: RedactionHookError,
-    },
-    /// The audit record could not be written in time; nothing was handed
-    /// out.
-    #[error("secret handle {id} was not handed out because auditing failed: {source}")]
-    Audit {
-        /// The handle.
-        id: HandleId,
-        /// The sink's error.
-        #[source]
-        source: AuditError,
-    },
-}
-
-fn rule_suffix(rule: &Option<String>) -> String {
-    rule.as_ref()
-        .map(|r| format!(" (rule {r:?})"))
-        .unwrap_or_default()
-}
-
-impl ResolveError {
-    /// The handle the error is about.
-    pub fn handle(&self) -> &HandleId {
-        match self {
-            ResolveError::UnknownHandle { id }
-            | ResolveError::Revoked { id, .. }
-            | ResolveError::Expired { id, .. }
-            | ResolveError::Denied { id, .. }
-            | ResolveError::ApprovalRejected { id, .. }
-            | ResolveError::Provider { id, .. }
-            | ResolveError::Catalog { id, .. }
-            | ResolveError::Redaction { id, .. }
-            | ResolveError::Audit { id, .. } => id,
-        }
-    }
-
-    /// The class of failure, as audit records name it.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            ResolveError::UnknownHandle { .. } => ErrorKind::UnknownHandle,
-            ResolveError::Revoked { .. } => ErrorKind::Revoked,
-            ResolveError::Expired { .. } => ErrorKind::Expired,
-            ResolveError::Denied { .. } => ErrorKind::Denied,
-            ResolveError::ApprovalRejected { .. } => ErrorKind::ApprovalRejected,
-            ResolveError::Provider { .. } => ErrorKind::Provider,
-            ResolveError::Catalog { .. } => ErrorKind::Catalog,
-            ResolveError::Redaction { .. } => ErrorKind::Redaction,
-            ResolveError::Audit { .. } => ErrorKind::Audit,
-        }
-    }
-
-    fn from_lookup(id: &HandleId, error: CatalogError) -> Self {
-        let id = id.clone();
-        match error {
-            CatalogError::UnknownHandle { .. } => ResolveError::UnknownHandle { id },
-            CatalogError::Revoked { at, .. } => ResolveError::Revoked { id, at },
-            CatalogError::Expired { at, .. } => ResolveError::Expired { id, at },
-            source => ResolveError::Catalog { id, source },
-        }
-    }
-
-    fn from_read(id: &HandleId, error: CatalogError) -> Self {
-        let id = id.clone();
-        match error {
-            CatalogError::Provider(source) => ResolveError::Provider { id, source },
-            source => ResolveError::Catalog { id, source },
-        }
-    }
-}
-
-/// A unique, non-secret id for each resolve attempt: a random per-process
+/// A unique, non-secret id for each audited attempt (resolve or change): a random per-process
 /// prefix and a counter.
-fn next_request_id() -> String {
+pub(crate) fn next_request_id() -> String {
     static PREFIX: OnceLock<String> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(1);
     let prefix = PREFIX.get_or_init(|| {
