@@ -5,16 +5,24 @@
 //!
 //! Smoke run: `cargo bench --bench open -- --warm-up-time 1 --measurement-time 2`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, reason = "benchmark")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "benchmark"
+)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use std::sync::Arc;
 use tyrum_secrets::file::{FileProvider, KeySource};
+
 use tyrum_secrets::{
-    Catalog, CatalogStore, Config, KindSpec, Locator, MemoryCatalogStore, NewSecret, ProviderId,
-    Scope, SecretBytes, SecretKind, SecretString, Secrets,
+    AdminRequest, Catalog, Config, KindSpec, Locator, MemoryAuditSink, MemoryCatalogStore,
+    NewSecret, ProviderId, Purpose, Requester, Scope, SecretAdmin, SecretBytes, SecretKind,
+    SecretString, Secrets,
 };
 
 const SECRETS: usize = 10_000;
@@ -29,9 +37,11 @@ fn prepare(dir: &Path) -> Config {
     drop(Secrets::open(&config).unwrap());
 
     let store_path = dir.join("state/secrets.tyrum");
-    let provider =
-        FileProvider::open(&store_path, KeySource::Passphrase(SecretString::from(PASSPHRASE)))
-            .unwrap();
+    let provider = FileProvider::open(
+        &store_path,
+        KeySource::Passphrase(SecretString::from(PASSPHRASE)),
+    )
+    .unwrap();
     let items: Vec<(Locator, SecretBytes)> = (0..SECRETS)
         .map(|i| {
             (
@@ -40,29 +50,39 @@ fn prepare(dir: &Path) -> Config {
             )
         })
         .collect();
-    provider
-        .write_many(items.iter().map(|(l, v)| (l, v)))
-        .unwrap();
+    provider.write_many(&items).unwrap();
     let file = ProviderId::new("file").unwrap();
     let memory = MemoryCatalogStore::new();
-    let catalog = Catalog::new(memory).with_provider(file.clone(), provider);
+    let catalog = Arc::new(Catalog::new(memory).with_provider(file.clone(), provider));
+    let admin = SecretAdmin::builder(catalog, Arc::new(MemoryAuditSink::new()))
+        .without_redaction()
+        .build()
+        .unwrap();
+    let by = AdminRequest::new(
+        Requester::new("bench").unwrap(),
+        Purpose::new("setup").unwrap(),
+    );
     for (locator, _) in &items {
         let spec = NewSecret::new(
             file.clone(),
             Scope::new("bench").unwrap(),
             KindSpec::new(SecretKind::ApiKey, None).unwrap(),
         );
-        catalog.import(spec, locator.clone()).unwrap();
+        admin.import(spec, locator.clone(), &by).unwrap();
     }
-    let entries: BTreeMap<String, serde_json::Value> = catalog
-        .store()
+    let entries: BTreeMap<_, _> = admin
         .list()
         .unwrap()
         .into_iter()
-        .map(|e| (e.id().as_str().to_owned(), serde_json::to_value(&e).unwrap()))
+        .map(|e| (e.id().clone(), e))
         .collect();
-    let file = serde_json::json!({ "format": "tyrum-secrets-catalog", "version": 1, "entries": entries });
-    std::fs::write(dir.join("state/catalog.json"), serde_json::to_vec(&file).unwrap()).unwrap();
+    let file =
+        serde_json::json!({ "format": "tyrum-secrets-catalog", "version": 1, "entries": entries });
+    std::fs::write(
+        dir.join("state/catalog.json"),
+        serde_json::to_vec(&file).unwrap(),
+    )
+    .unwrap();
     config
 }
 
@@ -93,7 +113,7 @@ fn open(c: &mut Criterion) {
             },
             |()| {
                 let secrets = Secrets::open(&config).unwrap();
-                assert_eq!(secrets.report().preload.values, SECRETS);
+                assert_eq!(secrets.report().preload.loaded_count(), SECRETS);
                 secrets
             },
             BatchSize::PerIteration,

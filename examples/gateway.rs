@@ -19,9 +19,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use tyrum_secrets::{
-    CatalogStore as _, Config, KindSpec, Locator, NewSecret, Profile,
-    ProviderId, Purpose, Requester, ResolveRequest, Scope, SecretBytes, SecretHandle, SecretKind,
-    Secrets,
+    AdminRequest, Config, KindSpec, Locator, NewSecret, Profile, ProviderId, Purpose, Requester,
+    ResolveRequest, Scope, SecretBytes, SecretHandle, SecretKind, Secrets,
 };
 
 /// The label that marks the demo secret in the catalog.
@@ -62,9 +61,14 @@ fn main() -> Result<(), Box<dyn Error>> {
     let arguments = serde_json::json!({ "url": "https://api.example.test/deploy",
                                         "token": handle.to_string() });
     let substituted = secrets.resolver().substitute_json(&arguments, &request)?;
-    let token = substituted.expose_secret()["token"].as_str().unwrap_or_default();
+    let token = substituted.expose_secret()["token"]
+        .as_str()
+        .unwrap_or_default();
     let mut out = secrets.redactor().writer(std::io::stdout());
-    writeln!(out, "tool output as stored and shown: 401 for token {token}")?;
+    writeln!(
+        out,
+        "tool output as stored and shown: 401 for token {token}"
+    )?;
     out.finish()?;
     drop(substituted);
 
@@ -84,8 +88,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 /// imported from the volume's `api-key`).
 fn demo_secret(secrets: &Secrets) -> Result<SecretHandle, Box<dyn Error>> {
     let existing = secrets
-        .catalog()
-        .store()
+        .admin()
         .list()?
         .into_iter()
         .find(|e| e.labels.contains_key(DEMO_LABEL) && !e.is_revoked());
@@ -93,11 +96,17 @@ fn demo_secret(secrets: &Secrets) -> Result<SecretHandle, Box<dyn Error>> {
         return Ok(entry.handle);
     }
     let kind = KindSpec::new(SecretKind::ApiKey, None)?;
+    let operator = AdminRequest::new(
+        Requester::new("operator")?,
+        Purpose::new("gateway example setup")?,
+    );
     let handle = match secrets.profile() {
         Profile::Kubernetes => {
             let spec = NewSecret::new(ProviderId::new("mounted")?, Scope::new("demo")?, kind)
                 .label(DEMO_LABEL, "true");
-            secrets.catalog().import(spec, Locator::new("api-key")?)?
+            secrets
+                .admin()
+                .import(spec, Locator::new("api-key")?, &operator)?
         }
         profile => {
             let provider = if profile == Profile::Desktop {
@@ -113,7 +122,7 @@ fn demo_secret(secrets: &Secrets) -> Result<SecretHandle, Box<dyn Error>> {
             getrandom::fill(&mut bytes).map_err(|e| format!("no OS randomness: {e}"))?;
             let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
             let value = SecretBytes::from(format!("sk-gateway-{hex}").into_bytes());
-            secrets.catalog().create(spec, &value)?
+            secrets.admin().create(spec, &value, &operator)?
         }
     };
     println!("created the demo secret {handle}");

@@ -25,7 +25,7 @@ pub use config::{Config, ConfigError};
 #[cfg(feature = "file")]
 pub use open::RekeyReport;
 pub use open::{
-    AuditEntry, Creation, OpenError, OpenOptions, OpenReport, PassphrasePrompt, PassphraseRequest,
-    Preload, PreloadSkip, Secrets,
+    AuditEntry, AuditLayer, Creation, OpenError, OpenOptions, OpenReport, PassphrasePrompt,
+    PassphraseRequest, ProviderLayer, Secrets,
 };
 pub use profile::{Detection, Profile, SERVICE_ACCOUNT_TOKEN};

@@ -43,7 +43,12 @@ fn opens_resolves_and_reopens(store: KeychainStore, value: &[u8]) -> Secrets {
 
     let again = Secrets::open(&config(&setup, store)).unwrap();
     assert!(again.report().created.is_empty());
-    assert_eq!(again.report().preload.values, 1, "{}", again.report());
+    assert_eq!(
+        again.report().preload.loaded_count(),
+        1,
+        "{}",
+        again.report()
+    );
     let text = String::from_utf8(value.to_vec()).unwrap();
     assert_eq!(
         again.redactor().redact_str(&text).into_inner(),
@@ -62,8 +67,13 @@ fn desktop_opens_on_the_secret_service() {
         std::env::var_os("TYRUM_TEST_SECRET_SERVICE").is_some(),
         "no Secret Service was started for this test; run scripts/test"
     );
-    let secrets = opens_resolves_and_reopens(KeychainStore::SecretService, b"sk-desktop-secret-service-1");
-    assert!(secrets.report().notes.is_empty(), "{:?}", secrets.report().notes);
+    let secrets =
+        opens_resolves_and_reopens(KeychainStore::SecretService, b"sk-desktop-secret-service-1");
+    assert!(
+        secrets.report().notes.is_empty(),
+        "{:?}",
+        secrets.report().notes
+    );
 }
 
 #[test]

@@ -5,9 +5,9 @@
 #![cfg(feature = "env")]
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
-mod support;
 #[path = "../crates/tyrum-secrets-env/tests/support/kubelet.rs"]
 mod kubelet;
+mod support;
 
 use kubelet::KubeletVolume;
 use tyrum_secrets::{
@@ -35,8 +35,8 @@ fn import(secrets: &Secrets, provider: &str, locator: &str) -> tyrum_secrets::Se
         KindSpec::new(SecretKind::ApiKey, None).unwrap(),
     );
     secrets
-        .catalog()
-        .import(spec, Locator::new(locator).unwrap())
+        .admin()
+        .import(spec, Locator::new(locator).unwrap(), &support::operator())
         .unwrap()
 }
 
@@ -51,7 +51,10 @@ fn a_mounted_secret_follows_a_kubelet_swap_and_stays_masked() {
     let secrets = Secrets::open(&config(&setup, &root)).unwrap();
     let created = &secrets.report().created;
     let key_file = setup.state_dir().join("audit.key");
-    assert!(created.contains(&Creation::KeyFile(key_file.clone())), "{created:?}");
+    assert!(
+        created.contains(&Creation::KeyFile(key_file.clone())),
+        "{created:?}"
+    );
     assert!(created.contains(&Creation::Catalog(setup.state_dir().join("catalog.json"))));
     assert_eq!(std::fs::metadata(&key_file).unwrap().len(), 64);
 
@@ -81,7 +84,7 @@ fn a_mounted_secret_follows_a_kubelet_swap_and_stays_masked() {
     // A restart pre-loads the current value.
     let again = Secrets::open(&config(&setup, &root)).unwrap();
     assert!(again.report().created.is_empty());
-    assert_eq!(again.report().preload.values, 1);
+    assert_eq!(again.report().preload.loaded_count(), 1);
     assert!(
         !again
             .redactor()
@@ -112,10 +115,17 @@ fn an_environment_variable_is_a_value_of_provider_env() {
         KindSpec::new(SecretKind::ApiKey, None).unwrap(),
     );
     let err = secrets
-        .catalog()
-        .create(spec, &tyrum_secrets::SecretBytes::from(b"sk-not-writable".to_vec()))
+        .admin()
+        .create(
+            spec,
+            &tyrum_secrets::SecretBytes::from(b"sk-not-writable".to_vec()),
+            &support::operator(),
+        )
         .unwrap_err();
-    assert!(err.to_string().contains("read-only") || err.to_string().contains("not supported"), "{err}");
+    assert!(
+        err.to_string().contains("read-only") || err.to_string().contains("not supported"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -127,7 +137,10 @@ fn a_pod_without_a_configured_source_is_told_what_to_set() {
     let err = Secrets::open(&config).unwrap_err();
     assert!(matches!(err, OpenError::MissingSetting { .. }), "{err:?}");
     assert!(err.to_string().contains("kubernetes.mounted_dir"), "{err}");
-    assert!(!setup.state_dir().exists(), "a failed open left the state directory");
+    assert!(
+        !setup.state_dir().exists(),
+        "a failed open left the state directory"
+    );
 }
 
 #[test]

@@ -169,7 +169,7 @@ fn four_processes_open_one_new_state_dir_at_once() {
     }
     // All four see each other's handles, and every log verifies.
     let secrets = setup.open().unwrap();
-    let listed = tyrum_secrets::CatalogStore::list(secrets.catalog().store().as_ref()).unwrap();
+    let listed = secrets.admin().list().unwrap();
     assert_eq!(listed.len(), 4);
     for id in &ids {
         assert!(
@@ -189,7 +189,9 @@ fn detect_reads_the_environment_of_a_child_process() {
         println!("note: this machine has a service-account token; only the pod cases are checked");
     }
     let token = std::path::Path::new(tyrum_secrets::SERVICE_ACCOUNT_TOKEN).exists();
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    /// Variables, the profile expected, a word the reason must hold.
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case<'_>] = &[
         (
             &[("KUBERNETES_SERVICE_HOST", "10.96.0.1")],
             "kubernetes",

@@ -369,6 +369,37 @@ fn verify_slot(log: &Path, anchor: &Anchor, keys: &AuditKeys) -> Result<u64, Ope
     }
 }
 
+/// The records of the log at `log`, oldest first (a torn last line is
+/// left out). Verify the log first.
+pub(crate) fn records(log: &Path) -> Result<Vec<AuditRecord>, OpenError> {
+    #[derive(Deserialize)]
+    struct Line {
+        entry: Entry,
+    }
+    #[derive(Deserialize)]
+    struct Entry {
+        record: AuditRecord,
+    }
+    let bytes = fs::read(log).map_err(|e| OpenError::io("cannot read the audit log", log, e))?;
+    let mut out = Vec::new();
+    for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Line>(line) {
+            Ok(line) => out.push(line.entry.record),
+            Err(_) if n + 1 == bytes.split(|b| *b == b'\n').count() => {}
+            Err(_) => {
+                return Err(OpenError::StateCorrupt {
+                    path: log.to_owned(),
+                    reason: format!("line {} is not an audit record", n + 1),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Every audit log in `dir`, verified against its anchor. For operators'
 /// `audit verify`.
 pub(crate) fn verify_all(dir: &Path, keys: &AuditKeys) -> Result<Vec<(PathBuf, u64)>, OpenError> {

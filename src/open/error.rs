@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use tyrum_secrets_core::{
-    AuditError, CatalogError, PolicyError, ProviderError, VerifyError, audit::KeyError,
+    AuditError, CatalogError, PolicyError, PreloadError, ProviderError, VerifyError,
+    audit::KeyError,
 };
 
 use crate::{ConfigError, Profile};
@@ -196,6 +197,10 @@ pub enum OpenError {
         #[source]
         source: PolicyError,
     },
+    /// The redactor could not be pre-loaded, or its audit record not
+    /// written.
+    #[error(transparent)]
+    Preload(#[from] PreloadError),
     /// The catalog cannot be opened.
     #[error(transparent)]
     Catalog(#[from] CatalogError),

@@ -5,26 +5,24 @@ mod backend;
 mod error;
 mod keyfile;
 mod operator;
-mod preload;
 #[cfg(feature = "file")]
 mod rekey;
 mod report;
 mod state;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tyrum_secrets_core::{
-    Catalog, CatalogStore, JsonFileCatalogStore, Policy, ProviderId, Redactor, Resolver,
-    RulePolicy, SecretProvider, SecretString,
+    ApprovalVerifier, AuditRecord, AuditSink, Catalog, CatalogStore, JsonFileCatalogStore, Policy,
+    ProviderId, Purpose, Redactor, Requester, Resolver, RulePolicy, SecretAdmin, SecretBytes,
+    SecretProvider, SecretString,
 };
 
 pub use error::OpenError;
 pub use operator::AuditEntry;
-pub use preload::{Preload, PreloadSkip};
 #[cfg(feature = "file")]
 pub use rekey::RekeyReport;
 pub use report::{Creation, OpenReport};
@@ -32,13 +30,22 @@ pub use report::{Creation, OpenReport};
 use crate::{Config, Profile};
 use state::Created;
 
+/// The requester named in the pre-load's audit record.
+const PRELOAD_AGENT: &str = "tyrum-secrets";
+
+fn internal(e: impl std::fmt::Display) -> OpenError {
+    OpenError::AuditKeys {
+        reason: format!("internal: {e}"),
+    }
+}
+
 /// The catalog's file name in the state directory.
 const CATALOG_NAME: &str = "catalog.json";
 
 /// Everything a gateway needs, opened from a [`Config`]: the resolver (its
-/// redactor pre-loaded with every value still resolvable), the catalog for
-/// administration, the redactor for tracing and writers, and the audit log
-/// (chained, anchored, one per open).
+/// redactor pre-loaded with every value still resolvable), the audited admin
+/// handle, the redactor for tracing and writers, and the audit log (chained,
+/// anchored, one per open).
 ///
 /// ```no_run
 /// use tyrum_secrets::{Config, Secrets};
@@ -53,7 +60,7 @@ const CATALOG_NAME: &str = "catalog.json";
 pub struct Secrets {
     profile: Profile,
     resolver: Arc<Resolver>,
-    catalog: Arc<Catalog>,
+    admin: SecretAdmin,
     redactor: Redactor,
     audit_dir: PathBuf,
     audit_keys: audit::AuditKeys,
@@ -77,11 +84,22 @@ pub struct PassphraseRequest {
 pub type PassphrasePrompt =
     dyn Fn(&PassphraseRequest) -> Result<SecretString, String> + Send + Sync;
 
+/// Wraps a provider (metrics, fault injection in tests).
+pub type ProviderLayer =
+    dyn Fn(&ProviderId, Arc<dyn SecretProvider>) -> Arc<dyn SecretProvider> + Send + Sync;
+
+/// Wraps the resolver's audit sink (metrics, a second copy, fault
+/// injection in tests).
+pub type AuditLayer = dyn Fn(Arc<dyn AuditSink>) -> Arc<dyn AuditSink> + Send + Sync;
+
 /// How to open, beyond the config: what only code can supply.
 #[derive(Clone, Default)]
 pub struct OpenOptions {
     prompt: Option<Arc<PassphrasePrompt>>,
     policy: Option<Arc<dyn Policy>>,
+    approvals: Option<Arc<dyn ApprovalVerifier>>,
+    provider_layer: Option<Arc<ProviderLayer>>,
+    audit_layer: Option<Arc<AuditLayer>>,
     must_exist: bool,
     insecure_kdf: bool,
 }
@@ -109,6 +127,36 @@ impl OpenOptions {
         self
     }
 
+    /// Accepts approval grants with `verifier` (default: none accepted).
+    pub fn approvals(mut self, verifier: Arc<dyn ApprovalVerifier>) -> Self {
+        self.approvals = Some(verifier);
+        self
+    }
+
+    /// Wraps every provider the profile opens with `layer`, before the
+    /// catalog, the resolver and the pre-load see it.
+    pub fn provider_layer(
+        mut self,
+        layer: impl Fn(&ProviderId, Arc<dyn SecretProvider>) -> Arc<dyn SecretProvider>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.provider_layer = Some(Arc::new(layer));
+        self
+    }
+
+    /// Wraps the resolver's audit sink with `layer`. The anchored log stays
+    /// underneath: whatever the layer does, records reach the log only
+    /// through it.
+    pub fn audit_layer(
+        mut self,
+        layer: impl Fn(Arc<dyn AuditSink>) -> Arc<dyn AuditSink> + Send + Sync + 'static,
+    ) -> Self {
+        self.audit_layer = Some(Arc::new(layer));
+        self
+    }
+
     /// Fails with [`OpenError::StateIncomplete`] instead of creating a new
     /// state when the state directory has none (for every command but an
     /// explicit `init`).
@@ -130,6 +178,9 @@ impl fmt::Debug for OpenOptions {
         f.debug_struct("OpenOptions")
             .field("prompt", &self.prompt.is_some())
             .field("policy", &self.policy)
+            .field("approvals", &self.approvals)
+            .field("provider_layer", &self.provider_layer.is_some())
+            .field("audit_layer", &self.audit_layer.is_some())
             .field("must_exist", &self.must_exist)
             .field("insecure_kdf", &self.insecure_kdf)
             .finish()
@@ -223,11 +274,11 @@ impl Secrets {
         &self.resolver
     }
 
-    /// The catalog, for creating, rotating, revoking and restoring
-    /// handles. (It becomes the audited admin handle once core's
-    /// `SecretAdmin` lands.)
-    pub fn catalog(&self) -> &Arc<Catalog> {
-        &self.catalog
+    /// The admin handle: create, import, rotate, revoke, restore, destroy,
+    /// each change audited (to the same log as the resolver) and its value
+    /// registered with [`redactor`](Self::redactor).
+    pub fn admin(&self) -> &SecretAdmin {
+        &self.admin
     }
 
     /// The redactor the resolver registers every value with, pre-loaded at
@@ -251,6 +302,26 @@ impl Secrets {
     /// I/O error, for the first log that fails.
     pub fn verify_audit(&self) -> Result<Vec<(PathBuf, u64)>, OpenError> {
         audit::verify_all(&self.audit_dir, &self.audit_keys)
+    }
+
+    /// The records of every audit log (verified first) whose value
+    /// fingerprint matches `candidate`: whether, when and to whom a value an
+    /// investigator holds was handed out. Compared in constant time; needs
+    /// `audit.fingerprints` (the default) when the records were written.
+    ///
+    /// # Errors
+    /// As [`verify_audit`](Self::verify_audit).
+    pub fn find_value(&self, candidate: &SecretBytes) -> Result<Vec<AuditRecord>, OpenError> {
+        let key = self.audit_keys.fingerprint()?;
+        let mut found = Vec::new();
+        for (log, _) in self.verify_audit()? {
+            for record in audit::records(&log)? {
+                if key.matches(&record, candidate) {
+                    found.push(record);
+                }
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -377,7 +448,12 @@ fn open_state(
         });
     }
 
-    let backend = open_backend(config, options, profile, dir, existing, created)?;
+    let mut backend = open_backend(config, options, profile, dir, existing, created)?;
+    if let Some(layer) = &options.provider_layer {
+        for (id, provider) in &mut backend.providers {
+            *provider = layer(id, Arc::clone(provider));
+        }
+    }
     let keys_home = backend.keys_home(config, dir, profile);
     let (keys, _made) = audit::load_keys(&keys_home, !existing, created)?;
 
@@ -391,22 +467,35 @@ fn open_state(
     let opened = audit::open_slot(&audit_dir, &keys, config.audit.output, created)?;
 
     let redactor = Redactor::with_min_value_len(config.redaction.min_value_len);
-    let providers: BTreeMap<ProviderId, Arc<dyn SecretProvider>> =
-        backend.providers.iter().cloned().collect();
     let mut catalog = Catalog::new(Arc::clone(&store));
     for (id, provider) in &backend.providers {
         catalog = catalog.with_shared_provider(id.clone(), Arc::clone(provider));
     }
     let catalog = Arc::new(catalog);
-    let mut builder = Resolver::builder(Arc::clone(&catalog), policy, opened.sink.clone())
-        .redaction(Arc::new(redactor.clone()))
-        .audit_timeout(Duration::from_millis(config.audit.timeout_ms));
+    let mut sink: Arc<dyn AuditSink> = opened.sink.clone();
+    if let Some(layer) = &options.audit_layer {
+        sink = layer(sink);
+    }
+    let timeout = Duration::from_millis(config.audit.timeout_ms);
+    let mut builder = Resolver::builder(Arc::clone(&catalog), policy, Arc::clone(&sink))
+        .redactor(redactor.clone())
+        .audit_timeout(timeout);
     if config.audit.fingerprints {
         builder = builder.fingerprint_key(keys.fingerprint()?);
     }
+    if let Some(approvals) = &options.approvals {
+        builder = builder.approvals(Arc::clone(approvals));
+    }
     let resolver = Arc::new(builder.build()?);
+    let admin = SecretAdmin::builder(Arc::clone(&catalog), Arc::clone(&sink))
+        .redactor(redactor.clone())
+        .audit_timeout(timeout)
+        .build()?;
 
-    let preloaded = preload::preload(store.as_ref(), &providers, &redactor, opened.sink.as_ref())?;
+    let preloaded = resolver.preload_redactor(
+        &Requester::new(PRELOAD_AGENT).map_err(internal)?,
+        &Purpose::new("pre-load the redactor at open").map_err(internal)?,
+    )?;
 
     if !existing {
         let record = state::StateRecord::new(profile.as_str(), backend.values.clone());
@@ -415,7 +504,7 @@ fn open_state(
     Ok(Secrets {
         profile,
         resolver,
-        catalog,
+        admin,
         redactor,
         audit_keys: keys,
         report: OpenReport {

@@ -4,9 +4,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::preload::Preload;
 use super::state::{Created, LOCK_NAME, RECORD_NAME};
 use crate::Profile;
+use tyrum_secrets_core::{PreloadReport, SkipReason};
 
 /// What [`Secrets::open`](crate::Secrets::open) did.
 #[derive(Clone, Debug)]
@@ -24,8 +24,8 @@ pub struct OpenReport {
     pub audit_log: PathBuf,
     /// Records that log held when it was opened.
     pub audit_records_before: u64,
-    /// What the redactor was pre-loaded with.
-    pub preload: Preload,
+    /// What the redactor was pre-loaded with, and what it could not take.
+    pub preload: PreloadReport,
     /// Warnings for the operator (a keychain that forgets at reboot).
     pub notes: Vec<String>,
 }
@@ -113,10 +113,21 @@ impl fmt::Display for OpenReport {
         writeln!(
             f,
             "redactor pre-loaded with {} values of {} handles",
-            self.preload.values, self.preload.handles
+            self.preload.loaded_count(),
+            self.preload.loaded.len()
         )?;
         for skip in &self.preload.skipped {
-            writeln!(f, "not pre-loaded: {}: {}", skip.handle, skip.reason)?;
+            let why = match &skip.reason {
+                SkipReason::AllowedUnmasked => {
+                    "shorter than the minimum; unmasked by choice".to_owned()
+                }
+                SkipReason::TooShort => {
+                    "shorter than the minimum; rotate it to a longer value".to_owned()
+                }
+                SkipReason::Unreadable { message } => format!("unreadable now: {message}"),
+                other => format!("{other:?}"),
+            };
+            writeln!(f, "not pre-loaded: {}: {why}", skip.handle_id)?;
         }
         for note in &self.notes {
             writeln!(f, "note: {note}")?;

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use tyrum_secrets::{
-    Config, KindSpec, NewSecret, OpenError, OpenOptions, ProviderId, Purpose, Requester,
-    ResolveRequest, Scope, SecretBytes, SecretHandle, SecretKind, Secrets,
+    AdminRequest, Config, KindSpec, NewSecret, OpenError, OpenOptions, ProviderId, Purpose,
+    Requester, ResolveRequest, Scope, SecretBytes, SecretHandle, SecretKind, Secrets,
 };
 
 /// The policy of every test: agent `gateway` may resolve anything in scope
@@ -76,9 +76,17 @@ pub fn create_in(secrets: &Secrets, provider: &str, value: &[u8]) -> SecretHandl
         KindSpec::new(SecretKind::ApiKey, None).unwrap(),
     );
     secrets
-        .catalog()
-        .create(spec, &SecretBytes::from(value.to_vec()))
+        .admin()
+        .create(spec, &SecretBytes::from(value.to_vec()), &operator())
         .unwrap()
+}
+
+/// The operator of these tests, for admin changes.
+pub fn operator() -> AdminRequest {
+    AdminRequest::new(
+        Requester::new("operator").unwrap(),
+        Purpose::new("test setup").unwrap(),
+    )
 }
 
 pub fn request() -> ResolveRequest {
