@@ -6,7 +6,7 @@ use std::io::{self, Write as _};
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use tyrum_secrets::{AuditEntry, CatalogEntry, EntryStatus, Timestamp, VersionPin};
+use tyrum_secrets::{AuditEntry, AuditRecord, CatalogEntry, EntryStatus, Timestamp, VersionPin};
 
 /// Prints `rows` under `headers`, columns padded to their widest cell.
 pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
@@ -153,8 +153,7 @@ pub(crate) const RECORD_HEADERS: [&str; 8] = [
 ];
 
 /// The `audit tail` row of a record.
-pub(crate) fn record_row(entry: &AuditEntry) -> Vec<String> {
-    let r = &entry.record;
+pub(crate) fn record_row(r: &AuditRecord) -> Vec<String> {
     let mut requester = r.requester.agent().to_owned();
     if let Some(channel) = r.requester.channel_id() {
         requester.push_str(&format!(" [{channel}]"));

@@ -62,7 +62,10 @@ fn print(records: &[AuditEntry], json: bool, headers: bool) -> CliResult {
         }
         return Ok(());
     }
-    let rows: Vec<_> = records.iter().map(output::record_row).collect();
+    let rows: Vec<_> = records
+        .iter()
+        .map(|e| output::record_row(&e.record))
+        .collect();
     if headers {
         output::table(&output::RECORD_HEADERS, &rows)?;
     } else {
@@ -78,8 +81,7 @@ pub(crate) fn find_value(secrets: &Secrets, json: bool) -> CliResult {
     let found = secrets.find_value(&candidate)?;
     drop(candidate);
     if json {
-        let list: Vec<_> = found.iter().map(output::record_json).collect();
-        output::json_pretty(&json!({ "found": !found.is_empty(), "records": list }))?;
+        output::json_pretty(&json!({ "found": !found.is_empty(), "records": found }))?;
     } else if found.is_empty() {
         output::line("not found: no audit record has this value's fingerprint")?;
     } else {

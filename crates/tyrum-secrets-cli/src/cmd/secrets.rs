@@ -2,7 +2,11 @@
 //! destroy. Each is one library call between parsing and formatting.
 
 use serde_json::json;
-use tyrum_secrets::{HandleId, KindSpec, NewSecret, RotateOptions, Secrets, Timestamp, VersionPin};
+use tyrum_secrets::operator::operator_requester;
+use tyrum_secrets::{
+    AdminRequest, HandleId, KindSpec, NewSecret, Purpose, RotateOptions, Secrets, Timestamp,
+    Version, VersionPin,
+};
 
 use crate::args::{ListArgs, PutArgs, StatusArg};
 use crate::error::{CliError, CliResult};
@@ -25,7 +29,9 @@ pub(crate) fn put(secrets: &Secrets, args: PutArgs, json: bool) -> CliResult {
         spec = spec.label(key, value);
     }
     let value = terminal::read_value("secret value", true)?;
-    let handle = secrets.catalog().create(spec, &value)?;
+    let handle = secrets
+        .admin()
+        .create(spec, &value, &operator("tyrum-secrets put")?)?;
     drop(value);
     if json {
         output::json_line(&json!({
@@ -43,8 +49,7 @@ pub(crate) fn put(secrets: &Secrets, args: PutArgs, json: bool) -> CliResult {
 pub(crate) fn list(secrets: &Secrets, args: &ListArgs, json: bool) -> CliResult {
     let now = Timestamp::now();
     let entries: Vec<_> = secrets
-        .catalog()
-        .store()
+        .admin()
         .list()?
         .into_iter()
         .filter(|e| {
@@ -80,7 +85,7 @@ pub(crate) fn list(secrets: &Secrets, args: &ListArgs, json: bool) -> CliResult 
 }
 
 pub(crate) fn show(secrets: &Secrets, id: &HandleId, json: bool) -> CliResult {
-    let entry = secrets.catalog().entry(id)?;
+    let entry = secrets.admin().entry(id)?;
     let now = Timestamp::now();
     let value = output::entry_json(&entry, now);
     if json {
@@ -107,8 +112,8 @@ pub(crate) fn show(secrets: &Secrets, id: &HandleId, json: bool) -> CliResult {
 }
 
 pub(crate) fn versions(secrets: &Secrets, id: &HandleId, json: bool) -> CliResult {
-    let entry = secrets.catalog().entry(id)?;
-    let versions = secrets.catalog().versions(id)?;
+    let entry = secrets.admin().entry(id)?;
+    let versions = secrets.admin().versions(id)?;
     let current = |v| match entry.current {
         VersionPin::Pinned(c) => c == v,
         VersionPin::Latest => versions.last().is_some_and(|last| last.version == v),
@@ -157,13 +162,16 @@ pub(crate) fn rotate(
     json: bool,
 ) -> CliResult {
     // Fail on an unknown handle before asking for a value.
-    secrets.catalog().entry(id)?;
+    secrets.admin().entry(id)?;
     let mut options = RotateOptions::default();
     if let Some(grace) = retire_after {
         options = options.retire_previous_after(grace);
     }
     let value = terminal::read_value("new secret value", true)?;
-    let version = secrets.catalog().rotate(id, &value, options)?;
+    let version =
+        secrets
+            .admin()
+            .rotate(id, &value, options, &operator("tyrum-secrets rotate")?)?;
     drop(value);
     if json {
         output::json_line(&json!({ "handle": id.to_string(), "version": version.get() }))?;
@@ -177,24 +185,36 @@ pub(crate) fn revoke(secrets: &Secrets, id: &HandleId, reason: &str, json: bool)
     if reason.trim().is_empty() {
         return Err(CliError::usage("--reason must say why"));
     }
-    secrets.catalog().revoke(id, reason)?;
+    let by = AdminRequest::new(
+        operator_requester()?,
+        Purpose::new(reason).map_err(|e| CliError::usage(format!("--reason: {e}")))?,
+    );
+    secrets.admin().revoke(id, &by)?;
     done(json, id, "revoked")
 }
 
 pub(crate) fn restore(secrets: &Secrets, id: &HandleId, json: bool) -> CliResult {
-    secrets.catalog().restore(id)?;
+    secrets
+        .admin()
+        .restore(id, &operator("tyrum-secrets restore")?)?;
     done(json, id, "active")
 }
 
-pub(crate) fn destroy(
-    _secrets: &Secrets,
-    _id: &HandleId,
-    _version: tyrum_secrets::Version,
-    _json: bool,
-) -> CliResult {
-    Err(CliError::failed(
-        "destroy needs the audited admin API (SecretAdmin), which this build does not have yet",
-    ))
+pub(crate) fn destroy(secrets: &Secrets, id: &HandleId, version: Version, json: bool) -> CliResult {
+    secrets
+        .admin()
+        .destroy(id, version, &operator("tyrum-secrets destroy")?)?;
+    if json {
+        output::json_line(&json!({ "handle": id.to_string(), "destroyed": version.get() }))?;
+    } else {
+        output::line(format!("{id} version {} destroyed", version.get()))?;
+    }
+    Ok(())
+}
+
+/// The operator, asking for an administrative change for `why`.
+fn operator(why: &str) -> CliResult<AdminRequest> {
+    Ok(AdminRequest::new(operator_requester()?, Purpose::new(why)?))
 }
 
 fn done(json: bool, id: &HandleId, status: &str) -> CliResult {
