@@ -1,5 +1,4 @@
-//! `tyrum-secrets`: the operator command line. See the README for the
-//! workflow; `tyrum-secrets --help` for every command.
+#![doc = include_str!("../README.md")]
 
 mod args;
 mod cmd;
