@@ -66,7 +66,14 @@ fn env_usize(name: &str, default: usize) -> usize {
 fn make_text(bytes: usize, values: &[String], rng: &mut Rng) -> String {
     const LEVELS: [&str; 5] = ["TRACE", "DEBUG", " INFO", " WARN", "ERROR"];
     const WORDS: [&str; 8] = [
-        "request", "completed", "retrying", "tool", "call", "status", "latency", "queued",
+        "request",
+        "completed",
+        "retrying",
+        "tool",
+        "call",
+        "status",
+        "latency",
+        "queued",
     ];
     let mut text = String::with_capacity(bytes + 512);
     let mut line = 0u64;
@@ -143,7 +150,13 @@ fn bench_run(c: &mut Criterion) {
     let count = env_usize("CLI_BENCH_VALUES", 100).max(1);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("passphrase"), "bench passphrase\n").unwrap();
-    assert!(cli(dir.path(), &["init"]).stdout(Stdio::null()).status().unwrap().success());
+    assert!(
+        cli(dir.path(), &["init"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
 
     let mut rng = Rng(0x5EED_C11);
     let values: Vec<String> = (0..count)

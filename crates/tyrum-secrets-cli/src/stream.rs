@@ -26,6 +26,20 @@ pub(crate) fn raw_stdout() -> io::Result<BufWriter<File>> {
     raw(io::stdout())
 }
 
+/// Standard input as a file (std's `Stdin` buffers, which would hide from
+/// a poll what it has read ahead).
+pub(crate) fn raw_stdin() -> io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd as _;
+        Ok(File::from(io::stdin().as_fd().try_clone_to_owned()?))
+    }
+    #[cfg(not(unix))]
+    {
+        Err(io::Error::other("redacting streams need Unix here"))
+    }
+}
+
 /// Standard error, as [`raw_stdout`].
 pub(crate) fn raw_stderr() -> io::Result<BufWriter<File>> {
     raw(io::stderr())

@@ -24,6 +24,8 @@ fn init_creates_the_state_once_and_refuses_a_second_time() {
         "{text}"
     );
     assert!(text.contains("created encrypted file store"), "{text}");
+    // No progress on a pipe.
+    assert!(out.stderr.is_empty(), "{}", support::stderr(&out));
     assert!(env.state_dir().join("catalog.json").is_file());
 
     let again = env.run(&["init"], None);

@@ -242,3 +242,25 @@ fn sigterm_to_the_cli_reaches_the_child() {
     let mut rest = String::new();
     lines.read_to_string(&mut rest).unwrap();
 }
+
+#[test]
+fn redact_passes_text_on_before_its_input_ends() {
+    let (env, value, handle) = setup();
+    let mut command = env.command(&["redact"]);
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let seen = watch(child.stdout.take().unwrap());
+    input
+        .write_all(format!("token={value}\nwaiting> ").as_bytes())
+        .unwrap();
+    input.flush().unwrap();
+    // Still open: the text must come through while the input waits.
+    let shown = wait_for(&seen, "waiting> ");
+    assert_eq!(shown, format!("token=[{handle}]\nwaiting> "));
+    drop(input);
+    assert!(child.wait().unwrap().success());
+}
