@@ -16,6 +16,10 @@ pub use tyrum_secrets_env as env;
 #[cfg(feature = "keychain")]
 pub use tyrum_secrets_keychain as keychain;
 
+/// Sealed hand-off of a resolved value to a paired node (HPKE, RFC 9180).
+#[cfg(feature = "seal")]
+pub use tyrum_secrets_seal as seal;
+
 pub mod config;
 mod open;
 pub mod operator;

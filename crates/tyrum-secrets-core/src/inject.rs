@@ -15,6 +15,13 @@
 //! is resolved before anything is injected: if one fails, nothing is, and
 //! the error names the handle, never a value.
 //!
+//! The same helpers work from any [`ValueSource`], a source of values that
+//! were already resolved somewhere trusted: the [`Inject`] trait gives every
+//! source `inject_env`, `substitute_json`, `render_template` and
+//! `render_header_value`, with the same checks and the same all-or-nothing
+//! rule. [`Resolver::for_request`] is the resolver as such a source; a
+//! paired node's opened envelopes (`tyrum-secrets-seal`) are another.
+//!
 //! A string that starts with `secret:` is a handle. One that does not parse
 //! is an error, never passed on as a literal; so is a handle inside a longer
 //! string, as an object key, or in template text outside `{{ }}`
@@ -28,12 +35,13 @@
 //! same user (`/proc/<pid>/environ`). Prefer files or pipes for long-lived
 //! children where that matters.
 
+mod json;
+mod template;
+
 use std::collections::BTreeMap;
-use std::fmt;
 use std::process::Command;
 
 use serde_json::Value;
-use zeroize::Zeroize;
 
 use crate::handle::{HANDLE_ID_MIN_LEN, HANDLE_PREFIX};
 use crate::resolver::{ResolveError, ResolveRequest, Resolver};
@@ -41,7 +49,163 @@ use crate::{
     ExposeSecret, HandleId, HandleParseError, SecretBytes, SecretString, string_from_bytes,
 };
 
+pub use json::SecretJson;
+use template::{Segment, parse_template};
+
+/// A source of values that the injection helpers ([`Inject`]) draw from:
+/// each call hands over the value of one handle, or an error naming it.
+///
+/// The resolver is one ([`Resolver::for_request`]: every value goes through
+/// policy, approvals, audit and the redactor when it is asked for); a set of
+/// values already resolved elsewhere and handed over sealed (a paired node's
+/// opened envelopes) is another. A source must have registered every value
+/// it hands out with the redactor of the process that uses it.
+pub trait ValueSource {
+    /// The value of `id`, for one injection. The helpers ask once per
+    /// distinct handle and drop (wipe) the copy when they are done.
+    ///
+    /// # Errors
+    /// An [`InjectError`] naming `id`, never carrying a value:
+    /// [`InjectError::Resolve`] when resolving failed,
+    /// [`InjectError::NotProvided`] when the source holds no value for it.
+    fn value(&self, id: &HandleId) -> Result<SecretBytes, InjectError>;
+}
+
+impl<S: ValueSource + ?Sized> ValueSource for &S {
+    fn value(&self, id: &HandleId) -> Result<SecretBytes, InjectError> {
+        (**self).value(id)
+    }
+}
+
+/// The hand-over helpers, for every [`ValueSource`]. Implemented for all of
+/// them and for nothing else, so the checks below cannot be overridden.
+///
+/// Each helper asks the source for every distinct handle it needs before it
+/// injects anything: if one fails, nothing is injected, and the error names
+/// the handle, never a value.
+pub trait Inject: ValueSource {
+    /// Sets each handle's value as an environment variable of `command`.
+    /// Nothing is set unless every value was handed over and fits in an
+    /// environment variable.
+    ///
+    /// Never format the `Command` with `{:?}` afterwards: std's `Debug`
+    /// prints the variables it sets.
+    ///
+    /// # Errors
+    /// [`InjectError::InvalidEnvName`] before any value is asked for; the
+    /// source's error naming the handle that failed;
+    /// [`InjectError::ValueHasNul`] (or, off Unix, [`InjectError::NotUtf8`])
+    /// for a value an environment cannot carry.
+    fn inject_env<'a>(
+        &self,
+        command: &mut Command,
+        vars: impl IntoIterator<Item = (&'a str, &'a HandleId)>,
+    ) -> Result<(), InjectError> {
+        inject_env(self, command, vars)
+    }
+
+    /// Returns a copy of `arguments` in which every string of the form
+    /// `secret:<id>` is replaced by the value of that handle. Object keys
+    /// are never substituted.
+    ///
+    /// # Errors
+    /// [`InjectError::MalformedHandle`] (naming the JSON path) for a string
+    /// that starts with `secret:` but does not parse;
+    /// [`InjectError::EmbeddedHandle`] for a handle inside a longer string
+    /// or in an object key; the source's error naming the handle that
+    /// failed; [`InjectError::NotUtf8`] for a value that is not text.
+    fn substitute_json(&self, arguments: &Value) -> Result<SecretJson, InjectError> {
+        substitute_json(self, arguments)
+    }
+
+    /// Renders `template`, replacing each `{{secret:<id>}}` (spaces inside
+    /// the braces allowed) with the handle's value. Other `{{…}}` text is
+    /// kept as written.
+    ///
+    /// # Errors
+    /// [`InjectError::MalformedHandle`],
+    /// [`InjectError::UnterminatedPlaceholder`] or, for a handle outside a
+    /// placeholder, [`InjectError::EmbeddedHandle`] (naming the byte offset);
+    /// the source's error naming the handle that failed;
+    /// [`InjectError::NotUtf8`] for a value that is not text.
+    fn render_template(&self, template: &str) -> Result<SecretString, InjectError> {
+        render(self, template, false)
+    }
+
+    /// [`render_template`](Self::render_template) for an HTTP header value:
+    /// also refuses CR, LF and NUL, in the template and in every value, so a
+    /// secret (or a template) cannot smuggle in another header or a request
+    /// line, whatever the HTTP client does with line breaks.
+    ///
+    /// # Errors
+    /// As [`render_template`](Self::render_template), plus
+    /// [`InjectError::HeaderBreak`] naming the handle (or the template) that
+    /// holds a CR, LF or NUL.
+    fn render_header_value(&self, template: &str) -> Result<SecretString, InjectError> {
+        if template.bytes().any(is_header_break) {
+            return Err(InjectError::HeaderBreak { id: None });
+        }
+        render(self, template, true)
+    }
+
+    /// Renders a header template as
+    /// [`render_header_value`](Self::render_header_value) does and returns
+    /// it as an [`http::HeaderValue`] marked sensitive
+    /// ([`set_sensitive(true)`](http::HeaderValue::set_sensitive)), so HTTP
+    /// clients and HPACK encoders treat it as a credential (never indexed,
+    /// hidden from their `Debug`). Needs the `http` feature.
+    ///
+    /// `HeaderValue` keeps its own copy of the bytes and does not wipe it on
+    /// drop; drop the value once the request is sent.
+    ///
+    /// # Errors
+    /// As [`render_header_value`](Self::render_header_value), plus
+    /// [`InjectError::InvalidHeaderValue`] when the rendered value holds a
+    /// byte an HTTP header cannot carry (a control character other than
+    /// tab, or DEL).
+    #[cfg(feature = "http")]
+    fn render_http_header_value(&self, template: &str) -> Result<http::HeaderValue, InjectError> {
+        let rendered = self.render_header_value(template)?;
+        let mut value = http::HeaderValue::from_bytes(rendered.expose_secret().as_bytes())
+            .map_err(|_| InjectError::InvalidHeaderValue)?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+}
+
+impl<S: ValueSource + ?Sized> Inject for S {}
+
+/// A [`Resolver`] with the request it resolves for: a [`ValueSource`] that
+/// resolves each value — policy, approvals, audit, redactor — when an
+/// injection helper asks for it. Made by [`Resolver::for_request`].
+#[derive(Debug)]
+pub struct ResolvingSource<'a> {
+    resolver: &'a Resolver,
+    request: &'a ResolveRequest,
+}
+
+impl ValueSource for ResolvingSource<'_> {
+    fn value(&self, id: &HandleId) -> Result<SecretBytes, InjectError> {
+        self.resolver
+            .resolve(id, self.request)
+            .map(|resolved| resolved.into_value())
+            .map_err(|source| InjectError::Resolve {
+                id: id.clone(),
+                source: Box::new(source),
+            })
+    }
+}
+
 impl Resolver {
+    /// This resolver as a [`ValueSource`] for `request`, for the [`Inject`]
+    /// helpers. The methods below are shorthands for it.
+    pub fn for_request<'a>(&'a self, request: &'a ResolveRequest) -> ResolvingSource<'a> {
+        ResolvingSource {
+            resolver: self,
+            request,
+        }
+    }
+
     /// Resolves each handle and sets it as an environment variable of
     /// `command`. Nothing is set unless every handle resolved and every
     /// value fits in an environment variable.
@@ -60,40 +224,7 @@ impl Resolver {
         vars: impl IntoIterator<Item = (&'a str, &'a HandleId)>,
         request: &ResolveRequest,
     ) -> Result<(), InjectError> {
-        let vars: Vec<(&str, &HandleId)> = vars.into_iter().collect();
-        for (name, _) in &vars {
-            if name.is_empty() || name.contains('=') || name.contains('\0') {
-                return Err(InjectError::InvalidEnvName {
-                    name: (*name).to_owned(),
-                });
-            }
-        }
-        let values = self.resolve_all(vars.iter().map(|(_, id)| *id), request)?;
-        for (_, id) in &vars {
-            let value = lookup(&values, id)?;
-            if value.expose_secret().contains(&0) {
-                return Err(InjectError::ValueHasNul { id: (*id).clone() });
-            }
-            #[cfg(not(unix))]
-            if std::str::from_utf8(value.expose_secret()).is_err() {
-                return Err(InjectError::NotUtf8 { id: (*id).clone() });
-            }
-        }
-        for (name, id) in &vars {
-            let value = lookup(&values, id)?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::ffi::OsStrExt as _;
-                command.env(name, std::ffi::OsStr::from_bytes(value.expose_secret()));
-            }
-            #[cfg(not(unix))]
-            {
-                let text = std::str::from_utf8(value.expose_secret())
-                    .map_err(|_| InjectError::NotUtf8 { id: (*id).clone() })?;
-                command.env(name, text);
-            }
-        }
-        Ok(())
+        self.for_request(request).inject_env(command, vars)
     }
 
     /// Returns a copy of `arguments` in which every string of the form
@@ -112,16 +243,7 @@ impl Resolver {
         arguments: &Value,
         request: &ResolveRequest,
     ) -> Result<SecretJson, InjectError> {
-        let mut ids = Vec::new();
-        collect_handles(arguments, &mut String::new(), &mut ids)?;
-        let values = self.resolve_all(ids.iter(), request)?;
-        let mut texts = BTreeMap::new();
-        for (id, value) in &values {
-            let text =
-                string_from_bytes(value).ok_or_else(|| InjectError::NotUtf8 { id: id.clone() })?;
-            texts.insert(id.clone(), text);
-        }
-        Ok(SecretJson(substitute(arguments, &texts)))
+        self.for_request(request).substitute_json(arguments)
     }
 
     /// Renders `template`, replacing each `{{secret:<id>}}` (spaces inside
@@ -139,7 +261,7 @@ impl Resolver {
         template: &str,
         request: &ResolveRequest,
     ) -> Result<SecretString, InjectError> {
-        self.render(template, request, false)
+        self.for_request(request).render_template(template)
     }
 
     /// [`render_template`](Self::render_template) for an HTTP header value:
@@ -156,150 +278,139 @@ impl Resolver {
         template: &str,
         request: &ResolveRequest,
     ) -> Result<SecretString, InjectError> {
-        if template.bytes().any(is_header_break) {
-            return Err(InjectError::HeaderBreak { id: None });
-        }
-        self.render(template, request, true)
+        self.for_request(request).render_header_value(template)
     }
+}
 
-    fn render(
-        &self,
-        template: &str,
-        request: &ResolveRequest,
-        header: bool,
-    ) -> Result<SecretString, InjectError> {
-        let segments = parse_template(template)?;
-        let values = self.resolve_all(
-            segments.iter().filter_map(|s| match s {
-                Segment::Handle(id) => Some(id),
-                Segment::Literal(_) => None,
-            }),
-            request,
-        )?;
-        let mut len = 0;
-        for segment in &segments {
-            len += match segment {
-                Segment::Literal(text) => text.len(),
-                Segment::Handle(id) => {
-                    let value = lookup(&values, id)?.expose_secret();
-                    if std::str::from_utf8(value).is_err() {
-                        return Err(InjectError::NotUtf8 { id: id.clone() });
-                    }
-                    if header && value.iter().copied().any(is_header_break) {
-                        return Err(InjectError::HeaderBreak {
-                            id: Some(id.clone()),
-                        });
-                    }
-                    value.len()
-                }
-            };
+fn inject_env<'a, S: ValueSource + ?Sized>(
+    source: &S,
+    command: &mut Command,
+    vars: impl IntoIterator<Item = (&'a str, &'a HandleId)>,
+) -> Result<(), InjectError> {
+    let vars: Vec<(&str, &HandleId)> = vars.into_iter().collect();
+    for (name, _) in &vars {
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            return Err(InjectError::InvalidEnvName {
+                name: (*name).to_owned(),
+            });
         }
-        // Exact capacity: no reallocation leaves an unwiped copy behind, and
-        // `SecretString::from` turns it into a box without copying.
-        let mut out = String::with_capacity(len);
-        for segment in &segments {
-            match segment {
-                Segment::Literal(text) => out.push_str(text),
-                Segment::Handle(id) => {
-                    let value = lookup(&values, id)?.expose_secret();
-                    // Checked to be UTF-8 above.
-                    out.push_str(std::str::from_utf8(value).unwrap_or_default());
+    }
+    let values = values_of(source, vars.iter().map(|(_, id)| *id))?;
+    for (_, id) in &vars {
+        let value = lookup(&values, id)?;
+        if value.expose_secret().contains(&0) {
+            return Err(InjectError::ValueHasNul { id: (*id).clone() });
+        }
+        #[cfg(not(unix))]
+        if std::str::from_utf8(value.expose_secret()).is_err() {
+            return Err(InjectError::NotUtf8 { id: (*id).clone() });
+        }
+    }
+    for (name, id) in &vars {
+        let value = lookup(&values, id)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt as _;
+            command.env(name, std::ffi::OsStr::from_bytes(value.expose_secret()));
+        }
+        #[cfg(not(unix))]
+        {
+            let text = std::str::from_utf8(value.expose_secret())
+                .map_err(|_| InjectError::NotUtf8 { id: (*id).clone() })?;
+            command.env(name, text);
+        }
+    }
+    Ok(())
+}
+
+fn substitute_json<S: ValueSource + ?Sized>(
+    source: &S,
+    arguments: &Value,
+) -> Result<SecretJson, InjectError> {
+    let mut ids = Vec::new();
+    json::collect_handles(arguments, &mut String::new(), &mut ids)?;
+    let values = values_of(source, ids.iter())?;
+    let mut texts = BTreeMap::new();
+    for (id, value) in &values {
+        let text =
+            string_from_bytes(value).ok_or_else(|| InjectError::NotUtf8 { id: id.clone() })?;
+        texts.insert(id.clone(), text);
+    }
+    Ok(SecretJson::new(json::substitute(arguments, &texts)))
+}
+
+fn render<S: ValueSource + ?Sized>(
+    source: &S,
+    template: &str,
+    header: bool,
+) -> Result<SecretString, InjectError> {
+    let segments = parse_template(template)?;
+    let values = values_of(
+        source,
+        segments.iter().filter_map(|s| match s {
+            Segment::Handle(id) => Some(id),
+            Segment::Literal(_) => None,
+        }),
+    )?;
+    let mut len = 0;
+    for segment in &segments {
+        len += match segment {
+            Segment::Literal(text) => text.len(),
+            Segment::Handle(id) => {
+                let value = lookup(&values, id)?.expose_secret();
+                if std::str::from_utf8(value).is_err() {
+                    return Err(InjectError::NotUtf8 { id: id.clone() });
                 }
+                if header && value.iter().copied().any(is_header_break) {
+                    return Err(InjectError::HeaderBreak {
+                        id: Some(id.clone()),
+                    });
+                }
+                value.len()
+            }
+        };
+    }
+    // Exact capacity: no reallocation leaves an unwiped copy behind, and
+    // `SecretString::from` turns it into a box without copying.
+    let mut out = String::with_capacity(len);
+    for segment in &segments {
+        match segment {
+            Segment::Literal(text) => out.push_str(text),
+            Segment::Handle(id) => {
+                let value = lookup(&values, id)?.expose_secret();
+                // Checked to be UTF-8 above.
+                out.push_str(std::str::from_utf8(value).unwrap_or_default());
             }
         }
-        Ok(SecretString::from(out))
     }
+    Ok(SecretString::from(out))
+}
 
-    /// Resolves each distinct handle once, in order; stops at the first
-    /// failure, dropping (and wiping) what was resolved.
-    fn resolve_all<'a>(
-        &self,
-        ids: impl IntoIterator<Item = &'a HandleId>,
-        request: &ResolveRequest,
-    ) -> Result<BTreeMap<HandleId, SecretBytes>, InjectError> {
-        let mut values = BTreeMap::new();
-        for id in ids {
-            if values.contains_key(id) {
-                continue;
-            }
-            let resolved = self
-                .resolve(id, request)
-                .map_err(|source| InjectError::Resolve {
-                    id: id.clone(),
-                    source: Box::new(source),
-                })?;
-            values.insert(id.clone(), resolved.into_value());
+/// Asks `source` for each distinct handle once, in order; stops at the first
+/// failure, dropping (and wiping) what was handed over.
+fn values_of<'a, S: ValueSource + ?Sized>(
+    source: &S,
+    ids: impl IntoIterator<Item = &'a HandleId>,
+) -> Result<BTreeMap<HandleId, SecretBytes>, InjectError> {
+    let mut values = BTreeMap::new();
+    for id in ids {
+        if values.contains_key(id) {
+            continue;
         }
-        Ok(values)
+        values.insert(id.clone(), source.value(id)?);
     }
+    Ok(values)
 }
 
 fn lookup<'a>(
     values: &'a BTreeMap<HandleId, SecretBytes>,
     id: &HandleId,
 ) -> Result<&'a SecretBytes, InjectError> {
-    // Every id was resolved by `resolve_all`; the error only satisfies the type.
-    values.get(id).ok_or_else(|| InjectError::Resolve {
-        id: id.clone(),
-        source: Box::new(ResolveError::UnknownHandle { id: id.clone() }),
-    })
-}
-
-fn collect_handles(
-    value: &Value,
-    path: &mut String,
-    ids: &mut Vec<HandleId>,
-) -> Result<(), InjectError> {
-    match value {
-        Value::String(text) if text.starts_with(HANDLE_PREFIX) => {
-            let id = text
-                .parse::<HandleId>()
-                .map_err(|source| InjectError::MalformedHandle {
-                    at: if path.is_empty() {
-                        "/".to_owned()
-                    } else {
-                        path.clone()
-                    },
-                    source,
-                })?;
-            ids.push(id);
-        }
-        Value::String(text) if contains_handle(text) => {
-            return Err(InjectError::EmbeddedHandle {
-                at: if path.is_empty() {
-                    "/".to_owned()
-                } else {
-                    path.clone()
-                },
-            });
-        }
-        Value::Array(items) => {
-            for (index, item) in items.iter().enumerate() {
-                let len = path.len();
-                path.push('/');
-                path.push_str(&index.to_string());
-                collect_handles(item, path, ids)?;
-                path.truncate(len);
-            }
-        }
-        Value::Object(map) => {
-            for (key, item) in map {
-                let len = path.len();
-                path.push('/');
-                // JSON Pointer escaping (RFC 6901).
-                path.push_str(&key.replace('~', "~0").replace('/', "~1"));
-                // Keys are never substituted, so a key that is or holds a
-                // handle would pass it on as a literal: refuse it instead.
-                if key.starts_with(HANDLE_PREFIX) || contains_handle(key) {
-                    return Err(InjectError::EmbeddedHandle { at: path.clone() });
-                }
-                collect_handles(item, path, ids)?;
-                path.truncate(len);
-            }
-        }
-        _ => {}
-    }
-    Ok(())
+    // Every id was handed over by `values_of`; the error only satisfies the
+    // type.
+    values
+        .get(id)
+        .ok_or_else(|| InjectError::NotProvided { id: id.clone() })
 }
 
 /// Whether `text` holds `secret:` followed by at least as many id
@@ -313,163 +424,6 @@ fn contains_handle(text: &str) -> bool {
             .count()
             >= HANDLE_ID_MIN_LEN
     })
-}
-
-fn substitute(value: &Value, texts: &BTreeMap<HandleId, SecretString>) -> Value {
-    match value {
-        Value::String(text) if text.starts_with(HANDLE_PREFIX) => {
-            match text.parse::<HandleId>().ok().and_then(|id| texts.get(&id)) {
-                Some(secret) => Value::String(secret.expose_secret().to_owned()),
-                // Unreachable: every handle string parsed and resolved.
-                None => Value::Null,
-            }
-        }
-        Value::Array(items) => Value::Array(items.iter().map(|v| substitute(v, texts)).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), substitute(v, texts)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-enum Segment<'a> {
-    Literal(&'a str),
-    Handle(HandleId),
-}
-
-fn parse_template(template: &str) -> Result<Vec<Segment<'_>>, InjectError> {
-    let mut segments = Vec::new();
-    let mut rest = template;
-    let mut offset = 0;
-    while let Some(open) = rest.find("{{") {
-        let inner_start = open + 2;
-        let inner = rest[inner_start..].trim_start_matches(' ');
-        if !inner.starts_with(HANDLE_PREFIX) {
-            // Step over one `{` only, so that `{{{secret:<id>}}}` still finds
-            // the placeholder that starts at the second brace.
-            literal(&mut segments, &rest[..open + 1], offset)?;
-            offset += open + 1;
-            rest = &rest[open + 1..];
-            continue;
-        }
-        let Some(close) = rest[inner_start..].find("}}") else {
-            return Err(InjectError::UnterminatedPlaceholder {
-                position: offset + open,
-            });
-        };
-        let text = rest[inner_start..inner_start + close].trim_matches(' ');
-        let id = text
-            .parse::<HandleId>()
-            .map_err(|source| InjectError::MalformedHandle {
-                at: format!("byte {}", offset + open),
-                source,
-            })?;
-        if open > 0 {
-            literal(&mut segments, &rest[..open], offset)?;
-        }
-        segments.push(Segment::Handle(id));
-        let end = inner_start + close + 2;
-        offset += end;
-        rest = &rest[end..];
-    }
-    if !rest.is_empty() {
-        literal(&mut segments, rest, offset)?;
-    }
-    Ok(segments)
-}
-
-/// Adds literal template text, refusing a handle written outside `{{ }}`:
-/// it would be sent as the handle's text rather than its value.
-fn literal<'a>(
-    segments: &mut Vec<Segment<'a>>,
-    text: &'a str,
-    offset: usize,
-) -> Result<(), InjectError> {
-    if contains_handle(text) {
-        return Err(InjectError::EmbeddedHandle {
-            at: format!("byte {offset}"),
-        });
-    }
-    segments.push(Segment::Literal(text));
-    Ok(())
-}
-
-/// Tool arguments with secret values substituted in. No `Debug` that shows
-/// them, no `Serialize`, no `Clone`; every string is wiped on drop. The only
-/// way in is [`expose_secret`](Self::expose_secret).
-pub struct SecretJson(Value);
-
-impl SecretJson {
-    /// The substituted arguments. Hand them to the tool; never log or store
-    /// them.
-    pub fn expose_secret(&self) -> &Value {
-        &self.0
-    }
-
-    /// The arguments serialized as JSON text, in a buffer that is wiped as
-    /// it grows and when dropped.
-    pub fn to_secret_string(&self) -> SecretString {
-        let mut writer = WipingWriter(Vec::new());
-        // Writing a `Value` into memory cannot fail.
-        let _ = serde_json::to_writer(&mut writer, &self.0);
-        // Copy into an exact-capacity string so that turning it into a boxed
-        // `str` does not reallocate and leave an unwiped copy behind; the
-        // writer wipes its own buffer when dropped.
-        let text = std::str::from_utf8(&writer.0).unwrap_or_default();
-        let mut exact = String::with_capacity(text.len());
-        exact.push_str(text);
-        SecretString::from(exact)
-    }
-}
-
-impl fmt::Debug for SecretJson {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretJson([REDACTED])")
-    }
-}
-
-impl Drop for SecretJson {
-    fn drop(&mut self) {
-        wipe(&mut self.0);
-    }
-}
-
-fn wipe(value: &mut Value) {
-    match value {
-        Value::String(text) => text.zeroize(),
-        Value::Array(items) => items.iter_mut().for_each(wipe),
-        Value::Object(map) => map.values_mut().for_each(wipe),
-        _ => {}
-    }
-}
-
-/// A `Vec` writer that wipes the old buffer whenever it grows.
-struct WipingWriter(Vec<u8>);
-
-impl std::io::Write for WipingWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let needed = self.0.len() + data.len();
-        if needed > self.0.capacity() {
-            let mut grown = Vec::with_capacity(needed.max(self.0.capacity() * 2).max(64));
-            grown.extend_from_slice(&self.0);
-            self.0.zeroize();
-            self.0 = grown;
-        }
-        self.0.extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for WipingWriter {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
 }
 
 /// Injection failed; nothing was injected. Names handles and JSON paths,
@@ -534,6 +488,13 @@ pub enum InjectError {
         /// The handle whose value holds it; `None` when the template does.
         id: Option<HandleId>,
     },
+    /// The source holds no value for the handle: no value for it was
+    /// handed over (for a paired node, no envelope for it was opened).
+    #[error("no value for {id} was handed over here; the gateway must seal one for this step")]
+    NotProvided {
+        /// The handle.
+        id: HandleId,
+    },
     /// The rendered header value holds a byte an HTTP header cannot carry
     /// (a control character other than tab, or DEL).
     #[error(
@@ -576,78 +537,6 @@ impl Resolver {
         template: &str,
         request: &ResolveRequest,
     ) -> Result<http::HeaderValue, InjectError> {
-        let rendered = self.render_header_value(template, request)?;
-        let mut value = http::HeaderValue::from_bytes(rendered.expose_secret().as_bytes())
-            .map_err(|_| InjectError::InvalidHeaderValue)?;
-        value.set_sensitive(true);
-        Ok(value)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn template_parser_splits_literals_and_handles() {
-        let id = HandleId::generate().unwrap();
-        let template = format!("Bearer {{{{ {id} }}}} and {{{{name}}}}");
-        let segments = parse_template(&template).unwrap();
-        let shape: Vec<String> = segments
-            .iter()
-            .map(|s| match s {
-                Segment::Literal(t) => format!("L({t})"),
-                Segment::Handle(h) => format!("H({h})"),
-            })
-            .collect();
-        assert_eq!(
-            shape.concat(),
-            format!("L(Bearer )H({id})L( and {{)L({{name}}}})")
-        );
-    }
-
-    #[test]
-    fn malformed_and_unterminated_placeholders_are_errors() {
-        assert!(matches!(
-            parse_template("x {{secret:short}}"),
-            Err(InjectError::MalformedHandle { .. })
-        ));
-        assert!(matches!(
-            parse_template("x {{secret:abcdefghijklmnopqrstuvwxyz"),
-            Err(InjectError::UnterminatedPlaceholder { position: 2 })
-        ));
-        assert_eq!(parse_template("plain {{ name }}").unwrap().len(), 2);
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn template_parser_never_panics_and_keeps_every_literal_byte(
-            template in "(\\{|\\}| |secret:|[A-Za-z0-9_-]{1,30}|é|😀)*"
-        ) {
-            if let Ok(segments) = parse_template(&template) {
-                // Without handles, the literals are the template itself.
-                if segments.iter().all(|s| matches!(s, Segment::Literal(_))) {
-                    let joined: String = segments
-                        .iter()
-                        .map(|s| match s {
-                            Segment::Literal(t) => *t,
-                            Segment::Handle(_) => "",
-                        })
-                        .collect();
-                    proptest::prop_assert_eq!(joined, template);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn wiping_writer_keeps_all_bytes() {
-        use std::io::Write as _;
-        let mut w = WipingWriter(Vec::new());
-        for chunk in 0..100u8 {
-            w.write_all(&[chunk; 7]).unwrap();
-        }
-        assert_eq!(w.0.len(), 700);
-        assert_eq!(w.0[699], 99);
+        self.for_request(request).render_http_header_value(template)
     }
 }

@@ -29,7 +29,7 @@ pub use catalog::{
 pub use handle::{
     HandleId, HandleParseError, NameError, ProviderId, RandomnessError, Scope, SecretHandle,
 };
-pub use inject::{InjectError, SecretJson};
+pub use inject::{Inject, InjectError, ResolvingSource, SecretJson, ValueSource};
 pub use kind::{KindError, KindSpec, SecretKind};
 pub use memory::MemoryProvider;
 pub use policy::{
