@@ -19,39 +19,3 @@ impl Catalog {
         Ok(versions)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use crate::{
-        Catalog, KindSpec, MemoryCatalogStore, MemoryProvider, NewSecret, ProviderId,
-        RotateOptions, Scope, SecretBytes, Version,
-    };
-
-    #[test]
-    fn versions_lists_each_rotation_oldest_first() {
-        let memory = ProviderId::new("memory").unwrap();
-        let catalog = Catalog::new(MemoryCatalogStore::new())
-            .with_provider(memory.clone(), MemoryProvider::new());
-        let handle = catalog
-            .create(
-                NewSecret::new(memory, Scope::new("ci").unwrap(), KindSpec::api_key()),
-                &SecretBytes::from(b"sk-version-one-value".to_vec()),
-            )
-            .unwrap();
-        catalog
-            .rotate(
-                handle.id(),
-                &SecretBytes::from(b"sk-version-two-value".to_vec()),
-                RotateOptions::default(),
-            )
-            .unwrap();
-        let versions: Vec<Version> = catalog
-            .versions(handle.id())
-            .unwrap()
-            .into_iter()
-            .map(|v| v.version)
-            .collect();
-        assert_eq!(versions.len(), 2);
-        assert!(versions[0] < versions[1]);
-    }
-}

@@ -43,9 +43,9 @@ mod tests {
     use std::sync::Arc;
 
     use crate::{
-        Catalog, Effect, KindSpec, MemoryAuditSink, MemoryCatalogStore, MemoryProvider, NewSecret,
-        ProviderId, Purpose, Redactor, Requester, ResolveError, ResolveRequest, Resolver,
-        RulePolicy, Scope, SecretBytes,
+        AdminRequest, Catalog, Effect, KindSpec, MemoryAuditSink, MemoryCatalogStore,
+        MemoryProvider, NewSecret, ProviderId, Purpose, Redactor, Requester, ResolveError,
+        ResolveRequest, Resolver, RulePolicy, Scope, SecretAdmin, SecretBytes,
     };
 
     #[test]
@@ -55,10 +55,19 @@ mod tests {
             Catalog::new(MemoryCatalogStore::new())
                 .with_provider(memory.clone(), MemoryProvider::new()),
         );
-        let handle = catalog
+        let admin_audit = Arc::new(MemoryAuditSink::new());
+        let admin = SecretAdmin::builder(catalog.clone(), admin_audit)
+            .build()
+            .unwrap();
+        let by = AdminRequest::new(
+            Requester::new("operator").unwrap(),
+            Purpose::new("test").unwrap(),
+        );
+        let handle = admin
             .create(
                 NewSecret::new(memory, Scope::new("ci").unwrap(), KindSpec::api_key()),
                 &SecretBytes::from(b"sk-dry-run-canary-value".to_vec()),
+                &by,
             )
             .unwrap();
         let policy = RulePolicy::from_json_str(
@@ -67,8 +76,8 @@ mod tests {
         .unwrap();
         let audit = Arc::new(MemoryAuditSink::new());
         let redactor = Redactor::new();
-        let resolver = Resolver::builder(catalog.clone(), policy, audit.clone())
-            .redaction(Arc::new(redactor.clone()))
+        let resolver = Resolver::builder(catalog, policy, audit.clone())
+            .redactor(redactor.clone())
             .build()
             .unwrap();
         let ask = |agent: &str| {
@@ -85,7 +94,7 @@ mod tests {
         assert_eq!(audit.len(), 0);
         assert_eq!(redactor.value_count(), 0);
 
-        catalog.revoke(handle.id(), "test").unwrap();
+        admin.revoke(handle.id(), &by).unwrap();
         assert!(matches!(
             resolver.check_policy(handle.id(), &ask("ci-bot")),
             Err(ResolveError::Revoked { .. })
