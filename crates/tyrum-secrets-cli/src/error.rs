@@ -32,7 +32,8 @@ impl CliError {
         }
     }
 
-    /// Exit with `code` and print nothing (the command said it already).
+    /// Exit with `code` and print nothing (the command said it already, or
+    /// nobody is listening).
     pub(crate) fn silent(code: u8) -> Self {
         Self {
             message: String::new(),
@@ -61,9 +62,15 @@ impl CliError {
 
 /// Every library error is "failed" (exit 1), its message followed by the
 /// messages of its sources that it does not already include. Library
-/// errors never carry a value.
-impl<E: Error> From<E> for CliError {
+/// errors never carry a value. A closed standard output (`| head`) ends the
+/// command quietly, as it ends `cat`.
+impl<E: Error + 'static> From<E> for CliError {
     fn from(error: E) -> Self {
+        if let Some(io) = (&error as &dyn Error).downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            return CliError::silent(0);
+        }
         let mut message = error.to_string();
         let mut source = error.source();
         while let Some(cause) = source {

@@ -73,6 +73,36 @@ fn commands_refuse_a_missing_config_or_state() {
 }
 
 #[test]
+fn the_profile_flag_overrides_the_config() {
+    let env = Env::init();
+    let out = env.run(&["--profile", "kubernetes", "list"], None);
+    assert_error(&out, 1, "single-host profile");
+    assert_error(
+        &env.run(&["--profile", "laptop", "list"], None),
+        2,
+        "--profile",
+    );
+}
+
+#[test]
+fn a_closed_standard_output_ends_quietly() {
+    let mut env = Env::init();
+    env.put(&canary(), &[]);
+    // Standard output is a pipe whose reader is gone: every write fails
+    // with a broken pipe, as under `| head -1` once head has exited.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut command = env.command(&["list"]);
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped());
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", support::stderr(&out));
+    assert!(out.stderr.is_empty(), "{}", support::stderr(&out));
+}
+
+#[test]
 fn a_wrong_passphrase_is_refused_in_one_line() {
     let env = Env::init();
     std::fs::write(env.path("passphrase"), "not the passphrase\n").unwrap();
