@@ -184,3 +184,117 @@ pub fn sync_parent_dir(path: &Path) -> io::Result<()> {
         Ok(())
     }
 }
+
+/// Opens `path` only if it is a regular file, never blocking on the way:
+/// [`read_regular_file`] for files that are appended to or rewritten in
+/// place (the audit log, an anchor file).
+///
+/// On Unix the file is opened with `O_NONBLOCK`, so even a FIFO without a
+/// writer returns at once (the flag has no effect on a regular file), and
+/// anything but a regular file is refused with
+/// [`io::ErrorKind::InvalidInput`] carrying a
+/// [`ReadFileError::NotARegularFile`]. `write` asks for a read-write
+/// handle; `create` creates a missing file with mode 0600.
+///
+/// # Errors
+/// The underlying I/O error, or `InvalidInput` for anything but a regular
+/// file.
+pub fn open_regular(path: &Path, write: bool, create: bool) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    if write {
+        options.write(true);
+    }
+    if create {
+        options.write(true).create(true).truncate(false);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600).custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(ReadFileError::NotARegularFile {
+            path: path.to_owned(),
+            kind: file_kind(&meta.file_type()),
+        }
+        .into());
+    }
+    Ok(file)
+}
+
+/// Reads the whole of an open regular file of at most `limit` bytes, up to
+/// the length it had when checked (a file that keeps growing cannot make
+/// the read unbounded).
+///
+/// # Errors
+/// `InvalidInput` for anything but a regular file, `FileTooLarge` above
+/// `limit`, or the underlying I/O error.
+pub fn read_bounded(file: &File, limit: u64) -> io::Result<Vec<u8>> {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    if meta.len() > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(meta.len()).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_and_read(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+        read_bounded(&open_regular(path, false, false)?, limit)
+    }
+
+    #[test]
+    fn regular_files_read_back_and_huge_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"hello").unwrap();
+        assert_eq!(open_and_read(&path, 5).unwrap(), b"hello");
+        let err = open_and_read(&path, 4).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+    }
+
+    #[test]
+    fn directories_and_devices_are_refused_by_open_regular() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = open_and_read(dir.path(), 1 << 20).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        #[cfg(unix)]
+        {
+            let err = open_and_read(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert!(err.to_string().contains("device"), "{err}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_without_writer_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for write in [false, true] {
+            let err = open_regular(&path, write, false).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        }
+    }
+}

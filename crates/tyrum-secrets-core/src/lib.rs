@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod admin;
+pub mod anchor;
 pub mod audit;
 pub mod catalog;
 pub mod durable;
@@ -17,6 +18,10 @@ mod time;
 mod value;
 
 pub use admin::{AdminError, AdminRequest, SecretAdmin, SecretAdminBuilder};
+pub use anchor::{
+    Anchor, AnchorError, AnchorHead, AnchorKey, AnchorSeal, AnchorStore, ChainPosition, FileAnchor,
+    MemoryAnchor, ProviderAnchor,
+};
 pub use audit::{
     Action, AuditChainKey, AuditError, AuditRecord, AuditSink, ChainHead, ErrorKind, Fingerprint,
     FingerprintKey, JsonLinesAuditSink, LabelChange, LoadedVersions, MemoryAuditSink, Outcome,

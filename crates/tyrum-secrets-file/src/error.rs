@@ -4,7 +4,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tyrum_secrets_core::ProviderError;
+use tyrum_secrets_core::anchor::AnchorError;
+use tyrum_secrets_core::{AuditError, ProviderError};
 
 /// Opening or using an encrypted store file failed.
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +21,7 @@ pub enum FileError {
     },
     /// The store was written by a newer format version.
     #[error(
-        "{path} uses store format version {version}; this build reads version 1; upgrade tyrum-secrets"
+        "{path} uses store format version {version}; this build reads versions 1 and 2; upgrade tyrum-secrets"
     )]
     UnsupportedFormat {
         /// The file.
@@ -89,6 +90,14 @@ pub enum FileError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A passphrase file is not usable. Never carries its contents.
+    #[error("passphrase file {path}: {reason}")]
+    PassphraseFile {
+        /// The passphrase file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// Another writer held the store's lock for longer than the timeout.
     #[error(
         "the store is locked by another writer (lock file {lock_path}); gave up after {waited:?}. Retry later; a lock held by a process that died is released by the kernel"
@@ -98,6 +107,37 @@ pub enum FileError {
         lock_path: PathBuf,
         /// How long this writer waited.
         waited: Duration,
+    },
+    /// The store's anchor refuses it (cut short, rolled back, replaced, or
+    /// not anchored yet), or the anchor cannot be read or written.
+    #[error(
+        "store {path}, anchor check: {source}. (For a store the recovery call is FileProvider::accept_rollback.)"
+    )]
+    Anchor {
+        /// The store file.
+        path: PathBuf,
+        /// What the anchor found.
+        #[source]
+        source: AnchorError,
+    },
+    /// An anchor is configured, but the store is in format 1, which has no
+    /// chain for an anchor to check.
+    #[error(
+        "{path} is in store format 1, which an anchor cannot check; run FileProvider::upgrade once (it rewrites the store as format 2 under the writer lock), or open it without an anchor"
+    )]
+    UpgradeRequired {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// The audit record of a recovery could not be written, so the
+    /// recovery was not made.
+    #[error(
+        "the audit record of accepting the store could not be written, so nothing was changed: {source}"
+    )]
+    Audit {
+        /// The audit sink's error.
+        #[source]
+        source: AuditError,
     },
     /// The OS random number generator failed.
     #[error("the OS random number generator failed; check the system's entropy source")]
@@ -143,6 +183,14 @@ impl From<FileError> for ProviderError {
                 message: error.to_string(),
             },
             FileError::LockTimeout { .. } => ProviderError::Unavailable {
+                message: error.to_string(),
+            },
+            FileError::Anchor { ref source, .. } if source.is_acceptable() => {
+                ProviderError::Corrupt {
+                    message: error.to_string(),
+                }
+            }
+            FileError::Anchor { .. } => ProviderError::Unavailable {
                 message: error.to_string(),
             },
             FileError::Io {

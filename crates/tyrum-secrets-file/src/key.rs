@@ -6,7 +6,9 @@ use std::fmt;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use tyrum_secrets_core::durable::{open_private, sync_parent_dir};
+use tyrum_secrets_core::durable::{
+    ReadFileError, open_private, read_regular_file, sync_parent_dir,
+};
 use tyrum_secrets_core::{ExposeSecret, SecretBox, SecretString};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -104,17 +106,24 @@ impl fmt::Debug for StoreKey {
     }
 }
 
+/// Largest passphrase file read, in bytes.
+pub const MAX_PASSPHRASE_FILE_LEN: u64 = 64 * 1024;
+
 /// Where the key that unlocks a store comes from.
 ///
-/// A passphrase goes through Argon2id with the parameters recorded in the
-/// store's header; a key file or a [`StoreKey`] is used as the
-/// key-encryption key directly. A store remembers which of the two kinds
-/// protects it, and refuses the other kind with
-/// [`FileError::KeyKindMismatch`].
+/// A passphrase (given, or read from a passphrase file) goes through
+/// Argon2id with the parameters recorded in the store's header; a key file
+/// or a [`StoreKey`] is used as the key-encryption key directly. A store
+/// remembers which of the two kinds protects it, and refuses the other kind
+/// with [`FileError::KeyKindMismatch`].
 #[non_exhaustive]
 pub enum KeySource {
     /// A passphrase, stretched with Argon2id.
     Passphrase(SecretString),
+    /// A file holding a passphrase (a mounted secret, a file only the
+    /// service user can read), read each time a key is derived: see
+    /// [`KeySource::passphrase_file`].
+    PassphraseFile(PathBuf),
     /// A file holding exactly 32 raw key bytes (mode 0600 recommended).
     KeyFile(PathBuf),
     /// A 32-byte key the caller obtained elsewhere (OS keychain, KMS).
@@ -127,10 +136,19 @@ impl KeySource {
         KeySource::Passphrase(passphrase.into())
     }
 
+    /// A passphrase read from the file at `path`: its bytes as UTF-8, one
+    /// trailing newline (`\n` or `\r\n`) removed, as `echo pw > file`
+    /// leaves it. Only a regular file of at most
+    /// [`MAX_PASSPHRASE_FILE_LEN`] bytes is read (a FIFO or device is
+    /// refused), and its contents never appear in an error or in `Debug`.
+    pub fn passphrase_file(path: impl Into<PathBuf>) -> Self {
+        KeySource::PassphraseFile(path.into())
+    }
+
     /// The kind of key this source yields.
     pub fn kind(&self) -> KeyKind {
         match self {
-            KeySource::Passphrase(_) => KeyKind::Passphrase,
+            KeySource::Passphrase(_) | KeySource::PassphraseFile(_) => KeyKind::Passphrase,
             KeySource::KeyFile(_) | KeySource::Key(_) => KeyKind::RawKey,
         }
     }
@@ -146,6 +164,7 @@ impl KeySource {
             KeySource::Passphrase(passphrase) => {
                 argon2id(passphrase.expose_secret().as_bytes(), params, salt)
             }
+            KeySource::PassphraseFile(path) => argon2id(&read_passphrase_file(path)?, params, salt),
             KeySource::KeyFile(path) => StoreKey::read_key_file(path),
             KeySource::Key(key) => Ok(StoreKey::from_bytes(*key.expose())),
         }
@@ -157,9 +176,48 @@ impl fmt::Debug for KeySource {
         match self {
             KeySource::Passphrase(_) => f.write_str("KeySource::Passphrase([REDACTED])"),
             KeySource::KeyFile(path) => f.debug_tuple("KeySource::KeyFile").field(path).finish(),
+            KeySource::PassphraseFile(path) => f
+                .debug_tuple("KeySource::PassphraseFile")
+                .field(path)
+                .finish(),
             KeySource::Key(_) => f.write_str("KeySource::Key([REDACTED])"),
         }
     }
+}
+
+/// Reads a passphrase file (see [`KeySource::passphrase_file`]). The bytes
+/// are wiped when dropped; errors never carry them.
+fn read_passphrase_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, FileError> {
+    let refuse = |reason| FileError::PassphraseFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let read = read_regular_file(path, MAX_PASSPHRASE_FILE_LEN).map_err(|e| match e {
+        ReadFileError::NotARegularFile { .. } => {
+            refuse("it is not a regular file (a FIFO or device?); point it at a file")
+        }
+        ReadFileError::TooLarge { .. } => {
+            refuse("it is larger than 64 KiB; a passphrase file holds one passphrase")
+        }
+        ReadFileError::Io { source, .. } => {
+            FileError::io("reading the passphrase file", path, source)
+        }
+        _ => refuse("it cannot be read"),
+    });
+    let mut bytes = Zeroizing::new(read?);
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    if bytes.is_empty() {
+        return Err(refuse("it holds no passphrase"));
+    }
+    if std::str::from_utf8(&bytes).is_err() {
+        return Err(refuse("its passphrase is not UTF-8 text"));
+    }
+    Ok(bytes)
 }
 
 /// Length of the Argon2id salt, in bytes.
@@ -374,6 +432,90 @@ mod tests {
     fn store_key_from_a_secret_box_keeps_the_bytes() {
         let boxed = SecretBox::new(Box::new([0x5c; KEY_LEN]));
         assert_eq!(StoreKey::from(&boxed).expose(), &[0x5c; KEY_LEN]);
+    }
+
+    #[test]
+    fn a_passphrase_file_derives_the_key_its_passphrase_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let cheap = KdfParams::dangerous_insecure_for_tests();
+        let salt = [3u8; SALT_LEN];
+        let direct = KeySource::passphrase("correct horse")
+            .derive_kek(cheap, &salt)
+            .unwrap();
+        for (name, contents) in [
+            ("plain", &b"correct horse"[..]),
+            ("newline", b"correct horse\n"),
+            ("crlf", b"correct horse\r\n"),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, contents).unwrap();
+            let source = KeySource::passphrase_file(&path);
+            assert_eq!(source.kind(), KeyKind::Passphrase);
+            let key = source.derive_kek(cheap, &salt).unwrap();
+            assert_eq!(key.expose(), direct.expose(), "{name}");
+        }
+        // Only one newline goes: a second one is part of the passphrase.
+        let path = dir.path().join("two");
+        std::fs::write(&path, b"correct horse\n\n").unwrap();
+        let key = KeySource::passphrase_file(&path)
+            .derive_kek(cheap, &salt)
+            .unwrap();
+        assert_ne!(key.expose(), direct.expose());
+    }
+
+    #[test]
+    fn bad_passphrase_files_are_refused_without_echoing_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cheap = KdfParams::dangerous_insecure_for_tests();
+        let salt = [3u8; SALT_LEN];
+        let mut cases = vec![
+            ("empty", b"".to_vec()),
+            ("newline only", b"\n".to_vec()),
+            ("not utf-8", b"CANARY-\xff\xfe".to_vec()),
+            ("huge", vec![b'C'; (MAX_PASSPHRASE_FILE_LEN + 1) as usize]),
+        ];
+        cases[3].1[..6].copy_from_slice(b"CANARY");
+        for (name, contents) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &contents).unwrap();
+            let source = KeySource::passphrase_file(&path);
+            let err = source.derive_kek(cheap, &salt).unwrap_err();
+            assert!(
+                matches!(err, FileError::PassphraseFile { .. }),
+                "{name}: {err}"
+            );
+            let text = format!("{err} {err:?} {source:?}");
+            assert!(!text.contains("CANARY"), "{name}: {text}");
+        }
+        assert!(matches!(
+            KeySource::passphrase_file(dir.path().join("missing")).derive_kek(cheap, &salt),
+            Err(FileError::Io { .. })
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn special_passphrase_files_are_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let cheap = KdfParams::dangerous_insecure_for_tests();
+        for path in [fifo.as_path(), Path::new("/dev/zero"), dir.path()] {
+            let err = KeySource::passphrase_file(path)
+                .derive_kek(cheap, &[0; SALT_LEN])
+                .unwrap_err();
+            assert!(
+                matches!(err, FileError::PassphraseFile { .. }),
+                "{}: {err}",
+                path.display()
+            );
+        }
     }
 
     #[test]

@@ -6,10 +6,15 @@ mod format;
 pub mod fuzzing;
 mod key;
 mod lock;
+mod options;
 mod provider;
+mod recovery;
 mod store;
 
 pub use error::FileError;
-pub use key::{KEY_LEN, KdfLimits, KdfParams, KeyKind, KeySource, StoreKey};
+pub use key::{
+    KEY_LEN, KdfLimits, KdfParams, KeyKind, KeySource, MAX_PASSPHRASE_FILE_LEN, StoreKey,
+};
 pub use lock::WriterLock;
-pub use provider::{FileOptions, FileProvider};
+pub use options::FileOptions;
+pub use provider::FileProvider;

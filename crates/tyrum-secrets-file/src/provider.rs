@@ -3,7 +3,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
 use tyrum_secrets_core::{
     Capabilities, ExposeSecret, Locator, Persistence, ProviderError, SecretBytes, SecretProvider,
@@ -12,72 +11,10 @@ use tyrum_secrets_core::{
 
 use crate::error::FileError;
 use crate::format::{self, MAX_VALUE_LEN, RecordKind};
-use crate::key::{KdfLimits, KdfParams, KeySource, StoreKey};
+use crate::key::{KeySource, StoreKey};
 use crate::lock::WriterLock;
-use crate::store::{CreateParams, Slot, Store};
-
-/// How long a writer waits for another writer's lock by default.
-const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Options for opening or creating a store.
-#[derive(Clone, Debug)]
-pub struct FileOptions {
-    kdf: KdfParams,
-    kdf_limits: KdfLimits,
-    lock_timeout: Duration,
-    compact_on_destroy: bool,
-}
-
-impl Default for FileOptions {
-    fn default() -> Self {
-        Self {
-            kdf: KdfParams::RFC9106_SECOND,
-            kdf_limits: KdfLimits::DEFAULT,
-            lock_timeout: DEFAULT_LOCK_TIMEOUT,
-            compact_on_destroy: true,
-        }
-    }
-}
-
-impl FileOptions {
-    /// Argon2id work factors for a store created by this open (or for the
-    /// new passphrase of [`FileProvider::change_key`]). Existing stores keep
-    /// the factors in their header. Default: [`KdfParams::RFC9106_SECOND`].
-    pub fn kdf_params(mut self, kdf: KdfParams) -> Self {
-        self.kdf = kdf;
-        self
-    }
-
-    /// Caps on the work factors a store's header may ask for. Default:
-    /// [`KdfLimits::DEFAULT`] (1 GiB, 16 passes, 16 lanes).
-    pub fn kdf_limits(mut self, limits: KdfLimits) -> Self {
-        self.kdf_limits = limits;
-        self
-    }
-
-    /// How long a writer waits for the lock held by a writer in another
-    /// process before failing with [`FileError::LockTimeout`]. Default 10 s.
-    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
-        self.lock_timeout = timeout;
-        self
-    }
-
-    /// Whether [`SecretProvider::destroy`] rewrites the file at once so the
-    /// destroyed ciphertext leaves it (default `true`). With `false`, a
-    /// destroy appends a marker and the ciphertext leaves the file at the
-    /// next [`FileProvider::compact`], [`FileProvider::change_key`] or
-    /// [`FileProvider::rotate_data_key`].
-    pub fn compact_on_destroy(mut self, compact: bool) -> Self {
-        self.compact_on_destroy = compact;
-        self
-    }
-
-    /// Cheap KDF parameters for tests, examples and benchmarks: see
-    /// [`KdfParams::dangerous_insecure_for_tests`]. Never for real secrets.
-    pub fn dangerous_insecure_kdf_for_tests(self) -> Self {
-        self.kdf_params(KdfParams::dangerous_insecure_for_tests())
-    }
-}
+use crate::options::FileOptions;
+use crate::store::{CreateParams, Slot, Store, aad};
 
 /// A versioned secret provider in one encrypted file, shared safely by every
 /// process on the host that opens it.
@@ -100,31 +37,49 @@ impl FileProvider {
         Self::open_with(path, source, FileOptions::default())
     }
 
-    /// Opens the store at `path`, creating it if the file does not exist.
+    /// Opens the store at `path`, creating it (in format 2) if the file
+    /// does not exist. With an anchor in `options`, the store is checked
+    /// against it.
     ///
     /// # Errors
     /// [`FileError::NotAStore`] for an empty or foreign file,
     /// [`FileError::KdfLimitExceeded`] when the header asks for more work
     /// than `options` allow, [`FileError::KeyKindMismatch`],
     /// [`FileError::Decrypt`] for a wrong key or a modified file,
-    /// [`FileError::Corrupt`], or an I/O error.
+    /// [`FileError::Corrupt`] (also for a record cut out, moved, repeated or
+    /// spliced in, in format 2), [`FileError::Anchor`] when the anchor
+    /// refuses the store (cut short or rolled back),
+    /// [`FileError::UpgradeRequired`] for a format-1 store with an anchor,
+    /// or an I/O error.
     pub fn open_with(
         path: impl AsRef<Path>,
         source: KeySource,
         options: FileOptions,
     ) -> Result<Self, FileError> {
+        let path = path.as_ref();
         let store = Store::open(
-            path.as_ref(),
+            path,
             &source,
             &options.kdf_limits,
             &CreateParams { kdf: options.kdf },
             options.lock_timeout,
+            options.anchor_for(path),
         )?;
-        Ok(Self {
+        Ok(Self::from_store(store, source, options))
+    }
+
+    pub(crate) fn from_store(store: Store, source: KeySource, options: FileOptions) -> Self {
+        Self {
             source,
             options,
             store: Mutex::new(store),
-        })
+        }
+    }
+
+    /// The store's format version: 1 (read and appended to as it is) or 2
+    /// (chained; what new stores and [`FileProvider::upgrade`] write).
+    pub fn format_version(&self) -> u16 {
+        self.lock().format()
     }
 
     /// The store file's path.
@@ -155,13 +110,17 @@ impl FileProvider {
         }
         let mut store = self.lock();
         let _lock = self.begin_write(&mut store)?;
-        let mut frames = Vec::new();
+        let mut batch = store.batch();
         let mut next: std::collections::BTreeMap<&Locator, u64> = Default::default();
         let mut planned = Vec::with_capacity(values.len());
         for &(locator, value) in values {
             let max = match next.get(locator) {
                 Some(v) => *v,
-                None => store.index.get(locator).map_or(0, |e| e.max_version),
+                None => store
+                    .index
+                    .entries
+                    .get(locator)
+                    .map_or(0, |e| e.max_version),
             };
             let version = max.checked_add(1).ok_or_else(|| {
                 ProviderError::from(FileError::corrupt(
@@ -171,28 +130,26 @@ impl FileProvider {
                 ))
             })?;
             next.insert(locator, version);
-            let framed = format::seal_record(
-                &store.data_key,
-                &store.header.store_id,
+            let (sealed, link) = store.seal_into(
+                &mut batch,
                 RecordKind::Put,
                 version,
                 locator,
                 value.expose_secret(),
             )?;
-            let sealed = format::sealed_part(&framed, locator).to_vec();
-            frames.extend_from_slice(&framed);
-            planned.push((locator.clone(), version, sealed));
+            planned.push((locator.clone(), version, sealed, link));
         }
-        store.append(&frames)?;
+        store.append(batch)?;
         let mut versions = Vec::with_capacity(planned.len());
-        for (locator, version, sealed) in planned {
-            let entry = store.index.entry(locator).or_default();
+        for (locator, version, sealed, link) in planned {
+            let entry = store.index.entries.entry(locator).or_default();
             entry.max_version = version;
             entry.slots.insert(
                 version,
                 Slot {
                     deleted: false,
                     sealed,
+                    link,
                 },
             );
             versions.push(to_version(version));
@@ -212,9 +169,10 @@ impl FileProvider {
     }
 
     /// Protects the store with a new key source (a new passphrase, key file
-    /// or key). Only the data key is re-wrapped; records are copied
-    /// unchanged (the file is rewritten atomically, which also compacts it).
-    /// A new passphrase uses the KDF parameters of this provider's options.
+    /// or key). The data key stays; the file is rewritten atomically in
+    /// format 2 under a new header, which starts a new chain (and also
+    /// compacts it). A new passphrase uses the KDF parameters of this
+    /// provider's options.
     ///
     /// Other processes that have the store open must reopen it with the new
     /// key source.
@@ -231,11 +189,8 @@ impl FileProvider {
             &self.options.kdf_limits,
             self.options.lock_timeout,
         )?;
-        let create = CreateParams {
-            kdf: self.options.kdf,
-        };
         let data_key = StoreKey::from_bytes(*store.data_key.expose());
-        let (header, kek) = store.header_for(&new_source, &create, &data_key)?;
+        let (header, kek) = store.next_header(&new_source, self.options.kdf, &data_key)?;
         store.rewrite(header, kek, None)?;
         self.source = new_source;
         Ok(())
@@ -243,18 +198,16 @@ impl FileProvider {
 
     /// Re-encrypts every record under a fresh random data key (for example
     /// after an old copy of the file and its key may have leaked). The file
-    /// is rewritten atomically.
+    /// is rewritten atomically in format 2 (a new chain).
     ///
     /// # Errors
     /// A lock timeout or a file error.
     pub fn rotate_data_key(&self) -> Result<(), FileError> {
         let mut store = self.lock();
         let _lock = self.begin_write_file(&mut store)?;
-        let create = CreateParams {
-            kdf: store.header.kdf,
-        };
         let data_key = StoreKey::generate()?;
-        let (header, kek) = store.header_for(&self.source, &create, &data_key)?;
+        let kdf = store.header.kdf;
+        let (header, kek) = store.next_header(&self.source, kdf, &data_key)?;
         store.rewrite(header, kek, Some(data_key))
     }
 
@@ -304,15 +257,9 @@ impl FileProvider {
         locator: &Locator,
         version: Version,
     ) -> Result<(), ProviderError> {
-        let framed = format::seal_record(
-            &store.data_key,
-            &store.header.store_id,
-            kind,
-            version.get(),
-            locator,
-            &[],
-        )?;
-        store.append(&framed)?;
+        let mut batch = store.batch();
+        store.seal_into(&mut batch, kind, version.get(), locator, &[])?;
+        store.append(batch)?;
         Ok(())
     }
 }
@@ -358,7 +305,11 @@ impl SecretProvider for FileProvider {
         version: VersionSelector,
     ) -> Result<VersionedSecret, ProviderError> {
         let store = self.refreshed()?;
-        let entry = store.index.get(locator).ok_or_else(|| not_found(locator))?;
+        let entry = store
+            .index
+            .entries
+            .get(locator)
+            .ok_or_else(|| not_found(locator))?;
         let live = |(_, slot): &(&u64, &Slot)| !slot.deleted;
         let found = match version {
             VersionSelector::Latest => entry.slots.iter().rev().find(live),
@@ -372,10 +323,7 @@ impl SecretProvider for FileProvider {
         };
         let plaintext = format::open_record(
             &store.data_key,
-            &store.header.store_id,
-            RecordKind::Put,
-            number,
-            locator,
+            aad(&store.header, &slot.link, RecordKind::Put, number, locator),
             &slot.sealed,
             &store.path,
         )?;
@@ -396,7 +344,11 @@ impl SecretProvider for FileProvider {
     fn delete(&self, locator: &Locator, version: Version) -> Result<(), ProviderError> {
         let mut store = self.lock();
         let _lock = self.begin_write(&mut store)?;
-        let entry = store.index.get(locator).ok_or_else(|| not_found(locator))?;
+        let entry = store
+            .index
+            .entries
+            .get(locator)
+            .ok_or_else(|| not_found(locator))?;
         match entry.slots.get(&version.get()) {
             None => return Err(version_not_found(locator, version)),
             Some(slot) if slot.deleted => return Ok(()),
@@ -405,6 +357,7 @@ impl SecretProvider for FileProvider {
         self.append_marker(&mut store, RecordKind::Delete, locator, version)?;
         if let Some(slot) = store
             .index
+            .entries
             .get_mut(locator)
             .and_then(|e| e.slots.get_mut(&version.get()))
         {
@@ -416,17 +369,22 @@ impl SecretProvider for FileProvider {
     fn destroy(&self, locator: &Locator, version: Version) -> Result<(), ProviderError> {
         let mut store = self.lock();
         let _lock = self.begin_write(&mut store)?;
-        let entry = store.index.get(locator).ok_or_else(|| not_found(locator))?;
+        let entry = store
+            .index
+            .entries
+            .get(locator)
+            .ok_or_else(|| not_found(locator))?;
         if !entry.slots.contains_key(&version.get()) {
             return Err(version_not_found(locator, version));
         }
         self.append_marker(&mut store, RecordKind::Destroy, locator, version)?;
         if let Some(slot) = store
             .index
+            .entries
             .get_mut(locator)
             .and_then(|e| e.slots.remove(&version.get()))
         {
-            store.dead_bytes += slot.sealed.len() as u64;
+            store.index.dead_bytes += slot.sealed.len() as u64;
         }
         if self.options.compact_on_destroy {
             store.compact()?;
@@ -438,6 +396,7 @@ impl SecretProvider for FileProvider {
         let store = self.refreshed()?;
         Ok(store
             .index
+            .entries
             .iter()
             .filter(|(_, entry)| entry.slots.values().any(|slot| !slot.deleted))
             .map(|(locator, _)| locator.clone())
@@ -446,7 +405,11 @@ impl SecretProvider for FileProvider {
 
     fn versions(&self, locator: &Locator) -> Result<Vec<VersionInfo>, ProviderError> {
         let store = self.refreshed()?;
-        let entry = store.index.get(locator).ok_or_else(|| not_found(locator))?;
+        let entry = store
+            .index
+            .entries
+            .get(locator)
+            .ok_or_else(|| not_found(locator))?;
         Ok(entry
             .slots
             .iter()
@@ -470,7 +433,7 @@ impl fmt::Debug for FileProvider {
         // operation in progress.
         if let Ok(store) = self.store.try_lock() {
             out.field("path", &store.path)
-                .field("locators", &store.index.len())
+                .field("locators", &store.index.entries.len())
                 .field("bytes", &store.file_len());
         }
         out.field("options", &self.options).finish()

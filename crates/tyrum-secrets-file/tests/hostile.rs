@@ -16,7 +16,8 @@ use tyrum_secrets_core::{
 use tyrum_secrets_file::{FileError, FileOptions, FileProvider, KdfLimits, KeySource, StoreKey};
 
 const PASSPHRASE: &str = "hostile-test passphrase";
-const HEADER_LEN: usize = 127;
+/// Format 2, which new stores are created in.
+const HEADER_LEN: usize = 135;
 
 type Values = BTreeMap<(String, u64), Vec<u8>>;
 
@@ -475,7 +476,7 @@ fn compaction_removes_temporaries_of_crashed_rewrites() {
 }
 
 #[test]
-fn change_key_rewraps_only_the_data_key() {
+fn change_key_keeps_the_values_under_a_new_header_and_chain() {
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(dir.path());
     let mut p = FileProvider::open_with(&path, passphrase(), options()).unwrap();
@@ -485,12 +486,12 @@ fn change_key_rewraps_only_the_data_key() {
     p.change_key(KeySource::passphrase("a brand new passphrase"))
         .unwrap();
     let after = std::fs::read(&path).unwrap();
-    assert_eq!(
-        before[HEADER_LEN..],
-        after[HEADER_LEN..],
-        "records were re-encrypted"
-    );
     assert_ne!(before[..HEADER_LEN], after[..HEADER_LEN]);
+    // Same store id; one generation on (a new chain).
+    assert_eq!(before[10..26], after[10..26]);
+    let generation = |b: &[u8]| u64::from_le_bytes(b[55..63].try_into().unwrap());
+    assert_eq!(generation(&after), generation(&before) + 1);
+    assert_eq!(frames(&before).len(), frames(&after).len());
     let err = FileProvider::open_with(&path, passphrase(), options()).unwrap_err();
     assert!(matches!(err, FileError::Decrypt { .. }));
     let q = FileProvider::open_with(

@@ -1,5 +1,6 @@
-//! Real processes against one store file: writers killed with SIGKILL at
-//! random moments, concurrent writer processes, and a lock holder that dies.
+//! Real processes against one store file: anchored writers killed with
+//! SIGKILL at random moments, an upgrade from format 1 killed at random
+//! moments, concurrent writer processes, and a lock holder that dies.
 //!
 //! `harness = false`: the testkit's process runner runs the checks and
 //! re-executes this binary for the child processes.
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use tyrum_secrets_core::{
     ExposeSecret, Locator, ProviderError, SecretBytes, SecretProvider, VersionSelector,
 };
-use tyrum_secrets_file::{FileError, FileOptions, FileProvider, KeySource};
+use tyrum_secrets_file::{FileError, FileOptions, FileProvider, KeySource, StoreKey};
 use tyrum_secrets_testkit::process;
 
 const PASSPHRASE: &str = "process-test passphrase";
@@ -31,6 +32,21 @@ fn open(path: &Path) -> FileProvider {
         .unwrap_or_else(|e| panic!("the store does not open: {e}"))
 }
 
+/// The crash rounds keep the anchor in `<store>.anchor`.
+fn open_anchored(path: &Path) -> FileProvider {
+    FileProvider::open_with(
+        path,
+        KeySource::passphrase(PASSPHRASE),
+        options().anchor_beside(),
+    )
+    .unwrap_or_else(|e| panic!("the anchored store does not open: {e}"))
+}
+
+/// The key of the format-1 test vector the upgrade rounds start from.
+fn v1_key() -> KeySource {
+    KeySource::Key(StoreKey::from_bytes(std::array::from_fn(|i| i as u8)))
+}
+
 fn loc(name: &str) -> Locator {
     Locator::new(name).unwrap()
 }
@@ -39,6 +55,10 @@ fn main() {
     process::main(
         &[
             ("sigkilled_writers_lose_no_acknowledged_write", crash_rounds),
+            (
+                "sigkilled_upgrade_leaves_a_complete_v1_or_v2_store",
+                upgrade_rounds,
+            ),
             ("four_writer_processes_lose_no_write", concurrent_processes),
             ("lock_of_a_killed_holder_is_released", stale_lock_recovered),
         ],
@@ -52,7 +72,8 @@ fn worker(role: &str) {
     match role {
         // Writes forever, printing an ack after each write that returned Ok.
         "crash" => {
-            let p = open(&path);
+            let p = open_anchored(&path);
+            println!("ready");
             for i in 0u64.. {
                 let value = format!("value-{tag}-{i}");
                 p.write(
@@ -74,6 +95,12 @@ fn worker(role: &str) {
                     .unwrap();
             }
         }
+        "upgrade" => {
+            println!("ready");
+            let upgraded = FileProvider::upgrade(&path, v1_key(), options().anchor_beside())
+                .unwrap_or_else(|e| panic!("upgrade failed: {e}"));
+            println!("done {upgraded}");
+        }
         "hold-lock" => {
             let p = open(&path);
             let _lock = p.lock_writers().unwrap();
@@ -94,34 +121,48 @@ fn spawn(role: &str, path: &Path, tag: &str) -> Child {
         .unwrap()
 }
 
+/// Starts `role`, waits until it says it is ready (its open is done), lets
+/// it run for a random while, kills it with SIGKILL, and returns its
+/// complete output lines.
+fn run_and_kill(
+    role: &str,
+    path: &Path,
+    tag: &str,
+    max_micros: u64,
+    jitter: &mut process::Rng,
+) -> Vec<String> {
+    let mut child = spawn(role, path, tag);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first.trim(), "ready", "the {role} worker did not start");
+    std::thread::sleep(Duration::from_micros(jitter.below(max_micros)));
+    child.kill().unwrap(); // SIGKILL on Unix
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    child.wait().unwrap();
+    rest.split_inclusive('\n')
+        .filter(|line| line.ends_with('\n'))
+        .map(|line| line.trim().to_owned())
+        .collect()
+}
+
 fn crash_rounds() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.tyrum");
+    drop(open_anchored(&path));
     let mut jitter = process::Rng::from_env_or_time();
     let mut acked_total = 0;
     for round in 0..200 {
         let tag = format!("r{round}");
-        let mut child = spawn("crash", &path, &tag);
-        std::thread::sleep(Duration::from_micros(jitter.below(12_000)));
-        child.kill().unwrap(); // SIGKILL on Unix
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        child.wait().unwrap();
-        let acked: Vec<u64> = out
-            .split_inclusive('\n')
-            .filter(|line| line.ends_with('\n'))
-            .filter_map(|line| line.trim().strip_prefix("ack ")?.parse().ok())
+        let lines = run_and_kill("crash", &path, &tag, 60_000, &mut jitter);
+        let acked: Vec<u64> = lines
+            .iter()
+            .filter_map(|line| line.strip_prefix("ack ")?.parse().ok())
             .collect();
-        if !path.exists() {
-            assert!(acked.is_empty(), "round {round}: acked writes but no store");
-            continue;
-        }
-        let p = open(&path);
+        // The anchor never disagrees with the file after a kill: the store
+        // opens against it every round.
+        let p = open_anchored(&path);
         for i in &acked {
             let got = p
                 .read(&loc(&format!("{tag}/k{i}")), VersionSelector::Latest)
@@ -136,7 +177,7 @@ fn crash_rounds() {
     // The kill times must let some writes through, or nothing was tested.
     assert!(acked_total > 0, "no write was acknowledged in 200 rounds");
     // A final writer appends cleanly after 200 kills.
-    let p = open(&path);
+    let p = open_anchored(&path);
     p.write(
         &loc("final"),
         &SecretBytes::from(b"after-the-storm".to_vec()),
@@ -151,6 +192,101 @@ fn crash_rounds() {
         .collect();
     assert!(leftovers.is_empty(), "temporaries survived: {leftovers:?}");
     eprintln!("crash rounds: {acked_total} acknowledged writes survived 200 SIGKILLs");
+}
+
+/// Every value of a store, by locator and version.
+fn all_values(p: &FileProvider) -> Vec<(String, u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    for locator in p.list().unwrap() {
+        for info in p.versions(&locator).unwrap() {
+            if let Ok(got) = p.read(&locator, VersionSelector::Exact(info.version)) {
+                out.push((
+                    locator.to_string(),
+                    info.version.get(),
+                    got.value.expose_secret().to_vec(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn upgrade_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("upgrade.tyrum");
+    let anchor = dir.path().join("upgrade.tyrum.anchor");
+    // A format-1 store large enough for a kill to land mid-upgrade: the
+    // format-1 vector, appended to (appends keep format 1).
+    let vector = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v1-rawkey.tyrum");
+    std::fs::copy(&vector, &path).unwrap();
+    let p = FileProvider::open_with(&path, v1_key(), options()).unwrap();
+    let batch: Vec<(Locator, SecretBytes)> = (0..3000)
+        .map(|i| {
+            (
+                loc(&format!("bulk/{}", i % 300)),
+                SecretBytes::from(format!("bulk-{i}").into_bytes()),
+            )
+        })
+        .collect();
+    p.write_many(&batch).unwrap();
+    assert_eq!(p.format_version(), 1);
+    let expected = all_values(&p);
+    drop(p);
+    let v1 = std::fs::read(&path).unwrap();
+    // How long an upgrade takes here, so the kills spread over all of it.
+    let started = Instant::now();
+    let mut child = spawn("upgrade", &path, "");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(
+        child.wait().unwrap().success() && out.contains("done true"),
+        "{out}"
+    );
+    let span = (started.elapsed().as_micros() as u64).max(1_000) * 3 / 2;
+    eprintln!(
+        "one upgrade (with process start) takes {} ms",
+        span * 2 / 3 / 1000
+    );
+    let mut jitter = process::Rng::from_env_or_time();
+    let (mut saw_v1, mut saw_v2) = (0, 0);
+    for round in 0..40 {
+        std::fs::write(&path, &v1).unwrap();
+        let _ = std::fs::remove_file(&anchor);
+        let lines = run_and_kill("upgrade", &path, "", span, &mut jitter);
+        // Without the anchor: the complete old store or the complete new one.
+        let p = FileProvider::open_with(&path, v1_key(), options())
+            .unwrap_or_else(|e| panic!("round {round}: the store does not open: {e}"));
+        let format = p.format_version();
+        assert!(
+            all_values(&p) == expected,
+            "round {round}: format {format} lost values"
+        );
+        drop(p);
+        if lines.iter().any(|l| l.starts_with("done")) {
+            assert_eq!(format, 2, "round {round}: acknowledged but not upgraded");
+        }
+        if format == 1 {
+            saw_v1 += 1;
+            // The killed upgrade announced at most the new file: running it
+            // again succeeds.
+            assert!(FileProvider::upgrade(&path, v1_key(), options().anchor_beside()).unwrap());
+        } else {
+            saw_v2 += 1;
+        }
+        let p = FileProvider::open_with(&path, v1_key(), options().anchor_beside())
+            .unwrap_or_else(|e| panic!("round {round}: the upgraded store fails its anchor: {e}"));
+        assert_eq!(p.format_version(), 2);
+        assert!(
+            all_values(&p) == expected,
+            "round {round}: values differ after the upgrade"
+        );
+    }
+    eprintln!("upgrade rounds: killed {saw_v1} times before the rename, {saw_v2} after");
 }
 
 fn concurrent_processes() {

@@ -4,23 +4,31 @@
 //! `mac` is HMAC-SHA256 under the [`AuditChainKey`] of the exact bytes of
 //! `entry`, which names its sequence number and the previous line's `mac`.
 //! Editing a record breaks its MAC; reordering, inserting or deleting lines
-//! breaks the sequence or the link; cutting lines off the end is detected
-//! against the last known [`ChainHead`], kept somewhere the log's writer
-//! cannot rewrite.
+//! breaks the sequence or the link; cutting lines off the end (or rolling
+//! the log back to an older copy) is detected against the last known
+//! [`ChainHead`], kept somewhere the log's writer cannot rewrite: an
+//! [`Anchor`] the sink advances after every record
+//! ([`JsonLinesAuditSink::open_anchored`]).
+
+mod verify;
 
 use std::fmt;
 use std::fs::File;
-use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{self, BufReader, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use hmac::Mac as _;
 use serde::{Deserialize, Serialize};
 
+pub use verify::{VerifyError, VerifyProblem, verify_audit_bytes, verify_audit_log};
+
 use super::fingerprint::{KeyError, check_len, new_mac, random_key};
 use super::{AuditError, AuditRecord, AuditSink, hex, unhex};
 use crate::SecretBytes;
-use crate::durable::{open_private, sync_parent_dir};
+use crate::anchor::{Anchor, AnchorError, AnchorHead, AnchorKey, AnchorSeal, ChainWatch, Standing};
+use crate::durable::{open_regular, sync_parent_dir};
+use crate::request::{Purpose, Requester};
 
 /// Domain separation for chain MACs.
 const CHAIN_DOMAIN: &[u8] = b"tyrum-secrets audit chain v1\n";
@@ -28,10 +36,14 @@ const LINE_PREFIX: &[u8] = b"{\"mac\":\"";
 const LINE_MIDDLE: &[u8] = b"\",\"entry\":";
 /// Hex length of an HMAC-SHA256 tag.
 const MAC_HEX_LEN: usize = 64;
+/// What an audit log's anchor tags name as their file.
+const ANCHOR_SUBJECT: &[u8] = b"tyrum-secrets audit log";
 
 /// The key of the audit hash chain. Whoever holds it can forge a log, so keep
 /// it away from the machine's ordinary users, and apart from the
-/// [`FingerprintKey`](super::FingerprintKey).
+/// [`FingerprintKey`](super::FingerprintKey). Cloneable (one key for the
+/// sink and for `verify`); wiped on drop; `Debug` never shows it.
+#[derive(Clone)]
 pub struct AuditChainKey(SecretBytes);
 
 impl AuditChainKey {
@@ -50,6 +62,15 @@ impl AuditChainKey {
     /// [`KeyError::Randomness`] when the OS cannot supply randomness.
     pub fn generate() -> Result<Self, KeyError> {
         Ok(Self(random_key()?))
+    }
+
+    /// The seal of this log's anchor: the same key, domain-separated by the
+    /// anchor's own MAC domain.
+    fn anchor_seal(&self) -> Result<AnchorSeal, AnchorError> {
+        Ok(AnchorSeal::new(
+            AnchorKey::new(self.0.clone())?,
+            ANCHOR_SUBJECT.to_vec(),
+        ))
     }
 
     fn mac(&self, entry: &[u8]) -> hmac::Hmac<sha2::Sha256> {
@@ -85,6 +106,16 @@ impl ChainHead {
             mac: "0".repeat(MAC_HEX_LEN),
         }
     }
+
+    /// The head as an anchor keeps it (generation 0: a log is never
+    /// rewritten).
+    fn anchor_head(&self) -> AnchorHead {
+        let mut chain = [0u8; MAC_HEX_LEN / 2];
+        if let Some(bytes) = unhex(&self.mac).filter(|b| b.len() == chain.len()) {
+            chain.copy_from_slice(&bytes);
+        }
+        AnchorHead::new(0, self.seq, chain)
+    }
 }
 
 #[derive(Serialize)]
@@ -94,39 +125,38 @@ struct EntryOut<'a> {
     record: &'a AuditRecord,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EntryIn {
-    seq: u64,
-    prev: String,
-    #[allow(dead_code, reason = "parsed to check the record is well-formed")]
-    record: AuditRecord,
-}
-
 /// Appends records to a JSON-lines file, chained with HMAC-SHA256.
 ///
 /// - Each record is written and fsynced before [`record`](AuditSink::record)
 ///   returns, so the resolve proceeds only once it is durable.
-/// - The file is created with mode 0600 and its directory fsynced.
+/// - The file is created with mode 0600 and its directory fsynced. Only a
+///   regular file is opened: a FIFO or a device at the path is refused.
 /// - The sink holds an exclusive lock on the file while open: one writer.
-/// - Reopening continues the chain after verifying what is there; a log
-///   that does not verify is refused ([`AuditError::Tampered`]). A torn
-///   last line (a crash mid-write, never acknowledged) is cut off.
+/// - Reopening continues the chain after verifying what is there, one line
+///   at a time; a log that does not verify is refused
+///   ([`AuditError::Tampered`]). A torn last line (a crash mid-write, never
+///   acknowledged) is cut off.
+/// - Anchored ([`open_anchored`](Self::open_anchored)), the sink advances
+///   the anchor after each record, and reopening refuses a log cut short or
+///   rolled back to an older copy ([`AuditError::Anchor`]). A crash
+///   between a record and its anchor update leaves the log one record
+///   ahead, which is accepted (see [`crate::anchor`]).
 /// - A write that fails midway is rolled back to the previous length; if
 ///   even that fails the sink refuses all further records
 ///   ([`AuditError::Broken`]).
 ///
 /// ```
-/// use tyrum_secrets_core::{AuditChainKey, JsonLinesAuditSink, verify_audit_log};
+/// use tyrum_secrets_core::{Anchor, AuditChainKey, JsonLinesAuditSink};
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("audit.jsonl");
-/// let sink = JsonLinesAuditSink::open(&path, AuditChainKey::generate()?)?;
+/// let sink = JsonLinesAuditSink::open_anchored(&path, AuditChainKey::generate()?, Anchor::beside(&path))?;
 /// assert_eq!(sink.head().seq, 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct JsonLinesAuditSink {
     path: PathBuf,
     key: AuditChainKey,
+    anchor: Option<(Anchor, AnchorSeal)>,
     state: Mutex<State>,
 }
 
@@ -138,55 +168,176 @@ struct State {
 }
 
 impl JsonLinesAuditSink {
-    /// Opens or creates the log at `path`.
+    /// Opens or creates the log at `path`, without an anchor: records cut
+    /// off the end go unnoticed unless a head kept elsewhere is passed to
+    /// [`verify_audit_log`]. Prefer [`open_anchored`](Self::open_anchored).
     ///
     /// # Errors
-    /// [`AuditError::Io`], [`AuditError::Locked`] when another writer holds
-    /// the lock, or [`AuditError::Tampered`] when the existing log does not
-    /// verify under `key`.
+    /// [`AuditError::Io`] (also for a path that is not a regular file),
+    /// [`AuditError::Locked`] when another writer holds the lock, or
+    /// [`AuditError::Tampered`] when the existing log does not verify under
+    /// `key`.
     pub fn open(path: impl AsRef<Path>, key: AuditChainKey) -> Result<Self, AuditError> {
-        let path = path.as_ref().to_owned();
+        Self::open_inner(path.as_ref(), key, None, None)
+    }
+
+    /// Opens or creates the log at `path`, checking it against `anchor`
+    /// and advancing the anchor after every record.
+    ///
+    /// A new (empty) log starts its anchor. An existing log must continue
+    /// the head its anchor records; it may be ahead of it (a crash after a
+    /// record, before its anchor update), never behind it.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), and [`AuditError::Anchor`] when the anchor
+    /// refuses the log (cut short, rolled back, replaced, or no anchor for
+    /// a log that has records) or cannot be read or written.
+    pub fn open_anchored(
+        path: impl AsRef<Path>,
+        key: AuditChainKey,
+        anchor: Anchor,
+    ) -> Result<Self, AuditError> {
+        Self::open_inner(path.as_ref(), key, Some(anchor), None)
+    }
+
+    /// Opens an anchored log that its anchor refuses, knowingly: an
+    /// operator accepts the log as it is (a restored backup, or a log
+    /// anchored for the first time). Appends an [`Action::AcceptRollback`]
+    /// record naming `by` and `reason` and what was accepted, then moves
+    /// the anchor to the log's head.
+    ///
+    /// The log's chain must still verify: this accepts an older or
+    /// unanchored log, never a tampered one. When the anchor accepts the
+    /// log anyway, this is [`open_anchored`](Self::open_anchored) and writes
+    /// nothing.
+    ///
+    /// [`Action::AcceptRollback`]: super::Action::AcceptRollback
+    ///
+    /// # Errors
+    /// As [`open_anchored`](Self::open_anchored), except the refusals the
+    /// call exists to override.
+    pub fn accept_rollback(
+        path: impl AsRef<Path>,
+        key: AuditChainKey,
+        anchor: Anchor,
+        by: &Requester,
+        reason: &Purpose,
+    ) -> Result<Self, AuditError> {
+        Self::open_inner(path.as_ref(), key, Some(anchor), Some((by, reason)))
+    }
+
+    fn open_inner(
+        path: &Path,
+        key: AuditChainKey,
+        anchor: Option<Anchor>,
+        accept: Option<(&Requester, &Purpose)>,
+    ) -> Result<Self, AuditError> {
+        let path = path.to_owned();
         let io = |context: &'static str| {
             let path = path.clone();
-            move |source| AuditError::Io {
-                path,
-                context,
-                source,
+            move |source: io::Error| {
+                let context = if source.kind() == io::ErrorKind::InvalidInput {
+                    "is not a regular file (a FIFO or device?); point the audit log at a regular file"
+                } else {
+                    context
+                };
+                AuditError::Io {
+                    path,
+                    context,
+                    source,
+                }
             }
         };
         let existed = path.exists();
-        let mut file = open_private(&path, false).map_err(io("cannot open"))?;
+        let file = open_regular(&path, true, true).map_err(io("cannot open"))?;
         if !existed {
             sync_parent_dir(&path).map_err(io("cannot sync the directory"))?;
         }
         file.try_lock()
             .map_err(|_| AuditError::Locked { path: path.clone() })?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(io("cannot read"))?;
-        if bytes.last().is_some_and(|b| *b != b'\n') {
-            // A crash mid-append leaves a partial line that was never
-            // acknowledged (the fsync had not returned): drop it.
-            let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            bytes.truncate(keep);
-            file.set_len(keep as u64)
-                .and_then(|()| file.sync_all())
-                .map_err(io("cannot cut a torn last line"))?;
-        }
-        let head =
-            verify_audit_bytes(&bytes, &key, None).map_err(|source| AuditError::Tampered {
+        let anchored = |source| AuditError::Anchor {
+            path: path.clone(),
+            source,
+        };
+        let anchor = match anchor {
+            Some(anchor) => {
+                let seal = key.anchor_seal().map_err(anchored)?;
+                Some((anchor, seal))
+            }
+            None => None,
+        };
+        // An anchor that cannot be read is an error; one that reads but is
+        // not an anchor is a refusal `accept_rollback` may override.
+        let sealed = match anchor.as_ref().map(|(anchor, _)| anchor.load()) {
+            None => Ok(None),
+            Some(Ok(sealed)) => Ok(sealed),
+            Some(Err(e)) if e.is_acceptable() => Err(e),
+            Some(Err(e)) => return Err(anchored(e)),
+        };
+        let mut watch = ChainWatch::new(sealed.as_ref().ok().and_then(Option::as_ref), 0);
+        let len = file.metadata().map_err(io("cannot read"))?.len();
+        let scan = verify::scan(BufReader::new((&file).take(len)), &key, None, &mut watch)
+            .map_err(|source| AuditError::Tampered {
                 path: path.clone(),
                 source,
             })?;
-        Ok(Self {
+        if scan.torn {
+            // A crash mid-append leaves a partial line that was never
+            // acknowledged (the fsync had not returned): drop it.
+            file.set_len(scan.complete_len)
+                .and_then(|()| file.sync_all())
+                .map_err(io("cannot cut a torn last line"))?;
+        }
+        let head = scan.head;
+        let refusal = match &anchor {
+            None => None,
+            Some((anchor, seal)) => {
+                let found = head.anchor_head();
+                let standing = match sealed {
+                    Err(refusal) => Err(refusal),
+                    Ok(None) if head.seq == 0 => Ok(Standing::Behind),
+                    Ok(None) => Err(AnchorError::Missing {
+                        location: anchor.location(),
+                        count: head.seq,
+                    }),
+                    Ok(Some(sealed)) => sealed
+                        .open(seal)
+                        .and_then(|anchored| anchored.check(&watch.finish(found))),
+                };
+                match standing {
+                    Ok(Standing::AtHead) => None,
+                    Ok(_) => {
+                        anchor.advance(seal, &found).map_err(anchored)?;
+                        None
+                    }
+                    Err(refusal) if accept.is_some() && refusal.is_acceptable() => Some(refusal),
+                    Err(refusal) => return Err(anchored(refusal)),
+                }
+            }
+        };
+        let sink = Self {
             state: Mutex::new(State {
                 file,
-                len: bytes.len() as u64,
-                head,
+                len: scan.complete_len,
+                head: head.clone(),
                 broken: false,
             }),
             path,
             key,
-        })
+            anchor,
+        };
+        if let (Some(refusal), Some((by, reason))) = (refusal, accept) {
+            let found = head.anchor_head();
+            let marker = format!("audit-log-{}", hex(&found.chain[..8]));
+            sink.record(AuditRecord::accepted_rollback(
+                &marker,
+                by,
+                reason,
+                &refusal,
+                found.position(),
+            )?)?;
+        }
+        Ok(sink)
     }
 
     /// The head after the last record written (or found on open).
@@ -239,197 +390,53 @@ impl AuditSink for JsonLinesAuditSink {
             file.write_all(&line)?;
             file.sync_data()
         })();
-        match written {
-            Ok(()) => {
-                state.len = start + line.len() as u64;
-                state.head = ChainHead { seq, mac };
-                Ok(())
+        if let Err(source) = written {
+            let rolled_back = state
+                .file
+                .set_len(start)
+                .and_then(|()| state.file.sync_data());
+            if rolled_back.is_err() {
+                state.broken = true;
             }
-            Err(source) => {
-                let rolled_back = state
-                    .file
-                    .set_len(start)
-                    .and_then(|()| state.file.sync_data());
-                if rolled_back.is_err() {
-                    state.broken = true;
-                }
-                Err(AuditError::Io {
-                    path: self.path.clone(),
-                    context: "cannot append and sync a record",
-                    source,
-                })
-            }
+            return Err(AuditError::Io {
+                path: self.path.clone(),
+                context: "cannot append and sync a record",
+                source,
+            });
         }
+        state.len = start + line.len() as u64;
+        state.head = ChainHead { seq, mac };
+        // The record is durable: advance the anchor after it (the crash
+        // rule). If this fails the record stays and the anchor is one
+        // record behind, which the next record or reopen repairs; the
+        // caller still learns that its record is not anchored.
+        if let Some((anchor, seal)) = &self.anchor {
+            anchor
+                .advance(seal, &state.head.anchor_head())
+                .map_err(|source| AuditError::Anchor {
+                    path: self.path.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
     }
 }
 
 impl fmt::Debug for JsonLinesAuditSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JsonLinesAuditSink")
-            .field("path", &self.path)
-            .field("head", &self.lock().head)
-            .finish_non_exhaustive()
+        let mut out = f.debug_struct("JsonLinesAuditSink");
+        out.field("path", &self.path);
+        // try_lock: formatting must never wait for, or deadlock with, a
+        // record being written.
+        if let Ok(state) = self.state.try_lock() {
+            out.field("head", &state.head);
+        }
+        out.field(
+            "anchor",
+            &self.anchor.as_ref().map(|(anchor, _)| anchor.location()),
+        );
+        out.finish_non_exhaustive()
     }
-}
-
-/// Verifies the log at `path` under `key`, returning its head.
-///
-/// With `expected` (a head recorded earlier), also detects records cut off
-/// the end and a rewritten history.
-///
-/// # Errors
-/// [`VerifyError`] naming the first bad line and what is wrong with it.
-pub fn verify_audit_log(
-    path: &Path,
-    key: &AuditChainKey,
-    expected: Option<&ChainHead>,
-) -> Result<ChainHead, VerifyError> {
-    let bytes = std::fs::read(path).map_err(|e| VerifyError {
-        line: 0,
-        problem: VerifyProblem::Unreadable { kind: e.kind() },
-    })?;
-    verify_audit_bytes(&bytes, key, expected)
-}
-
-/// [`verify_audit_log`] over the log's bytes.
-///
-/// # Errors
-/// As [`verify_audit_log`].
-pub fn verify_audit_bytes(
-    bytes: &[u8],
-    key: &AuditChainKey,
-    expected: Option<&ChainHead>,
-) -> Result<ChainHead, VerifyError> {
-    let mut head = ChainHead::genesis();
-    let lines = match bytes.strip_suffix(b"\n") {
-        Some(body) => body.split(|b| *b == b'\n').collect::<Vec<_>>(),
-        None if bytes.is_empty() => Vec::new(),
-        None => {
-            let line = bytes.iter().filter(|b| **b == b'\n').count() as u64 + 1;
-            return Err(VerifyError {
-                line,
-                problem: VerifyProblem::TornLine,
-            });
-        }
-    };
-    for (index, line) in lines.iter().enumerate() {
-        let number = index as u64 + 1;
-        let fail = |problem| VerifyError {
-            line: number,
-            problem,
-        };
-        let (mac_hex, entry) = split_line(line).ok_or_else(|| fail(VerifyProblem::Malformed))?;
-        let tag = unhex(mac_hex).ok_or_else(|| fail(VerifyProblem::Malformed))?;
-        key.mac(entry)
-            .verify_slice(&tag)
-            .map_err(|_| fail(VerifyProblem::BadMac))?;
-        let parsed: EntryIn =
-            serde_json::from_slice(entry).map_err(|_| fail(VerifyProblem::Malformed))?;
-        if parsed.seq != head.seq + 1 {
-            return Err(fail(VerifyProblem::OutOfSequence {
-                expected: head.seq + 1,
-                found: parsed.seq,
-            }));
-        }
-        if parsed.prev != head.mac {
-            return Err(fail(VerifyProblem::BrokenLink));
-        }
-        head = ChainHead {
-            seq: parsed.seq,
-            mac: mac_hex.to_owned(),
-        };
-        if let Some(expected) = expected.filter(|e| e.seq == head.seq)
-            && expected.mac != head.mac
-        {
-            return Err(fail(VerifyProblem::HeadMismatch { seq: head.seq }));
-        }
-    }
-    if let Some(expected) = expected {
-        if expected.seq > head.seq {
-            return Err(VerifyError {
-                line: head.seq,
-                problem: VerifyProblem::Truncated {
-                    expected: expected.seq,
-                    found: head.seq,
-                },
-            });
-        }
-        if expected.seq == 0 && expected.mac != ChainHead::genesis().mac {
-            return Err(VerifyError {
-                line: 0,
-                problem: VerifyProblem::HeadMismatch { seq: 0 },
-            });
-        }
-    }
-    Ok(head)
-}
-
-/// Splits a line into its MAC hex and the exact entry bytes.
-fn split_line(line: &[u8]) -> Option<(&str, &[u8])> {
-    let rest = line.strip_prefix(LINE_PREFIX)?;
-    let (mac, rest) = rest.split_at_checked(MAC_HEX_LEN)?;
-    let entry = rest.strip_prefix(LINE_MIDDLE)?.strip_suffix(b"}")?;
-    Some((std::str::from_utf8(mac).ok()?, entry))
-}
-
-/// The audit log does not verify.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("audit log line {line}: {problem}")]
-pub struct VerifyError {
-    /// 1-based line number of the first bad line (the last good one for
-    /// truncation; 0 when the file could not be read).
-    pub line: u64,
-    /// What is wrong.
-    pub problem: VerifyProblem,
-}
-
-/// What verification found wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum VerifyProblem {
-    /// The line is not a chained record.
-    #[error("not a chained audit record")]
-    Malformed,
-    /// The MAC does not match: the record was edited or forged, or the key
-    /// is wrong.
-    #[error("the MAC does not match: the record was edited or forged, or the key is wrong")]
-    BadMac,
-    /// A record is missing, duplicated or moved.
-    #[error(
-        "expected record {expected}, found {found}: records were deleted, inserted or reordered"
-    )]
-    OutOfSequence {
-        /// The sequence number expected.
-        expected: u64,
-        /// The one found.
-        found: u64,
-    },
-    /// The record does not link to the previous one.
-    #[error("the record does not link to the previous one: the chain was spliced")]
-    BrokenLink,
-    /// The last line has no newline: a torn write, or a cut mid-line.
-    #[error("the last line is incomplete")]
-    TornLine,
-    /// Fewer records than the known head says.
-    #[error("the log ends at record {found} but record {expected} was written: it was truncated")]
-    Truncated {
-        /// The known head's sequence number.
-        expected: u64,
-        /// The last sequence number found.
-        found: u64,
-    },
-    /// The record at the known head's sequence number has another MAC.
-    #[error("record {seq} differs from the known head: the log was rewritten")]
-    HeadMismatch {
-        /// The sequence number.
-        seq: u64,
-    },
-    /// The file could not be read.
-    #[error("the log could not be read ({kind})")]
-    Unreadable {
-        /// The I/O error kind.
-        kind: std::io::ErrorKind,
-    },
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! [`JsonLinesAuditSink`], a JSON-lines file whose records are chained with
 //! HMAC-SHA256 so [`verify_audit_log`] detects edited, reordered, inserted
 //! and deleted records (and truncation, given the last known
-//! [`ChainHead`]).
+//! [`ChainHead`]); anchored ([`JsonLinesAuditSink::open_anchored`]), it
+//! refuses on open a log cut short or rolled back.
 //!
 //! The resolver fails closed on audit: if the sink reports an error, or does
 //! not answer within the configured timeout, the resolve fails and no value
@@ -43,8 +44,9 @@ pub use chain::{
 };
 pub use fingerprint::{Fingerprint, FingerprintKey, KeyError};
 
+use crate::anchor::{AnchorError, ChainPosition};
 use crate::policy::{ApprovalRejection, DecisionReason, Effect};
-use crate::request::Requester;
+use crate::request::{Purpose, Requester};
 use crate::{HandleId, ProviderId, Scope, SecretKind, Timestamp, Version};
 
 /// One resolve attempt or administrative change ([`AuditRecord::action`]),
@@ -185,6 +187,46 @@ impl AuditRecord {
             allow_unmasked: false,
             loaded: Vec::new(),
         }
+    }
+}
+
+impl AuditRecord {
+    /// The record of an operator accepting a file its anchor refused
+    /// ([`Action::AcceptRollback`]): who, why, and — in `request_id` — which
+    /// head the anchor recorded and which the file has. `marker` names the
+    /// file (a store id, a log) in place of a handle id.
+    ///
+    /// # Errors
+    /// [`AuditError::Rejected`] when `marker` is not a valid handle id.
+    pub fn accepted_rollback(
+        marker: &str,
+        by: &Requester,
+        reason: &Purpose,
+        refusal: &AnchorError,
+        found: ChainPosition,
+    ) -> Result<Self, AuditError> {
+        let handle_id = HandleId::parse_bare(marker)
+            .map_err(|_| AuditError::rejected("the file's marker is not a valid handle id"))?;
+        let anchored = match refusal {
+            AnchorError::RolledBack { anchored, .. } | AnchorError::Diverged { anchored, .. } => {
+                format!("{}.{}", anchored.generation, anchored.count)
+            }
+            AnchorError::Missing { .. } => "none".to_owned(),
+            _ => "unreadable".to_owned(),
+        };
+        let mut record = Self::new(
+            Timestamp::now(),
+            format!(
+                "accept-rollback:anchored={anchored}:found={}.{}",
+                found.generation, found.count
+            ),
+            handle_id,
+            by.clone(),
+            reason.as_str().to_owned(),
+        );
+        record.action = Action::AcceptRollback;
+        record.outcome = Outcome::Applied;
+        Ok(record)
     }
 }
 
@@ -455,6 +497,18 @@ pub enum AuditError {
         /// What verification found.
         #[source]
         source: VerifyError,
+    },
+    /// The log's anchor refuses it (cut short, rolled back, replaced, or
+    /// not anchored yet), or the anchor cannot be read or written.
+    #[error(
+        "audit log {path}, anchor check: {source}. (For an audit log the recovery call is JsonLinesAuditSink::accept_rollback.)"
+    )]
+    Anchor {
+        /// The log file.
+        path: PathBuf,
+        /// What the anchor found.
+        #[source]
+        source: AnchorError,
     },
     /// A custom sink refused the record.
     #[error("the audit sink refused the record: {message}")]

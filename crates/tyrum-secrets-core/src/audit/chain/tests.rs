@@ -300,3 +300,267 @@ proptest::proptest! {
         }
     }
 }
+
+mod anchored {
+    use super::*;
+    use crate::anchor::{Anchor, AnchorError, MemoryAnchor};
+    use crate::audit::Action;
+    use crate::request::Purpose;
+
+    /// An anchored log of `n` records; returns its path, the anchor and
+    /// the log's bytes after each record (index 0: empty).
+    fn anchored_log(dir: &Path, n: u64) -> (PathBuf, MemoryAnchor, Vec<Vec<u8>>) {
+        let path = dir.join("audit.jsonl");
+        let memory = MemoryAnchor::new();
+        let sink =
+            JsonLinesAuditSink::open_anchored(&path, key(7), Anchor::new(memory.clone())).unwrap();
+        let mut copies = vec![std::fs::read(&path).unwrap()];
+        for i in 1..=n {
+            sink.record(record(i)).unwrap();
+            copies.push(std::fs::read(&path).unwrap());
+        }
+        (path, memory, copies)
+    }
+
+    fn reopen(path: &Path, memory: &MemoryAnchor) -> Result<JsonLinesAuditSink, AuditError> {
+        JsonLinesAuditSink::open_anchored(path, key(7), Anchor::new(memory.clone()))
+    }
+
+    fn refusal(result: Result<JsonLinesAuditSink, AuditError>) -> AnchorError {
+        match result {
+            Err(AuditError::Anchor { source, .. }) => source,
+            Err(other) => panic!("expected an anchor refusal, got {other}"),
+            Ok(_) => panic!("the log reopened"),
+        }
+    }
+
+    #[test]
+    fn a_log_cut_short_by_any_number_of_records_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, memory, copies) = anchored_log(dir.path(), 3);
+        let l = lines(&path);
+        for kept in 0..3 {
+            write_lines(&path, &l[..kept]);
+            let error = refusal(reopen(&path, &memory));
+            assert!(
+                matches!(error, AnchorError::RolledBack { anchored, found, .. }
+                    if anchored.count == 3 && found.count == kept as u64),
+                "{error}"
+            );
+            let text = error.to_string();
+            assert!(
+                text.contains("rolled back") && text.contains("recovery"),
+                "{text}"
+            );
+        }
+        std::fs::write(&path, &copies[3]).unwrap();
+        assert_eq!(reopen(&path, &memory).unwrap().head().seq, 3);
+    }
+
+    #[test]
+    fn a_rolled_back_or_foreign_copy_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, memory, copies) = anchored_log(dir.path(), 5);
+        // An older copy of the same log.
+        std::fs::write(&path, &copies[2]).unwrap();
+        assert!(matches!(
+            refusal(reopen(&path, &memory)),
+            AnchorError::RolledBack { .. }
+        ));
+        // Another log under the same key, longer than the anchored one.
+        let other_dir = tempfile::tempdir().unwrap();
+        let (other, _) = log_with(other_dir.path(), 7);
+        std::fs::copy(&other, &path).unwrap();
+        assert!(matches!(
+            refusal(reopen(&path, &memory)),
+            AnchorError::Diverged { .. }
+        ));
+    }
+
+    #[test]
+    fn a_crash_between_a_record_and_its_anchor_update_reopens_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, memory, _) = anchored_log(dir.path(), 2);
+        let before = memory.bytes();
+        let sink = reopen(&path, &memory).unwrap();
+        // The anchor update fails after the record is durable: the caller
+        // hears of it, the record stays.
+        memory.fail(true);
+        assert!(matches!(
+            sink.record(record(3)),
+            Err(AuditError::Anchor { .. })
+        ));
+        drop(sink);
+        memory.fail(false);
+        assert_eq!(memory.bytes(), before, "the anchor is one record behind");
+        let sink = reopen(&path, &memory).unwrap();
+        assert_eq!(sink.head().seq, 3);
+        drop(sink);
+        // Reopening advanced the anchor: cutting record 3 is now refused.
+        let l = lines(&path);
+        write_lines(&path, &l[..2]);
+        assert!(matches!(
+            refusal(reopen(&path, &memory)),
+            AnchorError::RolledBack { .. }
+        ));
+    }
+
+    #[test]
+    fn a_log_with_records_but_no_anchor_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = log_with(dir.path(), 2);
+        let error = refusal(reopen(&path, &MemoryAnchor::new()));
+        assert!(
+            matches!(error, AnchorError::Missing { count: 2, .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn accepting_a_rollback_is_recorded_in_the_log_and_moves_the_anchor() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, memory, copies) = anchored_log(dir.path(), 4);
+        std::fs::write(&path, &copies[1]).unwrap();
+        let operator = Requester::new("operator").unwrap();
+        let reason = Purpose::new("restored from last night's backup").unwrap();
+        let sink = JsonLinesAuditSink::accept_rollback(
+            &path,
+            key(7),
+            Anchor::new(memory.clone()),
+            &operator,
+            &reason,
+        )
+        .unwrap();
+        assert_eq!(sink.head().seq, 2);
+        drop(sink);
+        let l = lines(&path);
+        let last: serde_json::Value = serde_json::from_str(&l[1]).unwrap();
+        let record: AuditRecord = serde_json::from_value(last["entry"]["record"].clone()).unwrap();
+        assert_eq!(record.action, Action::AcceptRollback);
+        assert_eq!(record.outcome, crate::audit::Outcome::Applied);
+        assert_eq!(record.requester.agent(), "operator");
+        assert_eq!(record.purpose, "restored from last night's backup");
+        assert_eq!(record.request_id, "accept-rollback:anchored=0.4:found=0.1");
+        assert_eq!(reopen(&path, &memory).unwrap().head().seq, 2);
+        // A log that the anchor accepts gets no such record.
+        let sink = JsonLinesAuditSink::accept_rollback(
+            &path,
+            key(7),
+            Anchor::new(memory.clone()),
+            &operator,
+            &reason,
+        )
+        .unwrap();
+        assert_eq!(sink.head().seq, 2);
+    }
+
+    #[test]
+    fn accepting_never_covers_a_tampered_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, memory, _) = anchored_log(dir.path(), 3);
+        let mut l = lines(&path);
+        l.remove(1);
+        write_lines(&path, &l);
+        let result = JsonLinesAuditSink::accept_rollback(
+            &path,
+            key(7),
+            Anchor::new(memory),
+            &Requester::new("operator").unwrap(),
+            &Purpose::new("x").unwrap(),
+        );
+        assert!(matches!(result, Err(AuditError::Tampered { .. })));
+    }
+
+    #[test]
+    fn a_damaged_anchor_is_refused_and_replaced_only_by_accepting() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, memory, _) = anchored_log(dir.path(), 2);
+        memory.set_bytes(Some(b"damaged".to_vec()));
+        assert!(matches!(
+            refusal(reopen(&path, &memory)),
+            AnchorError::Malformed { .. }
+        ));
+        let sink = JsonLinesAuditSink::accept_rollback(
+            &path,
+            key(7),
+            Anchor::new(memory.clone()),
+            &Requester::new("operator").unwrap(),
+            &Purpose::new("the anchor was damaged").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(sink.head().seq, 3);
+        drop(sink);
+        assert_eq!(reopen(&path, &memory).unwrap().head().seq, 3);
+    }
+
+    #[test]
+    fn a_sibling_anchor_file_works_across_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let open = || JsonLinesAuditSink::open_anchored(&path, key(7), Anchor::beside(&path));
+        let sink = open().unwrap();
+        for i in 1..=3 {
+            sink.record(record(i)).unwrap();
+        }
+        drop(sink);
+        assert_eq!(open().unwrap().head().seq, 3);
+        let l = lines(&path);
+        write_lines(&path, &l[..2]);
+        assert!(matches!(refusal(open()), AnchorError::RolledBack { .. }));
+    }
+}
+
+#[test]
+fn debug_of_the_sink_does_not_wait_for_a_write_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let sink = JsonLinesAuditSink::open(&path, key(7)).unwrap();
+    let _busy = sink.state.lock().unwrap();
+    let text = format!("{sink:?}");
+    assert!(text.contains("JsonLinesAuditSink"), "{text}");
+}
+
+#[test]
+fn a_cloned_chain_key_verifies_the_same_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = key(7);
+    let copy = original.clone();
+    let path = dir.path().join("audit.jsonl");
+    let sink = JsonLinesAuditSink::open(&path, original).unwrap();
+    sink.record(record(1)).unwrap();
+    assert_eq!(verify_audit_log(&path, &copy, None).unwrap(), sink.head());
+    assert_eq!(format!("{copy:?}"), "AuditChainKey([REDACTED])");
+}
+
+#[cfg(unix)]
+#[test]
+fn special_files_are_refused_not_read_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for path in [fifo.as_path(), Path::new("/dev/zero")] {
+        assert!(matches!(
+            verify_audit_log(path, &key(7), None),
+            Err(VerifyError {
+                problem: VerifyProblem::Unreadable { .. },
+                ..
+            })
+        ));
+        let error = JsonLinesAuditSink::open(path, key(7)).unwrap_err();
+        assert!(matches!(error, AuditError::Io { .. }), "{error}");
+        assert!(error.to_string().contains("regular file"), "{error}");
+    }
+}
+
+#[test]
+fn an_endless_line_is_malformed_not_read_whole() {
+    let bytes = vec![b'x'; (1 << 20) + 10];
+    let error = verify_audit_bytes(&bytes, &key(7), None).unwrap_err();
+    assert_eq!(error.problem, VerifyProblem::Malformed);
+}
