@@ -2,9 +2,8 @@
 //! source), and on request a fresh data key with every record re-sealed.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use tyrum_secrets_file::{FileError, FileOptions, FileProvider, KdfParams, KeySource};
+use tyrum_secrets_file::{FileError, FileProvider, KeySource};
 
 use super::state::{self, Created};
 use super::{OpenError, OpenOptions, backend, check_record, state_dir};
@@ -69,16 +68,7 @@ impl super::Secrets {
         let mut created = Created::default();
         let (source, source_desc) =
             backend::store_key(config, options, &store, true, &mut created)?;
-        let mut file_options = FileOptions::default()
-            .lock_timeout(Duration::from_millis(config.file.lock_timeout_ms))
-            .kdf_params(KdfParams::new(
-                config.file.kdf_memory_kib,
-                config.file.kdf_passes,
-                config.file.kdf_lanes,
-            )?);
-        if options.insecure_kdf {
-            file_options = file_options.dangerous_insecure_kdf_for_tests();
-        }
+        let file_options = backend::file_options(config, options)?;
         let wrong_key = |e: FileError| match e {
             FileError::Decrypt { .. } => OpenError::WrongKey {
                 store: store.clone(),
