@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod bao;
+pub mod catalog_store;
 pub mod conformance;
 mod faulty;
 pub mod process;
@@ -83,5 +85,71 @@ macro_rules! read_only_provider_conformance {
             $crate::conformance::read_only::$check(fixture.provider(), &fixtures);
         }
         $crate::read_only_provider_conformance!(@each [$($attr)*] $make, $fixtures; $($rest),*);
+    };
+}
+
+/// Generates one `#[test]` per check of the [`CatalogStore`] contract
+/// (see [`catalog_store`]).
+///
+/// The argument is an expression that makes a fresh
+/// [`StoreUnderTest`](catalog_store::StoreUnderTest) (evaluated once per
+/// test). With `shared, ` before it, the store must be shared between views
+/// (a file, a server) and a check that a second view sees the first's
+/// changes is added. `ignore = "reason", ` first ignores every test, for
+/// stores that need a real service.
+///
+/// ```
+/// use tyrum_secrets_testkit::catalog_store::StoreUnderTest;
+/// tyrum_secrets_testkit::catalog_store_contract!(
+///     StoreUnderTest::new(tyrum_secrets_core::MemoryCatalogStore::new())
+/// );
+/// # fn main() {}
+/// ```
+///
+/// [`CatalogStore`]: tyrum_secrets_core::CatalogStore
+#[macro_export]
+macro_rules! catalog_store_contract {
+    (ignore = $reason:literal, shared, $make:expr) => {
+        $crate::catalog_store_contract!(ignore = $reason, $make);
+        $crate::catalog_store_contract!(@shared [#[ignore = $reason]] $make);
+    };
+    (ignore = $reason:literal, $make:expr) => {
+        $crate::catalog_store_contract!(@each [#[ignore = $reason]] $make;
+            unknown_id_is_none, create_then_get, create_twice_conflicts,
+            update_of_missing_conflicts, stale_revision_conflicts, every_field_round_trips,
+            list_is_complete_and_ordered, racing_updates_lose_nothing,
+            debug_output_hides_entries);
+    };
+    (shared, $make:expr) => {
+        $crate::catalog_store_contract!($make);
+        $crate::catalog_store_contract!(@shared [] $make);
+    };
+    (@shared [$($attr:tt)*] $make:expr) => {
+        $($attr)*
+        #[test]
+        fn another_view_sees_changes() {
+            let under_test = $make;
+            let second = under_test
+                .reopen()
+                .expect("a shared store under test can open a second view");
+            $crate::catalog_store::another_view_sees_changes(under_test.store(), second.as_ref());
+        }
+    };
+    (@each [$($attr:tt)*] $make:expr;) => {};
+    (@each [$($attr:tt)*] $make:expr; $check:ident $(, $rest:ident)*) => {
+        $($attr)*
+        #[test]
+        fn $check() {
+            let under_test = $make;
+            $crate::catalog_store::$check(under_test.store());
+        }
+        $crate::catalog_store_contract!(@each [$($attr)*] $make; $($rest),*);
+    };
+    ($make:expr) => {
+        $crate::catalog_store_contract!(@each [] $make;
+            unknown_id_is_none, create_then_get, create_twice_conflicts,
+            update_of_missing_conflicts, stale_revision_conflicts, every_field_round_trips,
+            list_is_complete_and_ordered, racing_updates_lose_nothing,
+            debug_output_hides_entries);
     };
 }
