@@ -126,6 +126,11 @@ pub(crate) fn load_keys(
 }
 
 fn from_bytes(bytes: &[u8], what: &str) -> Result<AuditKeys, OpenError> {
+    // Raw keys are random bytes: one in 256 ends in 0x0A, which is key, not
+    // a trailing newline.
+    if bytes.len() == KEYS_LEN {
+        return Ok(AuditKeys(Zeroizing::new(bytes.to_vec())));
+    }
     let trimmed = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     if trimmed.len() == KEYS_LEN {
         return Ok(AuditKeys(Zeroizing::new(trimmed.to_vec())));
@@ -469,5 +474,22 @@ impl std::fmt::Debug for AnchoredSink {
             .field("log", &self.inner.path())
             .field("stdout", &self.stdout)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{KEYS_LEN, from_bytes};
+
+    #[test]
+    fn raw_keys_ending_in_a_newline_byte_keep_it() {
+        let mut keys = vec![7u8; KEYS_LEN];
+        keys[KEYS_LEN - 1] = b'\n';
+        let loaded = from_bytes(&keys, "test").unwrap();
+        assert_eq!(&loaded.0[..], &keys[..]);
+        // A key file written by hand may still end in a newline.
+        let mut file = vec![7u8; KEYS_LEN];
+        file.push(b'\n');
+        assert_eq!(from_bytes(&file, "test").unwrap().0.len(), KEYS_LEN);
     }
 }
