@@ -180,3 +180,39 @@ fn init_and_put_ask_on_the_terminal_and_echo_nothing() {
     });
     env.assert_no_leaks();
 }
+
+#[test]
+#[ignore = "needs tmux; run scripts/test"]
+fn a_slow_key_derivation_shows_progress_on_a_terminal_only() {
+    let env = Env::new();
+    // A store whose key takes a while to derive (256 MiB, 4 passes).
+    let mut init = env.command(&["init"]);
+    init.env("TYRUM_SECRETS_FILE_KDF_MEMORY_KIB", "262144")
+        .env("TYRUM_SECRETS_FILE_KDF_PASSES", "4");
+    assert_ok(&env.run_command(init, None));
+
+    // On a pipe: nothing on standard error.
+    let out = env.run(&["list"], None);
+    assert_ok(&out);
+    assert!(out.stderr.is_empty(), "{}", support::stderr(&out));
+
+    // On a terminal: a spinner while the key is derived, gone afterwards.
+    let script = env.path("session.sh");
+    let vars: String = env
+        .command(&[])
+        .get_envs()
+        .filter_map(|(k, v)| Some(format!("export {}='{}'\n", k.to_str()?, v?.to_str()?)))
+        .collect();
+    std::fs::write(
+        &script,
+        format!("{vars}{BIN} list; echo LIST-EXIT=$?\nsleep 600\n"),
+    )
+    .unwrap();
+    let tmux = Tmux::start(&script);
+    tmux.wait_for("", "deriving the key");
+    let screen = tmux.wait_for("", "LIST-EXIT=0");
+    assert!(
+        !screen.contains("deriving the key"),
+        "the spinner cleared its line:\n{screen}"
+    );
+}
