@@ -23,7 +23,12 @@ struct Tmux {
 
 impl Tmux {
     fn start(script: &std::path::Path) -> Tmux {
-        let socket = format!("tyrum-cli-test-{}", std::process::id());
+        // A server per test: tests run in parallel in one process.
+        let socket = format!(
+            "tyrum-cli-test-{}-{}",
+            std::process::id(),
+            &canary()[10..22]
+        );
         let tmux = Tmux { socket };
         let status = tmux
             .cmd()
