@@ -1,24 +1,20 @@
 //! Redacting streams: bytes from a pipe through the redactor to standard
 //! output or error, with interactive output passed on without delay.
 //!
-//! Each chunk read is redacted and written at once, except the tail the
-//! redactor's writer holds back because a value could be split across two
-//! reads. When the pipe then stays quiet for [`IDLE`] (a prompt waiting for
-//! input), [`RedactingWriter::release_idle`](tyrum_secrets::redaction)
-//! passes on every held byte that cannot start a value, so only a possible
-//! beginning of a value is ever kept back.
+//! Each chunk read is redacted and written at once. The redactor's writer
+//! holds back exactly the longest tail that could be the start of a value
+//! (or of one of its encodings), so a value split across two reads is still
+//! caught, while ordinary text, such as a prompt without a newline waiting
+//! for input, is passed on by the same write.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read as _, Write};
-use std::time::Duration;
 
 use tyrum_secrets::Redactor;
 use zeroize::Zeroizing;
 
 /// Bytes read from a pipe at a time.
 pub(crate) const CHUNK: usize = 64 * 1024;
-/// How long a pipe must stay quiet before its held tail is released.
-pub(crate) const IDLE: Duration = Duration::from_millis(15);
 
 /// Standard output as an unbuffered-by-line file (std's `Stdout` flushes
 /// at every newline), buffered per chunk instead.
@@ -26,8 +22,8 @@ pub(crate) fn raw_stdout() -> io::Result<BufWriter<File>> {
     raw(io::stdout())
 }
 
-/// Standard input as a file (std's `Stdin` buffers, which would hide from
-/// a poll what it has read ahead).
+/// Standard input as a file, read as it comes (std's `Stdin` reads ahead
+/// into a buffer of its own).
 pub(crate) fn raw_stdin() -> io::Result<File> {
     #[cfg(unix)]
     {
@@ -60,28 +56,19 @@ fn raw(_stream: impl std::any::Any) -> io::Result<BufWriter<File>> {
 /// sink that stops taking bytes (a closed pipe) ends the copy without an
 /// error, closing `source` so the writer on its other end sees the pipe
 /// closed too.
-pub(crate) fn pump(source: File, redactor: &Redactor, sink: impl Write) -> io::Result<()> {
-    let mut source = source;
+pub(crate) fn pump(mut source: File, redactor: &Redactor, sink: impl Write) -> io::Result<()> {
     let mut writer = redactor.writer(sink);
     // Raw child output may hold a value: wiped when dropped.
     let mut buffer = Zeroizing::new(vec![0u8; CHUNK]);
-    let mut held = false;
     loop {
-        if held && !readable_within(&source, IDLE)? {
-            if writer.release_idle().is_err() {
-                return Ok(());
-            }
-            // What is still held could start a value: only more bytes
-            // can release it, so wait for them.
-            held = false;
-            continue;
-        }
         let n = match source.read(&mut buffer) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        // `flush` passes on what the write redacted (the buffered sink)
+        // and keeps only a possible start of a value.
         if writer
             .write_all(&buffer[..n])
             .and_then(|()| writer.flush())
@@ -89,37 +76,9 @@ pub(crate) fn pump(source: File, redactor: &Redactor, sink: impl Write) -> io::R
         {
             return Ok(());
         }
-        held = writer.held_back() > 0;
     }
-    match writer.finish() {
-        Ok(mut sink) => {
-            let _ = sink.flush();
-        }
-        Err(_) => return Ok(()),
+    if let Ok(mut sink) = writer.finish() {
+        let _ = sink.flush();
     }
     Ok(())
-}
-
-/// Whether `source` has bytes (or its end) to read within `timeout`.
-#[cfg(unix)]
-fn readable_within(source: &File, timeout: Duration) -> io::Result<bool> {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-
-    let timeout = Timespec {
-        tv_sec: 0,
-        tv_nsec: i64::try_from(timeout.as_nanos()).unwrap_or(i64::MAX),
-    };
-    let mut fds = [PollFd::new(source, PollFlags::IN)];
-    loop {
-        match poll(&mut fds, Some(&timeout)) {
-            Ok(n) => return Ok(n > 0),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn readable_within(_source: &File, _timeout: Duration) -> io::Result<bool> {
-    Ok(true)
 }

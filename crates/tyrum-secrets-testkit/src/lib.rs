@@ -5,6 +5,7 @@ pub mod catalog_store;
 pub mod conformance;
 mod faulty;
 pub mod process;
+pub mod profile_store;
 
 pub use faulty::{FaultPlan, FaultyProvider};
 
@@ -151,5 +152,42 @@ macro_rules! catalog_store_contract {
             update_of_missing_conflicts, stale_revision_conflicts, every_field_round_trips,
             list_is_complete_and_ordered, racing_updates_lose_nothing,
             debug_output_hides_entries);
+    };
+}
+
+/// Generates one `#[test]` per check of the [`AuthProfileStore`] contract
+/// ([`profile_store`]).
+///
+/// The argument is an expression that makes a fresh
+/// [`ProfileStoreFixture`](profile_store::ProfileStoreFixture) (evaluated
+/// once per test): any store, or a fixture that can also reopen a
+/// persistent store's storage.
+///
+/// ```
+/// tyrum_secrets_testkit::profile_store_contract!(
+///     tyrum_secrets_core::MemoryAuthProfileStore::new()
+/// );
+/// # fn main() {}
+/// ```
+///
+/// [`AuthProfileStore`]: tyrum_secrets_core::AuthProfileStore
+#[macro_export]
+macro_rules! profile_store_contract {
+    ($make:expr) => {
+        $crate::profile_store_contract!(@each $make;
+            starts_empty, create_then_get_round_trips, creating_an_existing_id_conflicts,
+            updates_need_the_stored_revision, removal_checks_the_revision_and_drops_pins,
+            pins_are_set_replaced_and_cleared, snapshots_do_not_change,
+            every_profile_shape_round_trips, concurrent_writers_lose_nothing,
+            refresh_locks_exclude_and_time_out, reopening_keeps_profiles_and_pins);
+    };
+    (@each $make:expr;) => {};
+    (@each $make:expr; $check:ident $(, $rest:ident)*) => {
+        #[test]
+        fn $check() {
+            let fixture = $make;
+            $crate::profile_store::$check(&fixture);
+        }
+        $crate::profile_store_contract!(@each $make; $($rest),*);
     };
 }
