@@ -13,8 +13,9 @@ use std::io::{self, BufWriter, Read as _, Write};
 use tyrum_secrets::Redactor;
 use zeroize::Zeroizing;
 
-/// Bytes read from a pipe at a time.
-pub(crate) const CHUNK: usize = 64 * 1024;
+/// Bytes read from a pipe at a time (and the pipe's size where the system
+/// lets it grow: fewer, larger reads and writes).
+pub(crate) const CHUNK: usize = 1024 * 1024;
 
 /// Standard output as an unbuffered-by-line file (std's `Stdout` flushes
 /// at every newline), buffered per chunk instead.
@@ -52,11 +53,26 @@ fn raw(_stream: impl std::any::Any) -> io::Result<BufWriter<File>> {
     Err(io::Error::other("redacting streams need Unix here"))
 }
 
+/// Grows the pipe `source` reads from to [`CHUNK`] bytes where the system
+/// allows it (Linux; an unprivileged process may be capped lower, which
+/// only costs speed).
+pub(crate) fn grow_pipe(source: &File) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = rustix::pipe::fcntl_setpipe_size(source, CHUNK);
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = source;
+    }
+}
+
 /// Copies `source` to `sink` through `redactor` until `source` ends. A
 /// sink that stops taking bytes (a closed pipe) ends the copy without an
 /// error, closing `source` so the writer on its other end sees the pipe
 /// closed too.
 pub(crate) fn pump(mut source: File, redactor: &Redactor, sink: impl Write) -> io::Result<()> {
+    grow_pipe(&source);
     let mut writer = redactor.writer(sink);
     // Raw child output may hold a value: wiped when dropped.
     let mut buffer = Zeroizing::new(vec![0u8; CHUNK]);
