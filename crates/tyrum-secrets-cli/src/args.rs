@@ -119,6 +119,24 @@ pub(crate) enum Command {
     Redact,
 }
 
+impl Command {
+    /// The handles named on the command line (`run --env-file` names more
+    /// when it is read).
+    pub(crate) fn handles(&self) -> Vec<&HandleId> {
+        match self {
+            Command::Show { handle }
+            | Command::Versions { handle }
+            | Command::Rotate { handle, .. }
+            | Command::Revoke { handle, .. }
+            | Command::Restore { handle }
+            | Command::Destroy { handle, .. }
+            | Command::Policy(PolicyCommand::Check { handle, .. }) => vec![handle],
+            Command::Run(args) => args.env.iter().map(|(_, id)| id).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct PutArgs {
     /// The scope (`prod/payments`).

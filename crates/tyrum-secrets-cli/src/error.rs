@@ -41,6 +41,15 @@ impl CliError {
         }
     }
 
+    /// The same error with every value `redactor` knows masked in its
+    /// message: a value pasted where a handle belonged is echoed by an
+    /// "unknown handle" error, and must not reach standard error.
+    pub(crate) fn redacted(mut self, redactor: &tyrum_secrets::Redactor) -> Self {
+        let masked = redactor.redact_str(&self.message).as_str().to_owned();
+        self.message = masked;
+        self
+    }
+
     pub(crate) fn code(&self) -> u8 {
         self.code
     }

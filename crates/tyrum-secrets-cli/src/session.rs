@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use tyrum_secrets::{Config, OpenOptions, PassphraseRequest, Profile, Secrets};
+use tyrum_secrets::{Config, HandleId, OpenOptions, PassphraseRequest, Profile, Secrets};
 
 use crate::args::{Cli, ProfileArg};
 use crate::error::{CliError, CliResult};
@@ -86,4 +86,21 @@ fn prompt(
 
 fn store_name(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// Refuses a "handle" that holds a value the store keeps (pasted in the
+/// wrong place), before any library call: an unknown handle's audit record
+/// and error line would repeat it.
+pub(crate) fn refuse_values<'a>(
+    secrets: &Secrets,
+    ids: impl IntoIterator<Item = &'a HandleId>,
+) -> CliResult {
+    for id in ids {
+        if secrets.redactor().redact_str(id.as_str()).as_str() != id.as_str() {
+            return Err(CliError::usage(
+                "a secret value was given where a handle belongs (not shown, not recorded); values are never arguments: pipe them on standard input",
+            ));
+        }
+    }
+    Ok(())
 }
