@@ -503,6 +503,8 @@ fn rekey_changes_the_passphrase_and_reseals() {
     let out = env.run_command(command, None);
     assert_ok(&out);
     assert!(stdout(&out).contains("re-sealed"), "{}", stdout(&out));
+    // No progress on a pipe.
+    assert!(out.stderr.is_empty(), "{}", support::stderr(&out));
 
     assert_error(&env.run(&["list"], None), 1, "wrong passphrase");
     std::fs::copy(env.path("new"), env.path("passphrase")).unwrap();
