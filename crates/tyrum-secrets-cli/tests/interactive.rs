@@ -1,7 +1,8 @@
-//! The hidden prompts on a real terminal: `init` asks for a new passphrase
-//! twice and `put` for the store's passphrase and the value, none of which
-//! is echoed. Driven under tmux (`send-keys` types, `capture-pane` reads
-//! the screen).
+//! The CLI on a real terminal: `init` asks for a new passphrase twice and
+//! `put` for the store's passphrase and the value, none of which is echoed;
+//! `run` masks its child's output on the screen and shows its prompt while
+//! it waits; progress shows on a terminal only. Driven under tmux
+//! (`send-keys` types, `capture-pane` reads the screen).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -220,4 +221,70 @@ fn a_slow_key_derivation_shows_progress_on_a_terminal_only() {
         !screen.contains("deriving the key"),
         "the spinner cleared its line:\n{screen}"
     );
+}
+
+#[test]
+#[ignore = "needs tmux; run scripts/test"]
+fn run_on_a_terminal_masks_the_child_and_shows_its_prompt_while_it_waits() {
+    let mut env = Env::init();
+    let value = canary();
+    let handle = env.put(&value, &[]);
+
+    // The child prints its value raw, base64-encoded, split across two
+    // writes with a pause, and byte by byte; then a prompt without a
+    // newline, and waits for a line on the terminal (its own stdin).
+    let child = env.path("child.sh");
+    std::fs::write(
+        &child,
+        r#"printf 'raw %s\n' "$KEY"
+printf %s "$KEY" | base64
+printf %s "$KEY" | head -c 12; sleep 0.3; printf '%s\n' "$(printf %s "$KEY" | tail -c +13)"
+printf '%s\n' "$KEY" | fold -w1 | while read -r c; do printf %s "$c"; sleep 0.01; done; echo
+printf 'Password: '
+read answer
+echo "got $answer"
+"#,
+    )
+    .unwrap();
+    let script = env.path("session.sh");
+    let vars: String = env
+        .command(&[])
+        .get_envs()
+        .filter_map(|(k, v)| Some(format!("export {}='{}'\n", k.to_str()?, v?.to_str()?)))
+        .collect();
+    std::fs::write(
+        &script,
+        format!(
+            "{vars}echo START; {BIN} run --env KEY={handle} -- sh {}; echo RUN-EXIT=$?\nsleep 600\n",
+            child.display()
+        ),
+    )
+    .unwrap();
+    let tmux = Tmux::start(&script);
+
+    // The prompt is on the screen while the child still waits in `read`
+    // (nothing has been typed yet): nothing held it back.
+    let waiting = tmux.wait_for("START", "Password: ");
+    assert!(!waiting.contains("got "), "{waiting}");
+    tmux.type_line("hello");
+    let screen = tmux.wait_for("START", "RUN-EXIT=0");
+    drop(tmux);
+    assert!(screen.contains("got hello"), "{screen}");
+
+    // Raw, base64, split and byte by byte: four placeholders; nothing of
+    // the value, not even the part written before the pause.
+    let placeholder = format!("[{handle}]");
+    assert_eq!(screen.matches(&placeholder).count(), 4, "{screen}");
+    for screen in [&screen, &waiting] {
+        for form in support::forms(&value) {
+            assert!(!screen.contains(&form), "{screen}");
+        }
+        assert!(!screen.contains(&value[..12]), "{screen}");
+    }
+    env.remember(&std::process::Output {
+        status: std::process::ExitStatus::default(),
+        stdout: screen.into_bytes(),
+        stderr: waiting.into_bytes(),
+    });
+    env.assert_no_leaks();
 }
