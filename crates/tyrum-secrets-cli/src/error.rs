@@ -80,6 +80,14 @@ impl<E: Error + 'static> From<E> for CliError {
         {
             return CliError::silent(0);
         }
+        if let Some(tyrum_secrets::AdminError::UnknownHandle { id }) =
+            (&error as &dyn Error).downcast_ref::<tyrum_secrets::AdminError>()
+        {
+            // The library names its own API; an operator has a command.
+            return CliError::failed(format!(
+                "unknown secret handle {id}; tyrum-secrets list shows the handles there are"
+            ));
+        }
         let mut message = error.to_string();
         let mut source = error.source();
         while let Some(cause) = source {

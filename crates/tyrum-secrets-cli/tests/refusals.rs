@@ -59,7 +59,8 @@ fn every_command_refuses_an_unknown_or_malformed_handle_in_one_line() {
     env.canaries.push(value.clone());
     for args in WITH_HANDLE {
         let out = run(&env, &with(args, UNKNOWN), Some(value.as_bytes()));
-        assert_error(&out, 1, "unknown secret handle");
+        assert_error(&out, 1, &format!("unknown secret handle {UNKNOWN}"));
+        assert!(!support::stderr(&out).contains("SecretAdmin"), "{args:?}");
         for malformed in ["secret:short", "secret:has space", "secret:"] {
             let out = run(&env, &with(args, malformed), Some(value.as_bytes()));
             assert_error(&out, 2, "not a secret handle");

@@ -209,6 +209,17 @@ fn a_prompt_without_newline_arrives_before_the_child_gets_input() {
 
 #[test]
 fn sigterm_to_the_cli_reaches_the_child() {
+    signal_reaches_the_child("TERM");
+}
+
+#[test]
+fn sigint_sent_to_the_cli_reaches_the_child() {
+    // Sent by another process (not the terminal, which would send it to
+    // the child itself): forwarded.
+    signal_reaches_the_child("INT");
+}
+
+fn signal_reaches_the_child(signal: &str) {
     let (env, _, handle) = setup();
     let var = format!("KEY={handle}");
     let marker = env.path("terminated");
@@ -219,7 +230,9 @@ fn sigterm_to_the_cli_reaches_the_child() {
         "--",
         "sh",
         "-c",
-        r#"trap 'echo TERM > "$MARK"; exit 7' TERM; echo ready; while :; do sleep 0.05; done"#,
+        &format!(
+            r#"trap 'echo {signal} > "$MARK"; exit 7' {signal}; echo ready; while :; do sleep 0.05; done"#
+        ),
     ]);
     command
         .env("MARK", &marker)
@@ -232,13 +245,16 @@ fn sigterm_to_the_cli_reaches_the_child() {
     lines.read_line(&mut first).unwrap();
     assert_eq!(first, "ready\n");
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(7), "the child's own exit status");
-    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "TERM\n");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        format!("{signal}\n")
+    );
     let mut rest = String::new();
     lines.read_to_string(&mut rest).unwrap();
 }
