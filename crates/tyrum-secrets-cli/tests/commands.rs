@@ -252,7 +252,12 @@ fn show_and_versions_follow_a_rotation_and_refuse_unknown_or_malformed_handles()
     assert_eq!(shown["version"], "2");
     assert_eq!(shown["status"], "active");
     assert_eq!(shown["retiring"][0]["version"], 1);
-    assert!(stdout(&env.run(&["show", &handle], None)).contains("scope:"));
+    let text = stdout(&env.run(&["show", &handle], None));
+    assert!(text.contains("scope:"), "{text}");
+    assert!(
+        text.contains("retiring:         version 1 after "),
+        "{text}"
+    );
 
     let versions = json(&env.run(&["--json", "versions", &handle], None));
     let list = versions["versions"].as_array().unwrap();

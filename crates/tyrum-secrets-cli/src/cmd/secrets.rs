@@ -100,6 +100,12 @@ pub(crate) fn show(secrets: &Secrets, id: &HandleId, json: bool) -> CliResult {
                 serde_json::Value::Object(_) if key == "labels" => output::labels(&entry),
                 serde_json::Value::String(s) => s.clone(),
                 serde_json::Value::Array(a) if a.is_empty() => continue,
+                serde_json::Value::Array(_) if key == "retiring" => entry
+                    .retiring
+                    .iter()
+                    .map(|r| format!("version {} after {}", r.version.get(), r.after))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 other => other.to_string(),
             };
             rows.push(vec![format!("{key}:"), text]);
