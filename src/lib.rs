@@ -26,11 +26,14 @@ pub use tyrum_secrets_vault as vault;
 
 pub mod config;
 mod open;
+pub mod operator;
 mod profile;
 
 pub use config::{Config, ConfigError};
+#[cfg(feature = "file")]
+pub use open::RekeyReport;
 pub use open::{
-    AuditLayer, Creation, OpenError, OpenOptions, OpenReport, PassphrasePrompt, PassphraseRequest,
-    ProviderLayer, Secrets,
+    AuditEntry, AuditLayer, Creation, OpenError, OpenOptions, OpenReport, PassphrasePrompt,
+    PassphraseRequest, ProviderLayer, Secrets,
 };
 pub use profile::{Detection, Profile, SERVICE_ACCOUNT_TOKEN};

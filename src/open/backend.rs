@@ -76,7 +76,7 @@ pub(crate) fn single_host(
     existing: bool,
     created: &mut Created,
 ) -> Result<Backend, OpenError> {
-    use tyrum_secrets_file::{FileError, FileOptions, FileProvider, KdfParams};
+    use tyrum_secrets_file::{FileError, FileProvider};
 
     let store = resolve(state_dir, &config.file.path);
     let store_exists = store.exists();
@@ -87,16 +87,7 @@ pub(crate) fn single_host(
         });
     }
     let (source, source_desc) = store_key(config, options, &store, store_exists, created)?;
-    let mut file_options = FileOptions::default()
-        .lock_timeout(Duration::from_millis(config.file.lock_timeout_ms))
-        .kdf_params(KdfParams::new(
-            config.file.kdf_memory_kib,
-            config.file.kdf_passes,
-            config.file.kdf_lanes,
-        )?);
-    if options.insecure_kdf {
-        file_options = file_options.dangerous_insecure_kdf_for_tests();
-    }
+    let file_options = file_options(config, options)?;
     let lock = {
         let mut name = store
             .file_name()
@@ -123,9 +114,31 @@ pub(crate) fn single_host(
     })
 }
 
+/// How the single-host store is opened (by an open, and by a rekey, which
+/// must open it the same way).
+#[cfg(feature = "file")]
+pub(super) fn file_options(
+    config: &Config,
+    options: &OpenOptions,
+) -> Result<tyrum_secrets_file::FileOptions, OpenError> {
+    use tyrum_secrets_file::{FileOptions, KdfParams};
+
+    let mut file_options = FileOptions::default()
+        .lock_timeout(Duration::from_millis(config.file.lock_timeout_ms))
+        .kdf_params(KdfParams::new(
+            config.file.kdf_memory_kib,
+            config.file.kdf_passes,
+            config.file.kdf_lanes,
+        )?);
+    if options.insecure_kdf {
+        file_options = file_options.dangerous_insecure_kdf_for_tests();
+    }
+    Ok(file_options)
+}
+
 /// The file store's key source and a description of it for errors.
 #[cfg(feature = "file")]
-fn store_key(
+pub(super) fn store_key(
     config: &Config,
     options: &OpenOptions,
     store: &Path,

@@ -121,6 +121,14 @@ pub enum OpenError {
         /// Where the key came from.
         source_desc: String,
     },
+    /// The operation needs the single-host file store (a rekey).
+    #[error(
+        "the {profile} profile keeps no encrypted file store; rekey works on the single-host profile's store (its keychain or Secret volume has keys of its own)"
+    )]
+    NotFileStore {
+        /// The profile of the config.
+        profile: Profile,
+    },
     /// The file store failed otherwise.
     #[cfg(feature = "file")]
     #[error(transparent)]

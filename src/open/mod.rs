@@ -4,6 +4,9 @@ mod audit;
 mod backend;
 mod error;
 mod keyfile;
+mod operator;
+#[cfg(feature = "file")]
+mod rekey;
 mod report;
 mod state;
 
@@ -19,6 +22,9 @@ use tyrum_secrets_core::{
 };
 
 pub use error::OpenError;
+pub use operator::AuditEntry;
+#[cfg(feature = "file")]
+pub use rekey::RekeyReport;
 pub use report::{Creation, OpenReport};
 
 use crate::{Config, Profile};

@@ -91,6 +91,7 @@ mod builder;
 mod error;
 mod request;
 mod steps;
+mod versions;
 
 use std::fmt;
 use std::sync::Arc;

@@ -17,6 +17,7 @@ mod json_file;
 mod lifecycle;
 mod spec;
 mod store;
+mod versions;
 
 use std::collections::BTreeMap;
 use std::fmt;

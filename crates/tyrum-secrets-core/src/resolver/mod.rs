@@ -64,6 +64,7 @@
 //! ```
 
 mod builder;
+mod dry_run;
 mod error;
 mod preload;
 mod request;
