@@ -36,7 +36,7 @@ mod tests {
                 .with_provider(memory.clone(), MemoryProvider::new()),
         );
         let audit = Arc::new(MemoryAuditSink::new());
-        let admin = SecretAdmin::builder(catalog, audit.clone())
+        let admin = SecretAdmin::builder(catalog, audit.clone(), &crate::Redactor::new())
             .build()
             .unwrap();
         let by = AdminRequest::new(

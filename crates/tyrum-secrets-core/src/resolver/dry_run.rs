@@ -56,7 +56,7 @@ mod tests {
                 .with_provider(memory.clone(), MemoryProvider::new()),
         );
         let admin_audit = Arc::new(MemoryAuditSink::new());
-        let admin = SecretAdmin::builder(catalog.clone(), admin_audit)
+        let admin = SecretAdmin::builder(catalog.clone(), admin_audit, &crate::Redactor::new())
             .build()
             .unwrap();
         let by = AdminRequest::new(
