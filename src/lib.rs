@@ -27,6 +27,6 @@ mod profile;
 pub use config::{Config, ConfigError};
 pub use open::{
     AuditLayer, Creation, OpenError, OpenOptions, OpenReport, PassphrasePrompt, PassphraseRequest,
-    ProviderLayer, Secrets,
+    ProviderLayer, Recovery, Secrets,
 };
 pub use profile::{Detection, Profile, SERVICE_ACCOUNT_TOKEN};

@@ -66,6 +66,7 @@ pub(crate) const KEYS: &[Key] = &[
     key("passphrase_file", Kind::Path),
     key("key_file", Kind::Path),
     key("policy_file", Kind::Path),
+    key("anchor_dir", Kind::Path),
     key("file.path", Kind::StatePath),
     key("file.keychain_key", Kind::Str),
     key(
@@ -84,6 +85,7 @@ pub(crate) const KEYS: &[Key] = &[
             max: MS_MAX,
         },
     ),
+    key("file.anchor", Kind::Enum(&["file", "keychain"])),
     key(
         "keychain.store",
         Kind::Enum(&[
@@ -117,6 +119,7 @@ pub(crate) const KEYS: &[Key] = &[
     ),
     key("audit.fingerprints", Kind::Bool),
     key("audit.key_file", Kind::Path),
+    key("audit.anchor", Kind::Enum(&["file", "keychain"])),
     key(
         "redaction.min_value_len",
         Kind::Integer { min: 1, max: 4096 },

@@ -76,6 +76,13 @@ pub struct Config {
     /// The rule policy (JSON). Default: none, and every request is denied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_file: Option<PathBuf>,
+    /// A directory for the anchors that would otherwise be files beside
+    /// what they anchor (`<file>.anchor`): on another volume, or one that
+    /// backups of the state directory leave out, so that rolling the state
+    /// directory back does not roll its anchors back with it. Created with
+    /// mode 0700. Default: none (beside each file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_dir: Option<PathBuf>,
     /// The encrypted file store (single host).
     #[serde(default)]
     pub file: FileConfig,
@@ -117,6 +124,11 @@ pub struct FileConfig {
     pub kdf_lanes: u32,
     /// How long a writer waits for another process's lock. Default 10,000.
     pub lock_timeout_ms: u64,
+    /// Where the store's rollback anchor is kept: [`AnchorPlace::File`]
+    /// (beside the store, or in `anchor_dir`) or [`AnchorPlace::Keychain`]
+    /// (the OS keychain `[keychain]` names; feature `keychain`). Default
+    /// `file`.
+    pub anchor: AnchorPlace,
 }
 
 impl Default for FileConfig {
@@ -128,8 +140,27 @@ impl Default for FileConfig {
             kdf_passes: 3,
             kdf_lanes: 4,
             lock_timeout_ms: 10_000,
+            anchor: AnchorPlace::File,
         }
     }
+}
+
+/// Where an anchor (the head of an append-only file, checked on open so a
+/// file cut short or rolled back is refused) is kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum AnchorPlace {
+    /// A file beside the anchored one (`<file>.anchor`), or in `anchor_dir`
+    /// when set. It catches one file rolled back or cut short on its own;
+    /// a directory restored whole takes its anchors along, unless
+    /// `anchor_dir` is elsewhere.
+    #[default]
+    File,
+    /// An entry in the OS keychain that `[keychain]` names (feature
+    /// `keychain`): outside the directory, so rolling the directory back
+    /// is caught too.
+    Keychain,
 }
 
 /// `[keychain]`: the OS keychain of the desktop profile.
@@ -217,6 +248,10 @@ pub struct AuditConfig {
     /// `audit.key` in the state directory, created on first run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
+    /// Where each log's anchor is kept. Default: the keychain for
+    /// `desktop`, a file otherwise (see [`AnchorPlace`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<AnchorPlace>,
 }
 
 impl Default for AuditConfig {
@@ -227,6 +262,7 @@ impl Default for AuditConfig {
             timeout_ms: 5_000,
             fingerprints: true,
             key_file: None,
+            anchor: None,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use tyrum_secrets_core::{
-    AuditError, CatalogError, PolicyError, PreloadError, ProviderError, VerifyError,
+    AnchorError, AuditError, CatalogError, PolicyError, PreloadError, ProviderError, VerifyError,
     audit::KeyError,
 };
 
@@ -121,6 +121,19 @@ pub enum OpenError {
         /// Where the key came from.
         source_desc: String,
     },
+    /// The file store's anchor refuses it: the store was cut short or
+    /// rolled back to an older copy, replaced, or its anchor is missing or
+    /// damaged.
+    #[error(
+        "the file store {store} is refused by its anchor: {source} (for Secrets::open: OpenOptions::accept_rollback)"
+    )]
+    StoreAnchor {
+        /// The store file.
+        store: PathBuf,
+        /// What the anchor found.
+        #[source]
+        source: AnchorError,
+    },
     /// The file store failed otherwise.
     #[cfg(feature = "file")]
     #[error(transparent)]
@@ -146,17 +159,30 @@ pub enum OpenError {
     /// An audit log was cut short or rolled back: it has fewer records than
     /// its anchor says were written.
     #[error(
-        "audit log {log} ends at record {found} but its anchor says record {anchored} was written: it was cut short or rolled back. Restore it from a backup; do not delete it or its anchor {anchor}"
+        "audit log {log} ends at record {found} but its anchor ({anchor}) says record {anchored} was written: it was cut short or rolled back. Restore the newest copy, and do not delete the log or its anchor; if this older log is the state you want, accept it knowingly with OpenOptions::accept_rollback (audited)"
     )]
     AuditCutShort {
         /// The log.
         log: PathBuf,
-        /// Its anchor file.
-        anchor: PathBuf,
+        /// Where its anchor is (a file, a keychain entry).
+        anchor: String,
         /// The last record the anchor vouches for.
         anchored: u64,
         /// The last record in the log.
         found: u64,
+    },
+    /// An audit log's anchor refuses it otherwise: the log was replaced by
+    /// another one, has records but no anchor, or the anchor is damaged or
+    /// belongs to another log.
+    #[error(
+        "audit log {log} is refused by its anchor: {source} (for Secrets::open: OpenOptions::accept_rollback)"
+    )]
+    AuditAnchor {
+        /// The log.
+        log: PathBuf,
+        /// What the anchor found.
+        #[source]
+        source: AnchorError,
     },
     /// An audit log does not verify (edited, forged, or another key).
     #[error(
