@@ -208,7 +208,7 @@ pub(crate) fn open_slot(
                     return Ok(opened(sink, log, &placed, accepted, output));
                 }
                 Err(AuditError::Locked { .. }) => continue,
-                Err(e) => return Err(audit_error(e)),
+                Err(e) => return Err(audit_error(e, &placed.location)),
             }
         }
         if slots.is_empty() {
@@ -227,7 +227,7 @@ pub(crate) fn open_slot(
     let log = slot_path(dir, next);
     let placed = place.anchor(&log, &slot_name(next))?;
     let (sink, accepted) = placed.track(created, &[&log], || {
-        open_log(&log, keys, &placed.anchor, accept).map_err(audit_error)
+        open_log(&log, keys, &placed.anchor, accept).map_err(|e| audit_error(e, &placed.location))
     })?;
     Ok(opened(sink, log, &placed, accepted, output))
 }
@@ -289,27 +289,26 @@ fn opened(
     }
 }
 
-/// An audit error met opening a log, as an open error that says what to
-/// do.
-pub(crate) fn audit_error(error: AuditError) -> OpenError {
+/// An audit error met opening a log whose anchor is at `anchor`, as an
+/// open error that says what to do.
+pub(crate) fn audit_error(error: AuditError, anchor: &str) -> OpenError {
     match error {
         AuditError::Anchor {
             path,
-            source:
-                AnchorError::RolledBack {
-                    location,
-                    anchored,
-                    found,
-                },
+            source: AnchorError::RolledBack {
+                anchored, found, ..
+            },
         } => OpenError::AuditCutShort {
             log: path,
-            anchor: location,
+            anchor: anchor.to_owned(),
             anchored: anchored.count,
             found: found.count,
         },
-        AuditError::Anchor { path, source } if source.is_acceptable() => {
-            OpenError::AuditAnchor { log: path, source }
-        }
+        AuditError::Anchor { path, source } if source.is_acceptable() => OpenError::AuditAnchor {
+            log: path,
+            anchor: anchor.to_owned(),
+            source,
+        },
         AuditError::Tampered { path, source } => OpenError::AuditTampered { log: path, source },
         other => OpenError::Audit(other),
     }
@@ -389,7 +388,7 @@ pub(crate) fn verify_all(
         let log = slot_path(dir, n);
         let placed = place.anchor(&log, &slot_name(n))?;
         let head = JsonLinesAuditSink::verify_anchored(&log, &keys.chain()?, &placed.anchor)
-            .map_err(audit_error)?;
+            .map_err(|e| audit_error(e, &placed.location))?;
         out.push((log, head.seq));
     }
     Ok(out)

@@ -128,7 +128,8 @@ pub(crate) fn single_host(
     let plain = store_options(config, options)?;
     let anchored = plain.clone().anchor(placed.anchor.clone());
     let lock = sibling(&store, ".lock");
-    let failed = |e: FileError| store_error(e, &store, &secret, &source_desc, config);
+    let failed =
+        |e: FileError| store_error(e, &store, &placed.location, &secret, &source_desc, config);
     let opened = placed.track(created, &[&store, &lock], || {
         Ok(FileProvider::open_with(
             &store,
@@ -147,6 +148,7 @@ pub(crate) fn single_host(
                         None => {
                             return Err(OpenError::StoreAnchor {
                                 store: store.clone(),
+                                anchor: placed.location.clone(),
                                 source,
                             });
                         }
@@ -159,6 +161,7 @@ pub(crate) fn single_host(
                 FileProvider::open_with(&store, secret.source(), plain.clone()).map_err(failed)?;
             let pending = PendingStore {
                 store: store.clone(),
+                anchor: placed.location.clone(),
                 secret,
                 source_desc: source_desc.clone(),
                 anchored,
@@ -215,6 +218,8 @@ enum StoreAction {
 #[cfg(feature = "file")]
 pub(crate) struct PendingStore {
     store: PathBuf,
+    /// Where its anchor is, for messages.
+    anchor: String,
     secret: StoreSecret,
     source_desc: String,
     anchored: tyrum_secrets_file::FileOptions,
@@ -232,7 +237,16 @@ impl PendingStore {
     ) -> Result<(Arc<dyn SecretProvider>, Recovery), OpenError> {
         use tyrum_secrets_file::FileProvider;
 
-        let failed = |e| store_error(e, &self.store, &self.secret, &self.source_desc, config);
+        let failed = |e| {
+            store_error(
+                e,
+                &self.store,
+                &self.anchor,
+                &self.secret,
+                &self.source_desc,
+                config,
+            )
+        };
         let (provider, recovery) = match self.action {
             StoreAction::Upgrade => {
                 FileProvider::upgrade(&self.store, self.secret.source(), self.anchored.clone())
@@ -267,6 +281,7 @@ impl PendingStore {
 fn store_error(
     error: tyrum_secrets_file::FileError,
     store: &Path,
+    anchor: &str,
     secret: &StoreSecret,
     source_desc: &str,
     config: &Config,
@@ -303,6 +318,7 @@ fn store_error(
         }
         FileError::Anchor { source, .. } if source.is_acceptable() => OpenError::StoreAnchor {
             store: store.to_owned(),
+            anchor: anchor.to_owned(),
             source,
         },
         other => OpenError::Store(other),

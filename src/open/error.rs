@@ -125,11 +125,13 @@ pub enum OpenError {
     /// rolled back to an older copy, replaced, or its anchor is missing or
     /// damaged.
     #[error(
-        "the file store {store} is refused by its anchor: {source} (for Secrets::open: OpenOptions::accept_rollback)"
+        "the file store {store} is refused by its anchor ({anchor}): {source} (for Secrets::open: OpenOptions::accept_rollback)"
     )]
     StoreAnchor {
         /// The store file.
         store: PathBuf,
+        /// Where its anchor is.
+        anchor: String,
         /// What the anchor found.
         #[source]
         source: AnchorError,
@@ -175,11 +177,13 @@ pub enum OpenError {
     /// another one, has records but no anchor, or the anchor is damaged or
     /// belongs to another log.
     #[error(
-        "audit log {log} is refused by its anchor: {source} (for Secrets::open: OpenOptions::accept_rollback)"
+        "audit log {log} is refused by its anchor ({anchor}): {source} (for Secrets::open: OpenOptions::accept_rollback)"
     )]
     AuditAnchor {
         /// The log.
         log: PathBuf,
+        /// Where its anchor is.
+        anchor: String,
         /// What the anchor found.
         #[source]
         source: AnchorError,
