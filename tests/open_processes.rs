@@ -1,7 +1,9 @@
 //! `Secrets::open` across processes: a restart masks values it never
 //! resolved from its first log line, several processes open one state
-//! directory at once, and `Profile::detect` reads the environment it is
-//! started with.
+//! directory at once, `Profile::detect` reads the environment it is
+//! started with, and a state directory this user cannot read is refused
+//! with an error naming it (tested for real: the tests run as root, who
+//! reads everything, so the open runs in a child as `nobody`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
@@ -33,6 +35,10 @@ fn main() {
             (
                 "an_explicit_profile_wins_over_detection",
                 an_explicit_profile_wins_over_detection,
+            ),
+            (
+                "an_unreadable_state_dir_is_refused_naming_it_and_left_alone",
+                an_unreadable_state_dir_is_refused_naming_it_and_left_alone,
             ),
         ],
         worker,
@@ -68,6 +74,20 @@ fn worker(role: &str, args: &[String]) {
         "detect" => {
             let detected = Profile::detect();
             println!("{} | {}", detected.profile, detected.reason);
+        }
+        "open-unreadable" => {
+            // Prints the kind of error and its message, or "opened".
+            let base = std::path::Path::new(&args[0]);
+            let config =
+                tyrum_secrets::Config::single_host(base.join("state"), base.join("passphrase"));
+            match tyrum_secrets::Secrets::open_with(
+                &config,
+                tyrum_secrets::OpenOptions::new().dangerous_insecure_kdf_for_tests(),
+            ) {
+                Ok(_) => println!("opened"),
+                Err(e @ tyrum_secrets::OpenError::StateDir { .. }) => println!("StateDir | {e}"),
+                Err(e) => println!("other | {e}"),
+            }
         }
         "open-explicit" => {
             let secrets = open(&args[0]);
@@ -243,4 +263,65 @@ fn an_explicit_profile_wins_over_detection() {
     let (profile, reason) = out.trim().split_once(" | ").unwrap();
     assert_eq!(profile, "single-host", "{out}");
     assert_eq!(reason, "set in code", "{out}");
+}
+
+/// The uid and gid of `nobody`.
+const NOBODY: &str = "65534";
+
+fn an_unreadable_state_dir_is_refused_naming_it_and_left_alone() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+
+    let setup = support::Setup::new();
+    let state = setup.state_dir();
+    std::fs::create_dir(&state).unwrap();
+    std::fs::write(state.join("catalog.json"), b"{}").unwrap();
+    let root = std::fs::metadata(&state).unwrap().uid() == 0;
+    if root {
+        // Root owns it, mode 0700; `nobody` may reach it (the parent is
+        // 0755) but not read it.
+        std::fs::set_permissions(setup.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    } else {
+        // Not root: this user is kept out of a directory of mode 000.
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o000)).unwrap();
+    }
+    let before = support::snapshot(setup.dir());
+
+    let worker = process::worker_command("open-unreadable");
+    let mut command = if root {
+        let mut command = std::process::Command::new("setpriv");
+        command
+            .args([
+                &format!("--reuid={NOBODY}"),
+                &format!("--regid={NOBODY}"),
+                "--clear-groups",
+            ])
+            .arg(worker.get_program())
+            .env(process::WORKER_ENV, "open-unreadable");
+        command
+    } else {
+        worker
+    };
+    let out = command
+        .arg(setup.dir())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("setpriv (util-linux) runs the open as nobody; install it");
+    assert!(
+        out.status.success(),
+        "the worker failed ({}); as root it runs as nobody, so the test binary must be reachable by others",
+        out.status
+    );
+    let line = String::from_utf8(out.stdout).unwrap();
+    let (kind, message) = line.trim().split_once(" | ").unwrap_or(("", &line));
+    assert_eq!(kind, "StateDir", "{line}");
+    assert!(message.contains(&state.display().to_string()), "{message}");
+    assert!(message.contains("cannot be read"), "{message}");
+    assert!(message.contains("state_dir"), "{message}");
+    let after = support::snapshot(setup.dir());
+    if !root {
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    assert_eq!(before, after, "a failed open changed a file");
 }
