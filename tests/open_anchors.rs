@@ -377,3 +377,38 @@ fn a_passphrase_file_that_cannot_be_used_names_the_setting() {
     );
     assert!(!setup.state_dir().exists());
 }
+
+#[test]
+fn two_state_directories_can_share_one_anchor_dir() {
+    // Anchors in a shared anchor_dir are named after each state's id, so the
+    // second state neither reads nor overwrites the first one's anchors.
+    let first = Setup::new();
+    let anchors = first.dir().join("anchors");
+    let mut config_a = first.config();
+    config_a.anchor_dir = Some(anchors.clone());
+    let mut config_b = first.config();
+    config_b.state_dir = Some(first.dir().join("state-b"));
+    config_b.anchor_dir = Some(anchors.clone());
+
+    let a = open(&config_a).unwrap();
+    let handle_a = first.create(&a, b"sk-shared-anchor-dir-a");
+    resolve(&first, &a, &handle_a);
+    drop(a);
+    let b = open(&config_b).unwrap();
+    let handle_b = first.create(&b, b"sk-shared-anchor-dir-b");
+    resolve(&first, &b, &handle_b);
+    drop(b);
+
+    // Both reopen: neither's anchors were taken over by the other.
+    let a = open(&config_a).unwrap();
+    resolve(&first, &a, &handle_a);
+    drop(a);
+    let b = open(&config_b).unwrap();
+    resolve(&first, &b, &handle_b);
+    drop(b);
+    let names: Vec<String> = std::fs::read_dir(&anchors)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.len() >= 4, "{names:?}");
+}

@@ -3,13 +3,15 @@
 //! rolled back is refused (see `tyrum_secrets_core::anchor`).
 //!
 //! - `file`: a file beside the anchored one (`<file>.anchor`), or in
-//!   `anchor_dir` under the anchored file's name. Beside, it catches one
+//!   `anchor_dir` as `<state id>-<name>.anchor`. Beside, it catches one
 //!   file restored or cut short on its own; in an `anchor_dir` elsewhere, the
 //!   state directory rolled back whole too.
 //! - `keychain`: a value in the OS keychain at
-//!   `tyrum-secrets-internal/anchors/<state id>/<name>`. The state id (in the
-//!   state record) keeps the anchors of two state directories that share a
-//!   keychain namespace apart.
+//!   `tyrum-secrets-internal/anchors/<state id>/<name>`.
+//!
+//! The state id (random, in the state record) keeps apart the anchors of two
+//! state directories that share a keychain namespace or an anchor
+//! directory.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,8 +28,9 @@ const PROVIDER_PREFIX: &str = "tyrum-secrets-internal/anchors";
 /// Where one kind of anchor is kept.
 #[derive(Clone, Debug)]
 pub(crate) enum Place {
-    /// A file beside the anchored one, or in `dir`.
-    File { dir: Option<PathBuf> },
+    /// A file beside the anchored one, or in `dir` with names that start
+    /// with `prefix` (the state id).
+    File { dir: Option<PathBuf>, prefix: String },
     /// A value of `provider` under `prefix`; `what` names the provider.
     Provider {
         provider: Arc<dyn SecretProvider>,
@@ -88,16 +91,17 @@ impl Place {
             }
             _ => Place::File {
                 dir: anchor_dir.map(Path::to_owned),
+                prefix: state_id.map(|id| format!("{id}-")).unwrap_or_default(),
             },
         })
     }
 
     /// The anchor of `file`, named `name` where it is not beside the file
-    /// (`name.anchor` in the anchor directory, `<prefix>/<name>` in a
-    /// provider).
+    /// (`<state id>-<name>.anchor` in the anchor directory,
+    /// `<prefix>/<state id>/<name>` in a provider).
     pub(crate) fn anchor(&self, file: &Path, name: &str) -> Result<Placed, OpenError> {
         Ok(match self {
-            Place::File { dir: None } => {
+            Place::File { dir: None, .. } => {
                 let path = tyrum_secrets_core::FileAnchor::beside(file)
                     .path()
                     .to_owned();
@@ -108,8 +112,11 @@ impl Place {
                     entry: None,
                 }
             }
-            Place::File { dir: Some(dir) } => {
-                let path = dir.join(format!("{name}.anchor"));
+            Place::File {
+                dir: Some(dir),
+                prefix,
+            } => {
+                let path = dir.join(format!("{prefix}{name}.anchor"));
                 Placed {
                     anchor: Anchor::file(path.clone()),
                     location: format!("the file {}", path.display()),
@@ -138,7 +145,7 @@ impl Place {
 
     /// Creates the anchor directory if this place has one.
     pub(crate) fn prepare(&self, created: &mut Created) -> Result<(), OpenError> {
-        if let Place::File { dir: Some(dir) } = self {
+        if let Place::File { dir: Some(dir), .. } = self {
             create_dir(dir, created)?;
         }
         Ok(())
