@@ -19,6 +19,10 @@ pub use tyrum_secrets_keychain as keychain;
 /// Sealed hand-off of a resolved value to a paired node (HPKE, RFC 9180).
 #[cfg(feature = "seal")]
 pub use tyrum_secrets_seal as seal;
+/// OpenBao / HashiCorp Vault KV v2: the shared provider and catalog store
+/// for clusters.
+#[cfg(feature = "vault")]
+pub use tyrum_secrets_vault as vault;
 
 pub mod config;
 mod open;

@@ -128,10 +128,15 @@ pub(crate) fn load_keys(
 }
 
 fn from_bytes(bytes: &[u8], what: &str) -> Result<AuditKeys, OpenError> {
-    let trimmed = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    if trimmed.len() == KEYS_LEN {
-        return Ok(AuditKeys(Zeroizing::new(trimmed.to_vec())));
+    // Raw keys are taken exactly as written: a random key may end in 0x0A,
+    // so a newline is only dropped from the hex form.
+    if bytes.len() == KEYS_LEN {
+        return Ok(AuditKeys(Zeroizing::new(bytes.to_vec())));
     }
+    let trimmed = bytes
+        .strip_suffix(b"\r\n")
+        .or_else(|| bytes.strip_suffix(b"\n"))
+        .unwrap_or(bytes);
     if trimmed.len() == KEYS_LEN * 2
         && let Some(decoded) = unhex(trimmed)
     {
@@ -438,5 +443,29 @@ impl std::fmt::Debug for StdoutCopy {
         f.debug_struct("StdoutCopy")
             .field("log", &self.inner.path())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_keys_ending_in_a_newline_byte_are_kept_whole() {
+        let mut raw = [0x5Au8; KEYS_LEN];
+        raw[KEYS_LEN - 1] = b'\n';
+        let keys = from_bytes(&raw, "test").unwrap();
+        assert_eq!(&keys.0[..], &raw[..]);
+    }
+
+    #[test]
+    fn hex_keys_may_end_in_a_newline() {
+        let hex: String = (0..KEYS_LEN).map(|i| format!("{:02x}", i as u8)).collect();
+        let expected: Vec<u8> = (0..KEYS_LEN).map(|i| i as u8).collect();
+        for ending in ["", "\n", "\r\n"] {
+            let keys = from_bytes(format!("{hex}{ending}").as_bytes(), "test").unwrap();
+            assert_eq!(&keys.0[..], &expected[..]);
+        }
+        assert!(from_bytes(&[0u8; KEYS_LEN - 1], "test").is_err());
     }
 }

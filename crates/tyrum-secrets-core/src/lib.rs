@@ -3,12 +3,14 @@
 pub mod admin;
 pub mod anchor;
 pub mod audit;
+pub mod auth_profile;
 pub mod catalog;
 pub mod durable;
 pub mod handle;
 pub mod inject;
 mod kind;
 mod memory;
+mod mutation;
 pub mod policy;
 pub mod provider;
 pub mod redaction;
@@ -27,6 +29,15 @@ pub use audit::{
     FingerprintKey, JsonLinesAuditSink, LabelChange, LoadedVersions, MemoryAuditSink, Outcome,
     VerifyError, VerifyProblem, verify_audit_log,
 };
+pub use auth_profile::{
+    AuthProfile, AuthProfileError, AuthProfileStore, AuthProfiles, AuthProfilesBuilder,
+    CallOutcome, Choice, Clock, CooldownPolicy, Credential, CredentialType, DisableReason,
+    FailureKind, FixedJitter, Jitter, JsonFileAuthProfileStore, ManualClock,
+    MemoryAuthProfileStore, ModelProvider, Pin, PinKey, ProfileCredential, ProfileId,
+    ProfileLabels, ProfileSet, ProfileStatus, RandomJitter, RefreshError, RefreshLock,
+    RefreshRequest, RefreshState, RefreshedTokens, Refresher, Reported, Selection, Skipped, Slot,
+    SystemClock, Unusable,
+};
 pub use catalog::{
     Catalog, CatalogEntry, CatalogError, CatalogStore, EntryStatus, JsonFileCatalogStore,
     MemoryCatalogStore, NewSecret, Retirement, RotateOptions, VersionPin,
@@ -37,6 +48,8 @@ pub use handle::{
 pub use inject::{Inject, InjectError, ResolvingSource, SecretJson, ValueSource};
 pub use kind::{KindError, KindSpec, SecretKind};
 pub use memory::MemoryProvider;
+#[doc(hidden)]
+pub use mutation::active_mutation_name;
 pub use policy::{
     ApprovalGrant, ApprovalRejection, ApprovalVerifier, Decision, DecisionReason, DefaultEffect,
     Effect, MemoryApprovals, Policy, PolicyError, PolicyInput, RejectAllApprovals, RulePolicy,

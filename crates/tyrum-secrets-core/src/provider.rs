@@ -345,6 +345,13 @@ pub enum ProviderError {
         #[source]
         source: std::io::Error,
     },
+    /// Another writer changed the locator first (a lost check-and-set);
+    /// nothing was written. Retrying after re-reading may succeed.
+    #[error("another writer changed {locator} first; nothing was written, retry")]
+    Conflict {
+        /// The locator written.
+        locator: Locator,
+    },
     /// Any other backend failure.
     #[error("backend error: {message}")]
     Backend {

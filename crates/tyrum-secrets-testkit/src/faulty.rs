@@ -72,6 +72,7 @@ pub struct FaultyProvider<P> {
     state: AtomicU64,
     calls: AtomicU64,
     failures: AtomicU64,
+    delays: AtomicU64,
 }
 
 impl<P: SecretProvider> FaultyProvider<P> {
@@ -83,6 +84,7 @@ impl<P: SecretProvider> FaultyProvider<P> {
             plan: Mutex::new(plan),
             calls: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            delays: AtomicU64::new(0),
         }
     }
 
@@ -99,6 +101,11 @@ impl<P: SecretProvider> FaultyProvider<P> {
     /// Calls failed so far.
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::SeqCst)
+    }
+
+    /// Calls delayed so far.
+    pub fn delays(&self) -> u64 {
+        self.delays.load(Ordering::SeqCst)
     }
 
     /// The wrapped provider.
@@ -131,6 +138,7 @@ impl<P: SecretProvider> FaultyProvider<P> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let plan = *self.plan.lock().unwrap_or_else(|p| p.into_inner());
         if plan.delay_fraction > 0.0 && self.draw() < plan.delay_fraction {
+            self.delays.fetch_add(1, Ordering::SeqCst);
             std::thread::sleep(plan.delay);
         }
         if plan.fail_fraction > 0.0 && self.draw() < plan.fail_fraction {
@@ -233,5 +241,6 @@ mod tests {
         let start = std::time::Instant::now();
         let _ = p.list();
         assert!(start.elapsed() >= Duration::from_millis(30));
+        assert_eq!((p.calls(), p.delays()), (1, 1));
     }
 }

@@ -1,8 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+pub mod bao;
+pub mod catalog_store;
 pub mod conformance;
 mod faulty;
 pub mod process;
+pub mod profile_store;
 
 pub use faulty::{FaultPlan, FaultyProvider};
 
@@ -83,5 +86,108 @@ macro_rules! read_only_provider_conformance {
             $crate::conformance::read_only::$check(fixture.provider(), &fixtures);
         }
         $crate::read_only_provider_conformance!(@each [$($attr)*] $make, $fixtures; $($rest),*);
+    };
+}
+
+/// Generates one `#[test]` per check of the [`CatalogStore`] contract
+/// (see [`catalog_store`]).
+///
+/// The argument is an expression that makes a fresh
+/// [`StoreUnderTest`](catalog_store::StoreUnderTest) (evaluated once per
+/// test). With `shared, ` before it, the store must be shared between views
+/// (a file, a server) and a check that a second view sees the first's
+/// changes is added. `ignore = "reason", ` first ignores every test, for
+/// stores that need a real service.
+///
+/// ```
+/// use tyrum_secrets_testkit::catalog_store::StoreUnderTest;
+/// tyrum_secrets_testkit::catalog_store_contract!(
+///     StoreUnderTest::new(tyrum_secrets_core::MemoryCatalogStore::new())
+/// );
+/// # fn main() {}
+/// ```
+///
+/// [`CatalogStore`]: tyrum_secrets_core::CatalogStore
+#[macro_export]
+macro_rules! catalog_store_contract {
+    (ignore = $reason:literal, shared, $make:expr) => {
+        $crate::catalog_store_contract!(ignore = $reason, $make);
+        $crate::catalog_store_contract!(@shared [#[ignore = $reason]] $make);
+    };
+    (ignore = $reason:literal, $make:expr) => {
+        $crate::catalog_store_contract!(@each [#[ignore = $reason]] $make;
+            unknown_id_is_none, create_then_get, create_twice_conflicts,
+            update_of_missing_conflicts, stale_revision_conflicts, every_field_round_trips,
+            list_is_complete_and_ordered, racing_updates_lose_nothing,
+            debug_output_hides_entries);
+    };
+    (shared, $make:expr) => {
+        $crate::catalog_store_contract!($make);
+        $crate::catalog_store_contract!(@shared [] $make);
+    };
+    (@shared [$($attr:tt)*] $make:expr) => {
+        $($attr)*
+        #[test]
+        fn another_view_sees_changes() {
+            let under_test = $make;
+            let second = under_test
+                .reopen()
+                .expect("a shared store under test can open a second view");
+            $crate::catalog_store::another_view_sees_changes(under_test.store(), second.as_ref());
+        }
+    };
+    (@each [$($attr:tt)*] $make:expr;) => {};
+    (@each [$($attr:tt)*] $make:expr; $check:ident $(, $rest:ident)*) => {
+        $($attr)*
+        #[test]
+        fn $check() {
+            let under_test = $make;
+            $crate::catalog_store::$check(under_test.store());
+        }
+        $crate::catalog_store_contract!(@each [$($attr)*] $make; $($rest),*);
+    };
+    ($make:expr) => {
+        $crate::catalog_store_contract!(@each [] $make;
+            unknown_id_is_none, create_then_get, create_twice_conflicts,
+            update_of_missing_conflicts, stale_revision_conflicts, every_field_round_trips,
+            list_is_complete_and_ordered, racing_updates_lose_nothing,
+            debug_output_hides_entries);
+    };
+}
+
+/// Generates one `#[test]` per check of the [`AuthProfileStore`] contract
+/// ([`profile_store`]).
+///
+/// The argument is an expression that makes a fresh
+/// [`ProfileStoreFixture`](profile_store::ProfileStoreFixture) (evaluated
+/// once per test): any store, or a fixture that can also reopen a
+/// persistent store's storage.
+///
+/// ```
+/// tyrum_secrets_testkit::profile_store_contract!(
+///     tyrum_secrets_core::MemoryAuthProfileStore::new()
+/// );
+/// # fn main() {}
+/// ```
+///
+/// [`AuthProfileStore`]: tyrum_secrets_core::AuthProfileStore
+#[macro_export]
+macro_rules! profile_store_contract {
+    ($make:expr) => {
+        $crate::profile_store_contract!(@each $make;
+            starts_empty, create_then_get_round_trips, creating_an_existing_id_conflicts,
+            updates_need_the_stored_revision, removal_checks_the_revision_and_drops_pins,
+            pins_are_set_replaced_and_cleared, snapshots_do_not_change,
+            every_profile_shape_round_trips, concurrent_writers_lose_nothing,
+            refresh_locks_exclude_and_time_out, reopening_keeps_profiles_and_pins);
+    };
+    (@each $make:expr;) => {};
+    (@each $make:expr; $check:ident $(, $rest:ident)*) => {
+        #[test]
+        fn $check() {
+            let fixture = $make;
+            $crate::profile_store::$check(&fixture);
+        }
+        $crate::profile_store_contract!(@each $make; $($rest),*);
     };
 }

@@ -45,6 +45,18 @@ pub const WORKER_ENV: &str = "TYRUM_TEST_WORKER";
 /// lists them. A test fails by panicking; the process exits with 101 if any
 /// did.
 pub fn main(tests: &[(&str, fn())], worker: fn(&str, &[String])) {
+    run(tests, worker, None);
+}
+
+/// [`main`] for tests that need a real service: like libtest's
+/// `#[ignore = reason]`, they run only with `--ignored` or
+/// `--include-ignored` (as `scripts/test` passes) and are reported as
+/// ignored otherwise.
+pub fn main_ignored(reason: &str, tests: &[(&str, fn())], worker: fn(&str, &[String])) {
+    run(tests, worker, Some(reason));
+}
+
+fn run(tests: &[(&str, fn())], worker: fn(&str, &[String]), ignore: Option<&str>) {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Ok(role) = std::env::var(WORKER_ENV) {
         worker(&role, &args);
@@ -61,6 +73,21 @@ pub fn main(tests: &[(&str, fn())], worker: fn(&str, &[String])) {
         .iter()
         .filter(|(name, _)| filters.iter().all(|f| name.contains(f.as_str())))
         .collect();
+    let run_ignored = args
+        .iter()
+        .any(|a| a == "--ignored" || a == "--include-ignored");
+    if let (Some(reason), false) = (ignore, run_ignored) {
+        println!("\nrunning {} tests", selected.len());
+        for (name, _) in &selected {
+            println!("test {name} ... ignored, {reason}");
+        }
+        println!(
+            "\ntest result: ok. 0 passed; 0 failed; {} ignored; 0 measured; {} filtered out\n",
+            selected.len(),
+            tests.len() - selected.len()
+        );
+        return;
+    }
     println!("\nrunning {} tests", selected.len());
     let mut failed = 0;
     for (name, test) in &selected {

@@ -22,6 +22,7 @@ use super::store::apply_compare_and_set;
 use super::{CatalogEntry, CatalogError, CatalogStore};
 use crate::HandleId;
 use crate::durable::{open_private, read_regular_file, sync_parent_dir};
+use crate::mutation::{self, Mutation};
 
 /// A parsed catalog, shared between the cache and readers.
 type Entries = Arc<BTreeMap<HandleId, CatalogEntry>>;
@@ -192,6 +193,9 @@ impl JsonFileCatalogStore {
             .unwrap_or_default();
         tmp_name.push(".tmp");
         let tmp = self.path.with_file_name(tmp_name);
+        if mutation::active(Mutation::TornCatalog) {
+            return torn_write(&self.path, &bytes).map_err(|source| self.io("write", source));
+        }
         let result = (|| {
             // We hold the writer lock, so a leftover temporary file is debris
             // from a writer that died mid-write.
@@ -225,6 +229,20 @@ impl JsonFileCatalogStore {
             message,
         }
     }
+}
+
+/// [`Mutation::TornCatalog`]: the catalog rewritten in place, half of it,
+/// a pause, the rest; a crash in between leaves half a catalog.
+fn torn_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut out = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    let half = bytes.len() / 2;
+    out.write_all(&bytes[..half])?;
+    std::thread::sleep(Duration::from_millis(20));
+    out.write_all(&bytes[half..])
 }
 
 impl fmt::Debug for JsonFileCatalogStore {

@@ -31,7 +31,8 @@ pub use json_file::JsonFileCatalogStore;
 pub use spec::{NewSecret, RotateOptions};
 pub use store::{CatalogStore, MemoryCatalogStore};
 
-use crate::provider::{ProviderError, SecretProvider, VersionSelector, VersionedSecret};
+use crate::mutation::{self, Mutation};
+use crate::provider::{ProviderError, SecretProvider, Version, VersionSelector, VersionedSecret};
 use crate::{HandleId, ProviderId, RandomnessError, Timestamp};
 
 /// How precisely the catalog keeps `last_resolved_at`.
@@ -181,6 +182,13 @@ impl Catalog {
             VersionPin::Pinned(v) => VersionSelector::Exact(v),
             VersionPin::Latest => VersionSelector::Latest,
         };
+        if let (true, VersionPin::Pinned(v)) =
+            (mutation::active(Mutation::OldVersion), entry.current)
+            && let Some(older) = Version::new(v.get() - 1)
+            && let Ok(old) = self.read_at(entry, VersionSelector::Exact(older))
+        {
+            return Ok(old);
+        }
         self.read_at(entry, selector)
     }
 

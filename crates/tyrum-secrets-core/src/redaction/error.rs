@@ -22,9 +22,10 @@ pub enum RedactionError {
         /// The redactor's minimum value length, in bytes.
         min: usize,
     },
-    /// The automaton over all patterns could not be built (too many or too
-    /// long patterns for its state identifiers). Nothing was registered; the
-    /// previous values stay in force.
+    /// The matcher could not be compiled. Nothing was registered; the
+    /// previous values stay in force. (The incremental matcher has no
+    /// compilation step that can fail; this variant is kept so that code
+    /// naming it still compiles.)
     #[error(
         "could not compile the redaction matcher over {patterns} patterns; the registration \
          was rolled back and the previously registered values are still redacted; remove \

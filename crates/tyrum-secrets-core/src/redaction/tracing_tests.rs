@@ -156,3 +156,22 @@ fn values_registered_after_the_subscriber_was_built_are_redacted() {
     });
     assert_eq!(out, format!("{}\n", placeholder(1)));
 }
+
+#[test]
+fn values_with_control_characters_tracing_escapes_are_redacted() {
+    // tracing-subscriber's fmt layer writes ESC, BEL, BS, FF and DEL in an
+    // event message as `\x1b`, `\x07`, `\x08`, `\x0c`, `\x7f`, and C1
+    // controls as `\u{80}`: a value holding one is no longer its raw bytes.
+    for control in ['\u{1b}', '\u{7}', '\u{8}', '\u{c}', '\u{7f}', '\u{85}'] {
+        let redactor = Redactor::new();
+        let value = format!("tok{control}en-secret-4f9a8b7c");
+        redactor.register(&handle(1), &secret(&value)).unwrap();
+        let out = logged(&redactor, true, || {
+            ::tracing::info!("message {value}");
+            let error = std::io::Error::other(value.clone());
+            ::tracing::info!(error = &error as &dyn std::error::Error, "failed");
+        });
+        assert!(!out.contains("secret-4f9a8b7c"), "{control:?}: {out}");
+        assert_eq!(out.matches(&placeholder(1)).count(), 2, "{out}");
+    }
+}

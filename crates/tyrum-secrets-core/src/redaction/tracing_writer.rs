@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use super::Redactor;
 use super::writer::extend_wiped;
+use crate::mutation::{self, Mutation};
 
 /// A [`MakeWriter`] that redacts everything a `tracing-subscriber` layer
 /// writes through it, at every level: trace and debug events are redacted
@@ -32,12 +33,13 @@ use super::writer::extend_wiped;
 ///   every byte written for that event and redacts the whole event when it
 ///   is flushed or dropped. A value split across several writes of one event
 ///   is caught.
-/// - **Across events.** The raw last `max pattern length - 1` bytes of the
-///   previous event are kept (wiped on replacement) and scanned together
-///   with the next event. When a value runs from one event into the next
-///   with nothing between the two parts but what the value itself contains
-///   (typically a multi-line value whose lines were logged one event at a
-///   time), the part in the later event is replaced.
+/// - **Across events.** The raw tail of the previous event that may be the
+///   start of a value (the longest that is a proper prefix of a registered
+///   pattern; usually nothing) is kept (wiped on replacement) and scanned
+///   together with the next event. When a value runs from one event into
+///   the next with nothing between the two parts but what the value itself
+///   contains (typically a multi-line value whose lines were logged one
+///   event at a time), the part in the later event is replaced.
 ///
 /// # Limits
 ///
@@ -138,7 +140,8 @@ impl<'a, W: Write> RedactingEventWriter<'a, W> {
 
         let mut out = Vec::with_capacity(scanned.len() - tail + 64);
         let mut cursor = tail;
-        for span in matcher.spans(&scanned) {
+        let (spans, open) = matcher.stream_spans(&scanned);
+        for span in spans {
             if span.end <= tail {
                 // Entirely in the previous event, which was handled then.
                 continue;
@@ -149,10 +152,12 @@ impl<'a, W: Write> RedactingEventWriter<'a, W> {
             cursor = span.end;
         }
         out.extend_from_slice(&scanned[cursor..]);
+        if cursor > tail && mutation::active(Mutation::LeakLog) && mutation::once() {
+            out = scanned[tail..].to_vec();
+        }
 
-        let keep = matcher.max_len().saturating_sub(1).min(scanned.len());
         carry.clear();
-        extend_wiped(&mut carry, &scanned[scanned.len() - keep..]);
+        extend_wiped(&mut carry, &scanned[open..]);
         self.inner.write_all(&out)
     }
 }

@@ -1,66 +1,124 @@
-//! The encodings of a secret value that the redactor also looks for.
+//! The forms of a secret value that the redactor looks for.
 //!
 //! Every builder here writes into a buffer sized up front and wrapped in
 //! [`Zeroizing`], so no reallocation leaves an unwiped copy of a value (or
 //! of an encoding of it) in freed memory.
 
-use std::fmt::Write as _;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use zeroize::Zeroizing;
 
+use super::config::{Encoding, Encodings};
+use super::escape::{
+    HEX_LOWER, HEX_UPPER, Percent, debug_escaped, json_escaped, percent, tracing_escaped,
+};
 use crate::{ExposeSecret as _, SecretBytes};
 
-/// Every form of `value` the redactor matches, each at least `min_len`
-/// bytes, sorted and without duplicates.
+/// Every form of `value` the redactor matches with `encodings`, each at
+/// least `min_len` bytes, sorted and without duplicates.
 ///
 /// What is included, and why:
 ///
-/// - the value itself;
-/// - base64, standard and URL-safe alphabets, of the value sitting at byte
-///   offset 0, 1 and 2 of a larger encoded buffer (`user:password` in HTTP
-///   Basic auth puts the password at an arbitrary offset). Only the
-///   characters whose 6 bits come entirely from the value are kept: at
-///   offset 0 the first `floor(8n/6)` characters, at offset 1 the leading 2
-///   characters are dropped, at offset 2 the leading 3. Padding and the
-///   trailing partial character (which depends on what follows the value)
-///   are never part of the pattern;
-/// - lower- and upper-case hex;
-/// - percent-encoding of the whole value: RFC 3986 (everything outside
-///   `A-Za-z0-9-._~` as `%XX`), the same with lower-case hex digits, and
-///   `application/x-www-form-urlencoded` (space as `+`);
-/// - for UTF-8 values: JSON string escaping as `serde_json` and JavaScript
-///   write it, the ASCII-only form (`\uXXXX`, as Python's `json.dumps`
-///   writes it), and Rust's `{:?}` escaping (what `tracing` writes for
-///   `&str` fields);
-/// - each line of a multi-line value (split at `\n`, a trailing `\r`
-///   dropped), except PEM armour lines (`-----BEGIN ...`, `-----END ...`),
-///   which are public boilerplate.
+/// - the value itself, always;
+/// - [`Base64`](Encoding::Base64): standard and URL-safe alphabets, of the
+///   value sitting at byte offset 0, 1 and 2 of a larger encoded buffer
+///   (`user:password` in HTTP Basic auth puts the password at an arbitrary
+///   offset). Only the characters whose 6 bits come entirely from the value
+///   are kept: at offset 0 the first `floor(8n/6)` characters, at offset 1
+///   the leading 2 characters are dropped, at offset 2 the leading 3.
+///   Padding and the trailing partial character (which depends on what
+///   follows the value) are never part of the pattern;
+/// - [`Base64Wrapped`](Encoding::Base64Wrapped): the offset-0 standard
+///   core with a line break every 64 characters (PEM) and every 76 (MIME),
+///   each with `\n` and with `\r\n`, when the core is longer than a line;
+/// - [`Hex`](Encoding::Hex): lower and upper case;
+/// - [`Percent`](Encoding::Percent): RFC 3986 (everything outside
+///   `A-Za-z0-9-._~` as `%XX`), upper- and lower-case hex digits;
+/// - [`PercentReservedRaw`](Encoding::PercentReservedRaw): `encodeURI`
+///   (also `;,/?:@&=+$#` raw), `encodeURIComponent` (`!*'()` raw) and
+///   Python's `quote(s, safe="/")` (`/` raw), upper-case hex digits;
+/// - [`FormUrlencoded`](Encoding::FormUrlencoded): space as `+`, with
+///   WHATWG's raw set `*-._` and Python `quote_plus`'s `-._~`;
+/// - for UTF-8 values: [`Json`](Encoding::Json) string escaping as
+///   `serde_json` and JavaScript write it and the ASCII-only form (`\uXXXX`
+///   for DEL and non-ASCII, as Python's `json.dumps` writes it);
+///   [`JsonTwice`](Encoding::JsonTwice), each of those applied twice;
+///   [`RustDebug`](Encoding::RustDebug), Rust's `{:?}` escaping (what
+///   `tracing` writes for `&str` fields); and
+///   [`TracingEscapes`](Encoding::TracingEscapes), what
+///   `tracing-subscriber`'s fmt layer writes in event messages and error
+///   fields (ESC, BEL, BS, FF and DEL as `\x1b`, `\x07`, `\x08`, `\x0c`,
+///   `\x7f`; C1 controls as `\u{80}`...`\u{9f}`);
+/// - [`Lines`](Encoding::Lines): each line of a multi-line value (split at
+///   `\n`, a trailing `\r` dropped), except PEM armour lines
+///   (`-----BEGIN ...`, `-----END ...`), which are public boilerplate.
 ///
 /// Variants shorter than `min_len` are skipped rather than registered: a
 /// short line of a multi-line value, or the base64 core of a value near the
 /// minimum, would mask ordinary text. The whole value (and its longer
 /// encodings) still match, so skipping only loses the case where that short
 /// piece appears on its own.
-pub(crate) fn variants(value: &[u8], min_len: usize) -> Vec<Zeroizing<Vec<u8>>> {
-    let mut out: Vec<Zeroizing<Vec<u8>>> = Vec::with_capacity(24);
+pub(crate) fn variants(
+    value: &[u8],
+    min_len: usize,
+    encodings: Encodings,
+) -> Vec<Zeroizing<Vec<u8>>> {
+    let on = |encoding| encodings.contains(encoding);
+    let mut out: Vec<Zeroizing<Vec<u8>>> = Vec::with_capacity(32);
     out.push(Zeroizing::new(value.to_vec()));
-    for offset in 0..3 {
-        out.push(base64_core(value, offset, false));
-        out.push(base64_core(value, offset, true));
+    if on(Encoding::Base64) {
+        for offset in 0..3 {
+            out.push(base64_core(value, offset, false));
+            out.push(base64_core(value, offset, true));
+        }
     }
-    out.push(hex(value, HEX_LOWER));
-    out.push(hex(value, HEX_UPPER));
-    out.push(percent(value, HEX_UPPER, Percent::Rfc3986));
-    out.push(percent(value, HEX_LOWER, Percent::Rfc3986));
-    out.push(percent(value, HEX_UPPER, Percent::Form));
+    if on(Encoding::Base64Wrapped) {
+        let core = base64_core(value, 0, false);
+        for width in [64, 76] {
+            if core.len() > width {
+                out.push(wrapped(&core, width, b"\n"));
+                out.push(wrapped(&core, width, b"\r\n"));
+            }
+        }
+    }
+    if on(Encoding::Hex) {
+        out.push(hex(value, HEX_LOWER));
+        out.push(hex(value, HEX_UPPER));
+    }
+    if on(Encoding::Percent) {
+        out.push(percent(value, HEX_UPPER, Percent::Rfc3986));
+        out.push(percent(value, HEX_LOWER, Percent::Rfc3986));
+    }
+    if on(Encoding::PercentReservedRaw) {
+        for style in [Percent::Uri, Percent::UriComponent, Percent::PythonQuote] {
+            out.push(percent(value, HEX_UPPER, style));
+        }
+    }
+    if on(Encoding::FormUrlencoded) {
+        out.push(percent(value, HEX_UPPER, Percent::Form));
+        out.push(percent(value, HEX_UPPER, Percent::PythonQuotePlus));
+    }
     if let Ok(text) = std::str::from_utf8(value) {
-        out.push(json_escaped(text, false));
-        out.push(json_escaped(text, true));
-        out.push(debug_escaped(text));
+        for ascii_only in [false, true] {
+            let once = json_escaped(text, ascii_only);
+            if on(Encoding::JsonTwice) {
+                // Escaping keeps text text, so this always succeeds.
+                if let Ok(once) = std::str::from_utf8(&once) {
+                    out.push(json_escaped(once, ascii_only));
+                }
+            }
+            if on(Encoding::Json) {
+                out.push(once);
+            }
+        }
+        if on(Encoding::RustDebug) {
+            out.push(debug_escaped(text));
+        }
+        if on(Encoding::TracingEscapes) {
+            out.push(tracing_escaped(text));
+        }
     }
-    if value.contains(&b'\n') {
+    if on(Encoding::Lines) && value.contains(&b'\n') {
         for line in value.split(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if !is_pem_armour(line) {
@@ -75,21 +133,41 @@ pub(crate) fn variants(value: &[u8], min_len: usize) -> Vec<Zeroizing<Vec<u8>>> 
 }
 
 /// Every form of `value` that a [`Redactor`](super::Redactor) with minimum
-/// value length `min_len` matches, as secret values.
+/// value length `min_len` and every [`Encoding`] matches, as secret values.
 ///
 /// The list is what [`Redactor::register`](super::Redactor::register) adds
 /// for the value (see the [module docs](super) for the encodings). Tests and
 /// benchmarks use it to check that every variant is redacted; nothing in
 /// the redactor needs it.
 pub fn encoded_variants(value: &SecretBytes, min_len: usize) -> Vec<SecretBytes> {
-    variants(value.expose_secret(), min_len)
+    encoded_variants_with(value, min_len, Encodings::all())
+}
+
+/// [`encoded_variants`] for a redactor that matches only `encodings`.
+pub fn encoded_variants_with(
+    value: &SecretBytes,
+    min_len: usize,
+    encodings: Encodings,
+) -> Vec<SecretBytes> {
+    variants(value.expose_secret(), min_len, encodings)
         .into_iter()
         .map(|v| SecretBytes::from(v.to_vec()))
         .collect()
 }
 
-const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+/// `core` with `newline` after every `width` characters (not after the
+/// last line).
+fn wrapped(core: &[u8], width: usize, newline: &[u8]) -> Zeroizing<Vec<u8>> {
+    let lines = core.len().div_ceil(width);
+    let mut out = Zeroizing::new(Vec::with_capacity(core.len() + lines * newline.len()));
+    for (i, line) in core.chunks(width).enumerate() {
+        if i > 0 {
+            out.extend_from_slice(newline);
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
 
 /// The base64 characters determined by `value` alone when it starts at byte
 /// `offset` (0, 1 or 2) of a 3-byte group, without padding.
@@ -128,88 +206,6 @@ fn hex(value: &[u8], digits: &[u8; 16]) -> Zeroizing<Vec<u8>> {
     out
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Percent {
-    /// RFC 3986: unreserved characters stay, everything else is `%XX`.
-    Rfc3986,
-    /// WHATWG `application/x-www-form-urlencoded`: `*-._` and alphanumerics
-    /// stay, space becomes `+`.
-    Form,
-}
-
-fn percent(value: &[u8], digits: &[u8; 16], style: Percent) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(value.len() * 3));
-    for &b in value {
-        let keep = match style {
-            Percent::Rfc3986 => b.is_ascii_alphanumeric() || b"-._~".contains(&b),
-            Percent::Form => b.is_ascii_alphanumeric() || b"*-._".contains(&b),
-        };
-        if keep {
-            out.push(b);
-        } else if style == Percent::Form && b == b' ' {
-            out.push(b'+');
-        } else {
-            out.extend_from_slice(&[
-                b'%',
-                digits[usize::from(b >> 4)],
-                digits[usize::from(b & 0x0f)],
-            ]);
-        }
-    }
-    out
-}
-
-/// The inside of a JSON string literal holding `text`: `"`, `\` and control
-/// characters escaped (short forms where JSON has them), and with
-/// `ascii_only` every non-ASCII character as `\uXXXX` (surrogate pairs above
-/// the BMP), lower-case hex as `serde_json`, JavaScript and Python write it.
-fn json_escaped(text: &str, ascii_only: bool) -> Zeroizing<Vec<u8>> {
-    // Worst case: 12 bytes (`\uXXXX\uXXXX`) for a 4-byte character, 6 for a
-    // 1-byte control character.
-    let mut out = Zeroizing::new(Vec::with_capacity(text.len() * 6));
-    let mut units = [0u16; 2];
-    for c in text.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            '\u{08}' => out.extend_from_slice(b"\\b"),
-            '\u{0c}' => out.extend_from_slice(b"\\f"),
-            c if c < ' ' || (ascii_only && !c.is_ascii()) => {
-                for unit in c.encode_utf16(&mut units).iter() {
-                    out.extend_from_slice(b"\\u");
-                    for shift in [12u16, 8, 4, 0] {
-                        out.push(HEX_LOWER[usize::from((unit >> shift) & 0x0f)]);
-                    }
-                }
-            }
-            c => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
-        }
-    }
-    units.fill(0);
-    out
-}
-
-/// The inside of `format!("{text:?}")`: Rust's `Debug` escaping of a string,
-/// which `tracing` uses for `&str` fields.
-fn debug_escaped(text: &str) -> Zeroizing<Vec<u8>> {
-    // `{:?}` writes at most 10 bytes (`\u{10ffff}`) per character and adds two
-    // quotes; reserving that up front means the `String` never reallocates.
-    let mut out = Zeroizing::new(String::with_capacity(text.len() * 10 + 2));
-    // Writing into a `String` cannot fail.
-    let _ = write!(out, "{text:?}");
-    let inner = out
-        .strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .unwrap_or("");
-    Zeroizing::new(inner.as_bytes().to_vec())
-}
-
 fn is_pem_armour(line: &[u8]) -> bool {
     (line.starts_with(b"-----BEGIN ") || line.starts_with(b"-----END ")) && line.ends_with(b"-----")
 }
@@ -219,7 +215,7 @@ mod tests {
     use super::*;
 
     fn strings(value: &[u8], min_len: usize) -> Vec<String> {
-        variants(value, min_len)
+        variants(value, min_len, Encodings::all())
             .iter()
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .collect()
@@ -228,7 +224,7 @@ mod tests {
     #[test]
     fn base64_cores_appear_in_the_encoding_of_any_surrounding_buffer() {
         let value = b"sk-live-0123456789+/?";
-        let found = variants(value, 8);
+        let found = variants(value, 8, Encodings::all());
         for prefix_len in 0..6 {
             for suffix_len in 0..4 {
                 let mut buffer = vec![b'x'; prefix_len];
@@ -298,9 +294,13 @@ mod tests {
 
     #[test]
     fn variants_are_never_shorter_than_the_minimum() {
-        for v in variants(b"abcdefgh\nab", 8) {
+        for v in variants(b"abcdefgh\nab", 8, Encodings::all()) {
             assert!(v.len() >= 8);
         }
-        assert!(variants(b"abcdefgh", 12).iter().all(|v| v.len() >= 12));
+        assert!(
+            variants(b"abcdefgh", 12, Encodings::all())
+                .iter()
+                .all(|v| v.len() >= 12)
+        );
     }
 }

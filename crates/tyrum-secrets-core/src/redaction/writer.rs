@@ -12,22 +12,28 @@ use super::matcher::Matcher;
 /// made by [`Redactor::writer`].
 ///
 /// The stream is bytes and need not be UTF-8. To catch a value split across
-/// two writes, the writer holds back the last `max pattern length - 1`
-/// bytes it has seen (more only while a match that reaches into that tail
-/// could still grow, up to 1 MiB of overlapping matches), and passes
-/// everything before them on, redacted. Each
+/// two writes, the writer holds back exactly the longest tail of what it
+/// has seen that is a proper prefix of some registered pattern (a value or
+/// one of its forms), plus, while a match reaching into that tail could
+/// still grow into the next write, the match (up to 1 MiB of overlapping
+/// matches). Everything before is passed on, redacted, by the same
+/// `write`. Ordinary text holds back nothing: interactive output is not
+/// delayed, and [`held_back`](Self::held_back) tells a wrapper (a `run`
+/// command relaying a child's output) whether anything is waiting. Each
 /// write picks up the redactor's current values, so a value registered
 /// mid-stream is caught in every byte not yet passed on.
 ///
-/// [`flush`](Write::flush) passes on what is already redacted and flushes
-/// the inner writer, but keeps the held-back tail: releasing it would let a
-/// value split across the flush through. [`finish`](Self::finish) releases
-/// it; dropping the writer does the same on a best-effort basis (errors are
+/// [`flush`](Write::flush) passes on everything that cannot be the start
+/// of a value (by the redactor's current values) and flushes the inner
+/// writer, but keeps the held-back tail: releasing it would let a value
+/// split across the flush through. [`finish`](Self::finish) releases it;
+/// dropping the writer does the same on a best-effort basis (errors are
 /// ignored, as `BufWriter` does).
 ///
-/// Each write rescans the held-back tail, so a long stream of very small
-/// writes costs `max pattern length` per write; put a `BufWriter` in front
-/// if the producer writes byte by byte.
+/// Each write rescans the held-back tail (usually empty, at most the
+/// longest pattern), so a stream of very small writes into the middle of a
+/// long value costs that much per write; put a `BufWriter` in front if the
+/// producer writes byte by byte.
 ///
 /// After an error from the inner writer, the redacted bytes it did not take
 /// are kept and retried on the next call, as `BufWriter` does. Unredacted
@@ -72,7 +78,9 @@ impl<W: Write> RedactingWriter<W> {
     }
 
     /// How many raw bytes are held back, waiting for the next write or
-    /// [`finish`](Self::finish).
+    /// [`finish`](Self::finish): 0 unless the stream ends in what may be
+    /// the start of a registered value (or a match that may still grow).
+    /// They are passed on as soon as a write shows they are not.
     pub fn held_back(&self) -> usize {
         self.held.len()
     }
@@ -87,19 +95,18 @@ impl<W: Write> RedactingWriter<W> {
             inner: inner.as_mut(),
             out,
         };
-        let len = held.len();
-        let keep = if all {
-            0
+        let (spans, open) = if all {
+            (matcher.spans(held).collect(), held.len())
         } else {
-            matcher.max_len().saturating_sub(1)
+            matcher.stream_spans(held)
         };
-        // A match starting before `cut` has all its bytes here already (no
-        // pattern is longer than `keep + 1`), so it is final, unless it
-        // reaches past `cut`, where a later match could overlap and extend it.
-        let cut = len.saturating_sub(keep);
+        // Everything before `cut` is final: no pattern that the next bytes
+        // could complete begins there. A span reaching past it may still be
+        // extended by a match that starts in the open tail.
+        let cut = open;
         let mut cursor = 0;
         let mut emit_end = cut;
-        for span in matcher.spans(held) {
+        for span in &spans {
             if span.start >= cut {
                 break;
             }
@@ -108,7 +115,7 @@ impl<W: Write> RedactingWriter<W> {
                 break;
             }
             sink.put(&held[cursor..span.start]);
-            for placeholder in matcher.placeholders(&span) {
+            for placeholder in matcher.placeholders(span) {
                 sink.put(placeholder.as_bytes());
             }
             cursor = span.end;
@@ -211,6 +218,12 @@ impl<W: Write> Write for RedactingWriter<W> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        // Values removed since the last write may have ended a tail's
+        // chance of being one.
+        if !self.held.is_empty() {
+            let matcher = self.redactor.matcher();
+            self.redact_held(&matcher, false);
+        }
         self.drain_out()?;
         match self.inner.as_mut() {
             Some(inner) => inner.flush(),
@@ -240,5 +253,78 @@ impl<W: Write> fmt::Debug for RedactingWriter<W> {
             .field("pending_output", &self.out.len())
             .field("finished", &self.inner.is_none())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::sync::{Arc, Mutex};
+
+    use super::super::tests::{handle, placeholder, redactor_with, secret};
+
+    /// A writer whose output the test can read while the redacting writer
+    /// still holds it.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Shared {
+        fn bytes(&self) -> Vec<u8> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    impl std::io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn writer_holds_back_no_more_than_a_split_value_needs() {
+        let redactor = redactor_with(&[(1, "sk-live-4f9a8b7c")]);
+        let sink = Shared::default();
+        let mut writer = redactor.writer(sink.clone());
+        // No tail of this text begins the value or any of its encodings: all of
+        // it is passed on at once.
+        writer.write_all(&[b'x'; 1000]).unwrap();
+        assert_eq!(writer.held_back(), 0);
+        assert_eq!(sink.bytes(), vec![b'x'; 1000]);
+        // Exactly the bytes that may begin the value wait.
+        writer.write_all(b" key=sk-live-4f").unwrap();
+        assert_eq!(writer.held_back(), "sk-live-4f".len());
+        writer.flush().unwrap();
+        assert_eq!(
+            writer.held_back(),
+            "sk-live-4f".len(),
+            "flush must not release a value's start"
+        );
+        assert!(sink.bytes().ends_with(b" key="));
+        writer.write_all(b"9a8b7c!").unwrap();
+        assert_eq!(writer.held_back(), 0);
+        let out = String::from_utf8(sink.bytes()).unwrap();
+        assert_eq!(out, format!("{} key={}!", "x".repeat(1000), placeholder(1)));
+        writer.finish().unwrap();
+    }
+
+    #[test]
+    fn flush_passes_on_a_tail_that_can_no_longer_begin_a_value() {
+        let redactor = redactor_with(&[(1, "sk-live-4f9a8b7c"), (2, "other-value-1234")]);
+        let mut writer = redactor.writer(Vec::new());
+        writer
+            .write_all(b"a=other-value-1234 b=sk-live-4f")
+            .unwrap();
+        writer.flush().unwrap();
+        assert_eq!(writer.held_back(), "sk-live-4f".len());
+        // Retired: those bytes can no longer be the start of a value.
+        assert!(redactor.remove_value(&handle(1), &secret("sk-live-4f9a8b7c")));
+        writer.flush().unwrap();
+        assert_eq!(writer.held_back(), 0);
+        let out = String::from_utf8(writer.finish().unwrap()).unwrap();
+        assert_eq!(out, format!("a={} b=sk-live-4f", placeholder(2)));
     }
 }

@@ -77,6 +77,7 @@ pub(crate) use preload::preload;
 
 use crate::audit::gate::AuditGate;
 use crate::audit::{AuditRecord, AuditSink, FingerprintKey, Outcome};
+use crate::mutation::{self, Mutation};
 use crate::policy::{ApprovalRejection, ApprovalVerifier, Effect, Policy, PolicyInput};
 use crate::redaction::{RedactionError, Redactor};
 use crate::request::{Purpose, Requester};
@@ -249,6 +250,14 @@ impl Resolver {
                         .check_binding(id, request.requester(), request.destination(), now)
                         .and_then(|()| self.approvals.verify_and_consume(grant, now)),
                 };
+                let checked = match checked {
+                    Err(ApprovalRejection::AlreadyUsed)
+                        if mutation::active(Mutation::GrantReuse) =>
+                    {
+                        Ok(())
+                    }
+                    other => other,
+                };
                 if let Err(rejection) = checked {
                     record.approval_rejection = Some(rejection);
                     let error = ResolveError::ApprovalRejected {
@@ -292,7 +301,12 @@ impl Resolver {
 
         // 5. Audit, fail closed. `secret` drops (and is wiped) on error.
         record.outcome = Outcome::Resolved;
-        if let Err(source) = self.audit.record(record.clone()) {
+        let recorded = if mutation::active(Mutation::UnauditedHandover) && mutation::every(5) {
+            Ok(())
+        } else {
+            self.audit.record(record.clone())
+        };
+        if let Err(source) = recorded {
             return Err(ResolveError::Audit {
                 id: id.clone(),
                 source,
@@ -301,7 +315,9 @@ impl Resolver {
 
         // 6. Re-check: a revoke or expiry that landed while the read or the
         // audit write was in flight stops the hand-over.
-        if let Err(e) = self.catalog.lookup_at(id, Timestamp::now()) {
+        if !mutation::active(Mutation::SkipRecheck)
+            && let Err(e) = self.catalog.lookup_at(id, Timestamp::now())
+        {
             drop(secret);
             return self.fail(record, ResolveError::from_lookup(id, e));
         }
