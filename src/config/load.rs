@@ -308,7 +308,7 @@ fn hint(name: &str, near: Option<String>) -> String {
         .any(|word| lower.contains(word));
     match near {
         Some(near) => format!(" (did you mean {near}?)"),
-        None if secretish => " (secrets never go in the config: put the value in a file and name the file with passphrase_file, key_file or audit.key_file)".to_owned(),
+        None if secretish => " (secrets never go in the config: put the value in a file and name the file with passphrase_file, key_file, audit.key_file, vault.token_file or vault.approle_secret_id_file)".to_owned(),
         None => String::new(),
     }
 }
@@ -328,6 +328,25 @@ fn check_conflicts(config: &Config) -> Result<(), ConfigError> {
             first: config.describe(first),
             second: config.describe(second),
             advice: "the file store takes its key from one source: keep one of passphrase_file, key_file and file.keychain_key",
+        });
+    }
+    let vault = &config.vault;
+    let set: Vec<&str> = [
+        ("vault.token_file", vault.token_file.is_some()),
+        (
+            "vault.approle_secret_id_file",
+            vault.approle_secret_id_file.is_some(),
+        ),
+        ("vault.kubernetes_role", vault.kubernetes_role.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(key, on)| on.then_some(key))
+    .collect();
+    if let [first, second, ..] = set.as_slice() {
+        return Err(ConfigError::Conflict {
+            first: config.describe(first),
+            second: config.describe(second),
+            advice: "OpenBao takes its token from one source: keep one of vault.token_file, vault.approle_secret_id_file and vault.kubernetes_role",
         });
     }
     Ok(())

@@ -92,6 +92,9 @@ pub struct Config {
     /// Mounted Secret volumes and environment variables (Kubernetes).
     #[serde(default)]
     pub kubernetes: KubernetesConfig,
+    /// OpenBao / Vault (cluster).
+    #[serde(default)]
+    pub vault: VaultConfig,
     /// The audit log.
     #[serde(default)]
     pub audit: AuditConfig,
@@ -225,6 +228,85 @@ pub struct KubernetesConfig {
     /// processes do not inherit them (needs a single-threaded process at
     /// open). Default false.
     pub remove_env: bool,
+}
+
+/// `[vault]`: the OpenBao (or Vault) server of the cluster profile, shared
+/// by every process: the values and the catalog live in its KV version 2
+/// engine. Credentials are never config values: the token comes from a
+/// file, or from a login (AppRole with the secret id in a file, or the
+/// pod's Kubernetes service-account token).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct VaultConfig {
+    /// The server, `https://host:8200`. Required for `cluster`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The namespace sent with every request (`X-Vault-Namespace`).
+    /// Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The CA bundle (PEM) to trust for the server's certificate instead
+    /// of the platform's roots. Default: none (the platform's roots).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Log in with the token in this file (surrounding whitespace ignored),
+    /// re-read when the server rejects the one in use (an agent's sink).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// AppRole login: the role id (not a secret; with
+    /// `approle_secret_id_file`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approle_role_id: Option<String>,
+    /// AppRole login: the file holding the secret id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approle_secret_id_file: Option<PathBuf>,
+    /// Kubernetes service-account login as this role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes_role: Option<String>,
+    /// The service-account token for `kubernetes_role`. Default: the pod's
+    /// projected token.
+    pub kubernetes_token_file: PathBuf,
+    /// The auth method's mount, for `approle_*` and `kubernetes_role`.
+    /// Default: `approle`, `kubernetes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_mount: Option<String>,
+    /// The KV version 2 mount of values and catalog. Default `secret`.
+    pub kv_mount: String,
+    /// The path under `kv_mount` of the values. Default `tyrum/values`.
+    pub values_path: String,
+    /// The path under `kv_mount` of the catalog (one entry per handle).
+    /// Default `tyrum/catalog`.
+    pub catalog_path: String,
+    /// Bound on each HTTP exchange. Default 10,000.
+    pub timeout_ms: u64,
+    /// Allow a plain `http://` address: tokens and values then cross the
+    /// network in clear text. Only for a dev server on loopback. Default
+    /// false.
+    pub dangerous_allow_http: bool,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self {
+            address: None,
+            namespace: None,
+            ca_file: None,
+            token_file: None,
+            approle_role_id: None,
+            approle_secret_id_file: None,
+            kubernetes_role: None,
+            kubernetes_token_file: PathBuf::from(
+                "/var/run/secrets/kubernetes.io/serviceaccount/token",
+            ),
+            auth_mount: None,
+            kv_mount: "secret".to_owned(),
+            values_path: "tyrum/values".to_owned(),
+            catalog_path: "tyrum/catalog".to_owned(),
+            timeout_ms: 10_000,
+            dangerous_allow_http: false,
+        }
+    }
 }
 
 /// `[audit]`: the audit log.
