@@ -30,7 +30,10 @@ const PROVIDER_PREFIX: &str = "tyrum-secrets-internal/anchors";
 pub(crate) enum Place {
     /// A file beside the anchored one, or in `dir` with names that start
     /// with `prefix` (the state id).
-    File { dir: Option<PathBuf>, prefix: String },
+    File {
+        dir: Option<PathBuf>,
+        prefix: String,
+    },
     /// A value of `provider` under `prefix`; `what` names the provider.
     Provider {
         provider: Arc<dyn SecretProvider>,

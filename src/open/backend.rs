@@ -48,6 +48,9 @@ pub(crate) struct Backend {
     pub(crate) notes: Vec<String>,
     /// Where the store's anchor is, for a profile with a file store.
     pub(crate) store_anchor: Option<String>,
+    /// The catalog store, when it is not the JSON file in the state
+    /// directory (the cluster's shared catalog).
+    pub(crate) catalog: Option<Arc<dyn tyrum_secrets_core::CatalogStore>>,
 }
 
 impl Backend {
@@ -74,7 +77,7 @@ impl Backend {
     }
 }
 
-fn provider_id(name: &str) -> Result<ProviderId, OpenError> {
+pub(crate) fn provider_id(name: &str) -> Result<ProviderId, OpenError> {
     ProviderId::new(name).map_err(|e| OpenError::AuditKeys {
         reason: format!("internal: provider id {name}: {e}"),
     })
@@ -178,6 +181,7 @@ pub(crate) fn single_host(
         values: single_host_values(config),
         notes: Vec::new(),
         store_anchor: Some(placed.location.clone()),
+        catalog: None,
     };
     Ok((backend, pending))
 }
@@ -538,6 +542,7 @@ pub(crate) fn desktop(config: &Config) -> Result<Backend, OpenError> {
         values: desktop_values(config),
         notes,
         store_anchor: None,
+        catalog: None,
     })
 }
 
@@ -596,6 +601,7 @@ pub(crate) fn kubernetes(config: &Config) -> Result<Backend, OpenError> {
         values: KUBERNETES_VALUES.to_owned(),
         notes: Vec::new(),
         store_anchor: None,
+        catalog: None,
     })
 }
 

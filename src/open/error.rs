@@ -148,6 +148,38 @@ pub enum OpenError {
     #[cfg(feature = "env")]
     #[error(transparent)]
     Env(#[from] tyrum_secrets_env::EnvError),
+    /// OpenBao cannot be used (cluster): the address, the CA file or a
+    /// path is wrong, the login was refused, a token or secret id file
+    /// cannot be read, or TLS failed.
+    #[cfg(feature = "vault")]
+    #[error("OpenBao at {address} cannot be used with {auth}: {source}")]
+    Vault {
+        /// The server address.
+        address: String,
+        /// How this process authenticates, or the setting at fault (never
+        /// a credential).
+        auth: String,
+        /// What failed.
+        #[source]
+        source: tyrum_secrets_vault::VaultError,
+    },
+    /// OpenBao refused or failed the first read of the shared catalog
+    /// (cluster): a rejected token, a policy that does not allow reading
+    /// the catalog, or a server that does not answer.
+    #[cfg(feature = "vault")]
+    #[error("OpenBao at {address} cannot list the shared catalog {catalog} with {auth}: {source}")]
+    VaultCatalog {
+        /// The server address.
+        address: String,
+        /// The catalog's mount and path.
+        catalog: String,
+        /// How this process authenticates (never a credential).
+        auth: String,
+        /// What failed; a rejected token or a denial is
+        /// `CatalogError::Provider(ProviderError::PermissionDenied)`.
+        #[source]
+        source: CatalogError,
+    },
     /// The mounted Secret volume cannot be used.
     #[cfg(feature = "env")]
     #[error("mounted Secret volume {path} (kubernetes.mounted_dir): {source}")]

@@ -3,6 +3,8 @@
 mod anchors;
 mod audit;
 mod backend;
+#[cfg(feature = "vault")]
+mod cluster;
 mod error;
 mod keyfile;
 mod report;
@@ -365,7 +367,7 @@ fn built(profile: Profile) -> bool {
         Profile::SingleHost => cfg!(feature = "file"),
         Profile::Desktop => cfg!(feature = "keychain"),
         Profile::Kubernetes => cfg!(feature = "env"),
-        Profile::Cluster => false,
+        Profile::Cluster => cfg!(feature = "vault"),
     }
 }
 
@@ -416,6 +418,9 @@ fn values_of(config: &Config, profile: Profile) -> String {
         Profile::SingleHost => backend::single_host_values(config),
         Profile::Desktop => backend::desktop_values(config),
         Profile::Kubernetes => backend::KUBERNETES_VALUES.to_owned(),
+        #[cfg(feature = "vault")]
+        Profile::Cluster => cluster::values(config),
+        #[cfg(not(feature = "vault"))]
         Profile::Cluster => "OpenBao".to_owned(),
     }
 }
@@ -464,7 +469,9 @@ fn open_state(
     };
     let existing = record.is_some();
     let catalog_path = dir.join(CATALOG_NAME);
-    if existing && !catalog_path.exists() {
+    // The cluster's catalog is shared, in OpenBao; the others' is here.
+    let local_catalog = profile != Profile::Cluster;
+    if local_catalog && existing && !catalog_path.exists() {
         return Err(OpenError::StateIncomplete {
             what: "the catalog",
             path: catalog_path,
@@ -489,11 +496,16 @@ fn open_state(
     let keys_home = backend.keys_home(config, dir, profile);
     let (keys, _made) = audit::load_keys(&keys_home, !existing, created)?;
 
-    let catalog_lock = dir.join(format!("{CATALOG_NAME}.lock"));
-    let store = created.track(&[&catalog_path, &catalog_lock], || {
-        Ok(JsonFileCatalogStore::open(&catalog_path)?)
-    })?;
-    let store: Arc<dyn CatalogStore> = Arc::new(store);
+    let store: Arc<dyn CatalogStore> = match backend.catalog.take() {
+        Some(store) => store,
+        None => {
+            let catalog_lock = dir.join(format!("{CATALOG_NAME}.lock"));
+            let store = created.track(&[&catalog_path, &catalog_lock], || {
+                Ok(JsonFileCatalogStore::open(&catalog_path)?)
+            })?;
+            Arc::new(store)
+        }
+    };
 
     let audit_dir = crate::config::load::resolve(dir, &config.audit.dir);
     let audit_anchors = anchors::Place::new(
@@ -649,6 +661,12 @@ fn open_backend(
         Profile::Desktop => Ok((backend::desktop(config)?, None)),
         #[cfg(feature = "env")]
         Profile::Kubernetes => Ok((backend::kubernetes(config)?, None)),
+        #[cfg(feature = "vault")]
+        Profile::Cluster => Ok((cluster::open(config)?, None)),
+        #[allow(
+            unreachable_patterns,
+            reason = "reached only in builds without some backend feature"
+        )]
         other => Err(missing(other.feature())),
     }
 }
