@@ -71,13 +71,11 @@ pub(crate) enum KeysHome<'a> {
     File { path: PathBuf, key: String },
 }
 
-/// Loads the audit keys; on a first open (`fresh`) makes them if missing.
-/// Returns whether they were made.
-pub(crate) fn load_keys(
-    home: &KeysHome<'_>,
-    fresh: bool,
-    created: &mut Created,
-) -> Result<(AuditKeys, bool), OpenError> {
+/// Loads the audit keys; on a first open (`fresh`) makes them in memory if
+/// missing. Returns whether they were made: then the caller keeps them with
+/// [`persist_keys`] as the open's last step, so a failed open writes no
+/// keys (into an existing store or keychain least of all).
+pub(crate) fn load_keys(home: &KeysHome<'_>, fresh: bool) -> Result<(AuditKeys, bool), OpenError> {
     match home {
         KeysHome::Provider { provider, what } => {
             let locator = Locator::new(KEYS_LOCATOR).map_err(|e| OpenError::AuditKeys {
@@ -85,11 +83,7 @@ pub(crate) fn load_keys(
             })?;
             match provider.read(&locator, VersionSelector::Latest) {
                 Ok(read) => Ok((from_bytes(read.value.expose_secret(), what)?, false)),
-                Err(ProviderError::NotFound { .. }) if fresh => {
-                    let keys = random_keys()?;
-                    provider.write(&locator, &SecretBytes::from(keys.0.to_vec()))?;
-                    Ok((keys, true))
-                }
+                Err(ProviderError::NotFound { .. }) if fresh => Ok((random_keys()?, true)),
                 Err(ProviderError::NotFound { .. }) => Err(OpenError::AuditKeys {
                     reason: format!(
                         "they are missing from {what} although this state directory exists; the audit logs cannot be verified without them. Restore them from a backup of {what}"
@@ -107,22 +101,44 @@ pub(crate) fn load_keys(
             };
             match super::keyfile::read_small(path, 256) {
                 Ok(bytes) => Ok((from_bytes(&bytes, &path.display().to_string())?, false)),
-                Err(e) if e.kind() == ErrorKind::NotFound && fresh => {
-                    let keys = random_keys()?;
-                    created.track(&[path], || {
-                        let mut file = open_private(path, true)
-                            .map_err(|e| fail(format!("cannot be created ({e})")))?;
-                        file.write_all(&keys.0)
-                            .and_then(|()| file.sync_all())
-                            .map_err(|e| fail(format!("cannot be written ({e})")))
-                    })?;
-                    Ok((keys, true))
-                }
+                Err(e) if e.kind() == ErrorKind::NotFound && fresh => Ok((random_keys()?, true)),
                 Err(e) if e.kind() == ErrorKind::NotFound => Err(fail(
                     "is missing although this state directory exists; the audit logs cannot be verified without it. Restore it from a backup".to_owned(),
                 )),
                 Err(e) => Err(fail(format!("cannot be read ({e})"))),
             }
+        }
+    }
+}
+
+/// Keeps audit keys [`load_keys`] made, in `home`.
+pub(crate) fn persist_keys(
+    home: &KeysHome<'_>,
+    keys: &AuditKeys,
+    created: &mut Created,
+) -> Result<(), OpenError> {
+    match home {
+        KeysHome::Provider { provider, .. } => {
+            let locator = Locator::new(KEYS_LOCATOR).map_err(|e| OpenError::AuditKeys {
+                reason: e.to_string(),
+            })?;
+            provider.write(&locator, &SecretBytes::from(keys.0.to_vec()))?;
+            Ok(())
+        }
+        KeysHome::File { path, key } => {
+            let fail = |reason: String| OpenError::KeyFile {
+                what: "audit key file",
+                path: path.clone(),
+                key: key.clone(),
+                reason,
+            };
+            created.track(&[path], || {
+                let mut file = open_private(path, true)
+                    .map_err(|e| fail(format!("cannot be created ({e})")))?;
+                file.write_all(&keys.0)
+                    .and_then(|()| file.sync_all())
+                    .map_err(|e| fail(format!("cannot be written ({e})")))
+            })
         }
     }
 }

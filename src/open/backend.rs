@@ -339,9 +339,8 @@ pub(crate) enum StoreSecret {
     PassphraseFile(PathBuf),
     /// A passphrase from the caller's prompt.
     Passphrase(tyrum_secrets_core::SecretString),
-    /// `key_file`: 32 raw bytes.
-    KeyFile(PathBuf),
-    /// A key from the keychain (`file.keychain_key`).
+    /// A raw key: read from `key_file`, or from the keychain
+    /// (`file.keychain_key`).
     Key(tyrum_secrets_core::SecretBox<[u8; 32]>),
 }
 
@@ -352,7 +351,6 @@ impl StoreSecret {
         match self {
             StoreSecret::PassphraseFile(path) => KeySource::passphrase_file(path),
             StoreSecret::Passphrase(passphrase) => KeySource::Passphrase(passphrase.clone()),
-            StoreSecret::KeyFile(path) => KeySource::KeyFile(path.clone()),
             StoreSecret::Key(key) => KeySource::Key(StoreKey::from(key)),
         }
     }
@@ -367,7 +365,7 @@ pub(crate) fn store_secret(
     store_exists: bool,
     created: &mut Created,
 ) -> Result<(StoreSecret, String), OpenError> {
-    use tyrum_secrets_file::StoreKey;
+    use tyrum_secrets_file::{KEY_LEN, StoreKey};
 
     if let Some(path) = &config.passphrase_file {
         let key = config.describe("passphrase_file");
@@ -385,19 +383,40 @@ pub(crate) fn store_secret(
             key: key.clone(),
             reason,
         };
-        if path.exists() {
-            StoreKey::read_key_file(path).map_err(|e| fail(e.to_string()))?;
-        } else if !store_exists {
-            created.track(&[path], || {
-                StoreKey::write_new_key_file(path)
-                    .map_err(|e| fail(format!("cannot be created: {e}")))
-            })?;
-        } else {
-            return Err(fail(
-                "does not exist, but the store does; restore the key file that opens it".to_owned(),
-            ));
-        }
-        return Ok((StoreSecret::KeyFile(path.clone()), desc));
+        // Read here, as a regular file checked on the opened descriptor (a
+        // FIFO never blocks the open), and handed to the store as a key.
+        let key = match super::keyfile::read_small(path, KEY_LEN as u64) {
+            Ok(bytes) => {
+                let key: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| {
+                    fail(format!(
+                        "holds {} bytes; a key file holds exactly {KEY_LEN} raw bytes",
+                        bytes.len()
+                    ))
+                })?;
+                tyrum_secrets_core::SecretBox::new(Box::new(key))
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound && !store_exists => {
+                created.track(&[path], || {
+                    StoreKey::write_new_key_file(path)
+                        .map_err(|e| fail(format!("cannot be created: {e}")))
+                })?;
+                let bytes = super::keyfile::read_small(path, KEY_LEN as u64)
+                    .map_err(|e| fail(format!("cannot be read after creating it: {e}")))?;
+                let key: [u8; KEY_LEN] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| fail("was not written whole; remove it and retry".to_owned()))?;
+                tyrum_secrets_core::SecretBox::new(Box::new(key))
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(fail(
+                    "does not exist, but the store does; restore the key file that opens it"
+                        .to_owned(),
+                ));
+            }
+            Err(e) => return Err(fail(format!("cannot be used: {e}"))),
+        };
+        return Ok((StoreSecret::Key(key), desc));
     }
     if let Some(name) = &config.file.keychain_key {
         #[cfg(feature = "keychain")]

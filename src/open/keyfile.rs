@@ -1,28 +1,28 @@
-//! Reading the small files that hold keys (the audit key file): regular files
-//! only (a FIFO or a device never hangs an open), bounded, wiped after use.
+//! Reading the small files that hold keys (the audit key file, the store's
+//! key file): regular files only, checked on the opened file itself (so a
+//! FIFO or a device swapped in never hangs an open), bounded, wiped after
+//! use.
 
-use std::fs::File;
-use std::io::{self, ErrorKind, Read as _};
+use std::io::{self, ErrorKind};
 use std::path::Path;
 
+use tyrum_secrets_core::durable::{ReadFileError, read_regular_file};
 use zeroize::Zeroizing;
 
-/// Reads a regular file of at most `max` bytes.
+/// Reads a regular file of at most `max` bytes. A missing file is
+/// [`ErrorKind::NotFound`].
 pub(crate) fn read_small(path: &Path, max: u64) -> io::Result<Zeroizing<Vec<u8>>> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
-        return Err(io::Error::new(
+    match read_regular_file(path, max) {
+        Ok(bytes) => Ok(Zeroizing::new(bytes)),
+        Err(ReadFileError::Io { source, .. }) => Err(source),
+        Err(ReadFileError::NotARegularFile { kind, .. }) => Err(io::Error::new(
             ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    let mut bytes = Zeroizing::new(Vec::new());
-    File::open(path)?.take(max + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Err(io::Error::new(
+            format!("not a regular file (a {kind})"),
+        )),
+        Err(ReadFileError::TooLarge { limit, .. }) => Err(io::Error::new(
             ErrorKind::InvalidData,
-            format!("larger than {max} bytes"),
-        ));
+            format!("larger than {limit} bytes"),
+        )),
+        Err(other) => Err(io::Error::other(other.to_string())),
     }
-    Ok(bytes)
 }

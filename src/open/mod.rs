@@ -272,19 +272,11 @@ impl Secrets {
         let policy = policy(config, &options)?;
 
         let mut created = Created::default();
-        let opened = open_state(config, &options, profile, &inspected, policy, &mut created);
-        match opened {
-            Ok(mut secrets) => {
-                secrets.report.profile_reason = profile_reason;
-                let store = crate::config::load::resolve(&state_dir, &config.file.path);
-                secrets.report.created = report::creations(&created, &state_dir, &store);
-                Ok(secrets)
-            }
-            Err(e) => {
-                created.remove_all();
-                Err(e)
-            }
-        }
+        let mut secrets = open_state(config, &options, profile, &inspected, policy, &mut created)?;
+        secrets.report.profile_reason = profile_reason;
+        let store = crate::config::load::resolve(&state_dir, &config.file.path);
+        secrets.report.created = report::creations(&created, &state_dir, &store);
+        Ok(secrets)
     }
 
     /// The profile that was opened.
@@ -442,7 +434,10 @@ fn policy(config: &Config, options: &OpenOptions) -> Result<Arc<dyn Policy>, Ope
 }
 
 /// The writing part of an open, under the open lock. Everything it
-/// creates is in `created`, which the caller removes on error.
+/// creates is in `created`; if it fails, that is removed again while the
+/// lock is still held, so no other open sees a half-made state or has it
+/// removed from under it. `open.lock` itself stays unless this open made
+/// the state directory (see [`state::OpenLock::acquire`]).
 fn open_state(
     config: &Config,
     options: &OpenOptions,
@@ -452,10 +447,33 @@ fn open_state(
     created: &mut Created,
 ) -> Result<Secrets, OpenError> {
     let dir = &inspected.dir;
-    if inspected.missing {
-        state::create_dir(dir, created)?;
+    let locked = state::create_dir_if(inspected.missing, dir, created)
+        .and_then(|()| state::OpenLock::acquire(dir, created));
+    let lock = match locked {
+        Ok(lock) => lock,
+        Err(e) => {
+            created.remove_all();
+            return Err(e);
+        }
+    };
+    let opened = open_locked(config, options, profile, inspected, policy, created);
+    if opened.is_err() {
+        created.remove_all();
     }
-    let _lock = state::OpenLock::acquire(dir, created)?;
+    drop(lock);
+    opened
+}
+
+/// [`open_state`] once the open lock is held.
+fn open_locked(
+    config: &Config,
+    options: &OpenOptions,
+    profile: Profile,
+    inspected: &state::Inspected,
+    policy: Arc<dyn Policy>,
+    created: &mut Created,
+) -> Result<Secrets, OpenError> {
+    let dir = &inspected.dir;
     // Another process may have finished a first open while this one waited.
     let record = match &inspected.record {
         Some(record) => Some(record.clone()),
@@ -493,8 +511,7 @@ fn open_state(
         state_id.as_deref(),
         created,
     )?;
-    let keys_home = backend.keys_home(config, dir, profile);
-    let (keys, _made) = audit::load_keys(&keys_home, !existing, created)?;
+    let (keys, made_keys) = audit::load_keys(&backend.keys_home(config, dir, profile), !existing)?;
 
     let store: Arc<dyn CatalogStore> = match backend.catalog.take() {
         Some(store) => store,
@@ -578,6 +595,11 @@ fn open_state(
         &Purpose::new("pre-load the redactor at open").map_err(internal)?,
     )?;
 
+    // Last, so that a failed open wrote no keys: new audit keys, then the
+    // state record.
+    if made_keys {
+        audit::persist_keys(&backend.keys_home(config, dir, profile), &keys, created)?;
+    }
     if !existing {
         let id = state_id.clone().unwrap_or_default();
         let record = state::StateRecord::new(profile.as_str(), backend.values.clone(), id);

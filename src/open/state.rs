@@ -238,6 +238,18 @@ fn exists(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()
 }
 
+/// [`create_dir`] when `missing`.
+pub(crate) fn create_dir_if(
+    missing: bool,
+    dir: &Path,
+    created: &mut Created,
+) -> Result<(), OpenError> {
+    if missing {
+        create_dir(dir, created)?;
+    }
+    Ok(())
+}
+
 /// Creates the directory (and missing parents) with mode 0700.
 pub(crate) fn create_dir(dir: &Path, created: &mut Created) -> Result<(), OpenError> {
     let mut missing = Vec::new();
@@ -276,32 +288,67 @@ pub(crate) struct OpenLock {
 }
 
 impl OpenLock {
+    /// Locks `dir/open.lock`, creating it (and `dir`) if missing.
+    ///
+    /// The lock file stays when an open fails, unless that open made the
+    /// state directory itself: then it removes both while it still holds
+    /// the lock (a failed open leaves nothing behind). So an open that got
+    /// the lock checks that `open.lock` is still the file it locked; if it
+    /// was removed meanwhile, it makes the directory and the file again
+    /// and locks those, so two opens never hold different lock files of
+    /// one state directory.
     pub(crate) fn acquire(dir: &Path, created: &mut Created) -> Result<Self, OpenError> {
         let path = dir.join(LOCK_NAME);
-        let file = created.track(&[&path], || {
-            open_private(&path, false)
-                .map_err(|e| OpenError::io("cannot open the open lock", &path, e))
-        })?;
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(2);
         loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(Self { _file: file }),
-                Err(fs::TryLockError::WouldBlock) => {}
-                Err(fs::TryLockError::Error(e)) => {
-                    return Err(OpenError::io("cannot lock", &path, e));
+            let file = open_private(&path, false)
+                .map_err(|e| OpenError::io("cannot open the open lock", &path, e))?;
+            let start = Instant::now();
+            let mut pause = Duration::from_millis(2);
+            loop {
+                match file.try_lock() {
+                    Ok(()) => break,
+                    Err(fs::TryLockError::WouldBlock) => {}
+                    Err(fs::TryLockError::Error(e)) => {
+                        return Err(OpenError::io("cannot lock", &path, e));
+                    }
                 }
+                if start.elapsed() >= LOCK_WAIT {
+                    return Err(OpenError::Busy {
+                        path: dir.to_owned(),
+                        waited_secs: LOCK_WAIT.as_secs(),
+                    });
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
             }
-            if start.elapsed() >= LOCK_WAIT {
-                return Err(OpenError::Busy {
-                    path: dir.to_owned(),
-                    waited_secs: LOCK_WAIT.as_secs(),
-                });
+            if still_named(&file, &path) {
+                // An open that made the directory also removes its lock
+                // file when it fails.
+                if created.paths().any(|p| p == dir) {
+                    created.paths.push((path, false));
+                }
+                return Ok(Self { _file: file });
             }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(50));
+            drop(file);
+            create_dir(dir, created)?;
         }
     }
+}
+
+/// Whether `path` still names the open file `file`.
+#[cfg(unix)]
+fn still_named(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+/// Without inode numbers, only that the path still exists.
+#[cfg(not(unix))]
+fn still_named(_file: &File, path: &Path) -> bool {
+    path.exists()
 }
 
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename,
