@@ -17,6 +17,10 @@ use tyrum_secrets_testkit::process;
 /// The canary value of the restart test; known to the harness only.
 const CANARY: &str = "sk-restart-canary-20261129";
 
+/// The pod's secret variable of the Kubernetes tests, and its value.
+const K8S_VAR: &str = "TYRUM_TEST_APP_SECRET_OPENAI";
+const K8S_CANARY: &str = "sk-k8s-env-canary-5566778899";
+
 fn main() {
     process::main(
         &[
@@ -39,6 +43,18 @@ fn main() {
             (
                 "an_unreadable_state_dir_is_refused_naming_it_and_left_alone",
                 an_unreadable_state_dir_is_refused_naming_it_and_left_alone,
+            ),
+            (
+                "kubernetes_env_secrets_are_removed_before_a_child_can_inherit_them",
+                kubernetes_env_secrets_are_removed_before_a_child_can_inherit_them,
+            ),
+            (
+                "kubernetes_env_secrets_kept_with_dangerous_keep_env_are_inherited_and_noted",
+                kubernetes_env_secrets_kept_with_dangerous_keep_env_are_inherited_and_noted,
+            ),
+            (
+                "a_threaded_process_cannot_remove_env_secrets_and_is_told_what_to_do",
+                a_threaded_process_cannot_remove_env_secrets_and_is_told_what_to_do,
             ),
         ],
         worker,
@@ -97,6 +113,7 @@ fn worker(role: &str, args: &[String]) {
                 secrets.report().profile_reason
             );
         }
+        "k8s-env" => k8s_env(&args[0], args.get(1).map(String::as_str)),
         other => panic!("unknown role {other}"),
     }
 }
@@ -325,3 +342,120 @@ fn an_unreadable_state_dir_is_refused_naming_it_and_left_alone() {
     }
     assert_eq!(before, after, "a failed open changed a file");
 }
+
+/// A pod's gateway: opens the Kubernetes profile with the variables under
+/// `TYRUM_TEST_APP_SECRET_` (keeping them with `keep`), starts a tool the
+/// ordinary way, and reports whether the tool saw the value and whether
+/// the resolver still hands it out.
+#[cfg(feature = "env")]
+fn k8s_env(base: &str, mode: Option<&str>) {
+    use tyrum_secrets::{
+        Config, KindSpec, Locator, NewSecret, ProviderId, Scope, SecretKind, Secrets,
+    };
+    let base = std::path::Path::new(base);
+    let mut config = Config::default();
+    config.profile = Some(Profile::Kubernetes);
+    config.state_dir = Some(base.join("state-k8s"));
+    config.policy_file = Some(base.join("policy.json"));
+    config.kubernetes.env_prefix = Some("TYRUM_TEST_APP_SECRET_".to_owned());
+    config.kubernetes.dangerous_keep_env = mode == Some("keep");
+    let secrets = Secrets::open(&config).unwrap();
+    let tool = std::process::Command::new("sh")
+        .args(["-c", &format!("printf %s \"${{{K8S_VAR}:-}}\"")])
+        .output()
+        .unwrap();
+    let inherited = String::from_utf8_lossy(&tool.stdout).contains(K8S_CANARY);
+    let spec = NewSecret::new(
+        ProviderId::new("env").unwrap(),
+        Scope::new("ci").unwrap(),
+        KindSpec::new(SecretKind::ApiKey, None).unwrap(),
+    );
+    let handle = secrets
+        .admin()
+        .import(spec, Locator::new("OPENAI").unwrap(), &support::operator())
+        .unwrap();
+    let resolved = secrets
+        .resolver()
+        .resolve(handle.id(), &support::request())
+        .unwrap();
+    let resolves = tyrum_secrets::ExposeSecret::expose_secret(&resolved) == K8S_CANARY.as_bytes();
+    println!("inherited: {inherited}");
+    println!("resolves: {resolves}");
+    for note in &secrets.report().notes {
+        println!("note: {note}");
+    }
+}
+
+#[cfg(not(feature = "env"))]
+fn k8s_env(_base: &str, _mode: Option<&str>) {
+    panic!("the k8s-env role needs the env feature");
+}
+
+fn run_k8s(mode: &[&str]) -> String {
+    let setup = support::Setup::new();
+    let mut command = process::worker_command("k8s-env");
+    command
+        .arg(setup.dir())
+        .args(mode)
+        .env(K8S_VAR, K8S_CANARY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let out = command.output().expect("run a worker");
+    assert!(out.status.success(), "worker k8s-env failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn kubernetes_env_secrets_are_removed_before_a_child_can_inherit_them() {
+    if !cfg!(feature = "env") {
+        return;
+    }
+    let out = run_k8s(&[]);
+    assert!(
+        out.contains("inherited: false"),
+        "a tool read the env secret without a resolve: {out}"
+    );
+    assert!(out.contains("resolves: true"), "{out}");
+    assert!(!out.contains("note:"), "{out}");
+}
+
+fn kubernetes_env_secrets_kept_with_dangerous_keep_env_are_inherited_and_noted() {
+    if !cfg!(feature = "env") {
+        return;
+    }
+    let out = run_k8s(&["keep"]);
+    assert!(out.contains("inherited: true"), "{out}");
+    assert!(out.contains("resolves: true"), "{out}");
+    assert!(
+        out.contains("note:") && out.contains("dangerous_keep_env"),
+        "{out}"
+    );
+}
+
+#[cfg(feature = "env")]
+fn a_threaded_process_cannot_remove_env_secrets_and_is_told_what_to_do() {
+    use tyrum_secrets::{Config, OpenError, Secrets};
+    let setup = support::Setup::new();
+    // Another thread runs while the open tries to remove the variables.
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let other = std::thread::spawn(move || {
+        let _ = stopped.recv();
+    });
+    let mut config = Config::default();
+    config.profile = Some(Profile::Kubernetes);
+    config.state_dir = Some(setup.state_dir());
+    config.kubernetes.env_prefix = Some("TYRUM_TEST_NO_SUCH_SECRET_".to_owned());
+    let err = Secrets::open(&config).unwrap_err();
+    drop(stop);
+    other.join().unwrap();
+    assert!(matches!(err, OpenError::EnvRemoval { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("kubernetes.dangerous_keep_env"), "{text}");
+    assert!(text.contains("top of main"), "{text}");
+    assert!(
+        !setup.state_dir().exists(),
+        "a failed open left the state directory"
+    );
+}
+
+#[cfg(not(feature = "env"))]
+fn a_threaded_process_cannot_remove_env_secrets_and_is_told_what_to_do() {}

@@ -115,6 +115,7 @@ pub(crate) const KEYS: &[Key] = &[
     key("kubernetes.env_prefix", Kind::Str),
     key("kubernetes.env_vars", Kind::StrMap),
     key("kubernetes.remove_env", Kind::Bool),
+    key("kubernetes.dangerous_keep_env", Kind::Bool),
     key("vault.address", Kind::Str),
     key("vault.namespace", Kind::Str),
     key("vault.ca_file", Kind::Path),

@@ -209,7 +209,7 @@ pub enum KeychainStore {
 }
 
 /// `[kubernetes]`: where a pod's secrets are.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct KubernetesConfig {
@@ -225,9 +225,28 @@ pub struct KubernetesConfig {
     /// of provider `env`. Default: none.
     pub env_vars: BTreeMap<String, String>,
     /// Remove the loaded variables from the process environment so child
-    /// processes do not inherit them (needs a single-threaded process at
-    /// open). Default false.
+    /// processes do not inherit them. This needs a process that is still
+    /// single-threaded at open (open at the top of `main`); an open that
+    /// cannot remove them fails. Default true; `false` is refused unless
+    /// `dangerous_keep_env` is set.
     pub remove_env: bool,
+    /// Keep the loaded variables in the environment: every child process
+    /// the gateway starts then inherits every secret variable, with no
+    /// resolve, policy check or audit record. Noted in the open report.
+    /// Default false.
+    pub dangerous_keep_env: bool,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        Self {
+            mounted_dir: None,
+            env_prefix: None,
+            env_vars: BTreeMap::new(),
+            remove_env: true,
+            dangerous_keep_env: false,
+        }
+    }
 }
 
 /// `[vault]`: the OpenBao (or Vault) server of the cluster profile, shared

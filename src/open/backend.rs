@@ -572,9 +572,18 @@ pub(crate) const KUBERNETES_VALUES: &str = "mounted Secret volumes and environme
 #[cfg(feature = "env")]
 pub(crate) fn kubernetes(config: &Config) -> Result<Backend, OpenError> {
     use tyrum_secrets_core::Locator;
-    use tyrum_secrets_env::{EnvLoader, MountedSecretProvider};
+    use tyrum_secrets_env::{EnvError, EnvLoader, MountedSecretProvider};
 
     let k = &config.kubernetes;
+    let keep = k.dangerous_keep_env;
+    if !k.remove_env && !keep {
+        return Err(OpenError::MissingSetting {
+            profile: Profile::Kubernetes,
+            key: config.describe("kubernetes.dangerous_keep_env"),
+            why: "kubernetes.remove_env = false leaves every secret variable to every child process the gateway starts, with no resolve, policy check or audit record; set kubernetes.dangerous_keep_env = true to accept that knowingly, or remove kubernetes.remove_env",
+        });
+    }
+    let mut notes = Vec::new();
     let mut providers: Vec<(ProviderId, Arc<dyn SecretProvider>)> = Vec::new();
     if let Some(dir) = &k.mounted_dir {
         let mounted =
@@ -585,7 +594,7 @@ pub(crate) fn kubernetes(config: &Config) -> Result<Backend, OpenError> {
         providers.push((provider_id("mounted")?, Arc::new(mounted)));
     }
     if k.env_prefix.is_some() || !k.env_vars.is_empty() {
-        let mut loader = EnvLoader::new().remove_from_environment(k.remove_env);
+        let mut loader = EnvLoader::new().remove_from_environment(!keep);
         if let Some(prefix) = &k.env_prefix {
             loader = loader.prefix(prefix.clone());
         }
@@ -600,7 +609,22 @@ pub(crate) fn kubernetes(config: &Config) -> Result<Backend, OpenError> {
             })?;
             loader = loader.variable(locator, var.clone());
         }
-        providers.push((provider_id("env")?, Arc::new(loader.load()?)));
+        let loaded = loader.load().map_err(|source| match source {
+            EnvError::NotSingleThreaded { .. } | EnvError::ThreadCountUnknown { .. } => {
+                OpenError::EnvRemoval {
+                    key: config.describe("kubernetes.dangerous_keep_env"),
+                    source,
+                }
+            }
+            other => OpenError::Env(other),
+        })?;
+        providers.push((provider_id("env")?, Arc::new(loaded)));
+        if keep {
+            notes.push(format!(
+                "the secret variables stay in this process's environment ({}): every child process it starts inherits them without a resolve, a policy check or an audit record; start children with env_clear()",
+                config.describe("kubernetes.dangerous_keep_env")
+            ));
+        }
     }
     if providers.is_empty() {
         return Err(OpenError::MissingSetting {
@@ -618,7 +642,7 @@ pub(crate) fn kubernetes(config: &Config) -> Result<Backend, OpenError> {
         keys_provider: None,
         keychain: None,
         values: KUBERNETES_VALUES.to_owned(),
-        notes: Vec::new(),
+        notes,
         store_anchor: None,
         catalog: None,
     })

@@ -180,6 +180,19 @@ pub enum OpenError {
         #[source]
         source: CatalogError,
     },
+    /// The secret variables cannot be removed from the environment (the
+    /// process already runs other threads, or their number is unknown).
+    #[cfg(feature = "env")]
+    #[error(
+        "cannot remove the pod's secret variables from the environment, so every child process would inherit them: {source}. Open before any other thread starts (at the top of main), or set {key} to keep them knowingly"
+    )]
+    EnvRemoval {
+        /// The opt-out setting (and its variable).
+        key: String,
+        /// Why removal is impossible.
+        #[source]
+        source: tyrum_secrets_env::EnvError,
+    },
     /// The mounted Secret volume cannot be used.
     #[cfg(feature = "env")]
     #[error("mounted Secret volume {path} (kubernetes.mounted_dir): {source}")]
