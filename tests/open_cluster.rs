@@ -170,7 +170,7 @@ fn a_rejected_token_is_a_typed_error_naming_the_token_file_and_nothing_is_left_b
     };
     assert!(
         matches!(
-            source,
+            source.as_ref(),
             CatalogError::Provider(ProviderError::PermissionDenied { .. })
         ),
         "{source:?}"
@@ -248,7 +248,10 @@ path "secret/metadata/{p}/*" {{ capabilities = ["read", "list", "delete"] }}"#,
     let OpenError::Vault { source, auth, .. } = &err else {
         panic!("{err:?}")
     };
-    assert!(matches!(source, VaultError::Login { .. }), "{source:?}");
+    assert!(
+        matches!(source.as_ref(), VaultError::Login { .. }),
+        "{source:?}"
+    );
     assert!(auth.contains("vault.approle_secret_id_file"), "{err}");
     assert!(!err.to_string().contains(&secret_id), "{err}");
     assert_eq!(before, snapshot(cluster.dir.path()));
@@ -289,7 +292,10 @@ fn plain_http_is_refused_unless_the_config_says_dangerous_allow_http() {
     let OpenError::Vault { source, .. } = &err else {
         panic!("{err:?}")
     };
-    assert!(matches!(source, VaultError::Config { .. }), "{source:?}");
+    assert!(
+        matches!(source.as_ref(), VaultError::Config { .. }),
+        "{source:?}"
+    );
     assert!(err.to_string().contains("dangerous_allow_http"), "{err}");
     assert!(!dir.path().join("state").exists());
 }

@@ -51,7 +51,7 @@ pub(crate) fn open(config: &Config) -> Result<Backend, OpenError> {
     let failed = |source: VaultError| OpenError::Vault {
         address: address.to_owned(),
         auth: auth_desc.clone(),
-        source,
+        source: Box::new(source),
     };
     let mut server = VaultConfig::new(address)
         .map_err(failed)?
@@ -67,7 +67,7 @@ pub(crate) fn open(config: &Config) -> Result<Backend, OpenError> {
                 ca.display(),
                 config.describe("vault.ca_file")
             ),
-            source,
+            source: Box::new(source),
         })?;
     }
     if v.dangerous_allow_http {
@@ -82,7 +82,7 @@ pub(crate) fn open(config: &Config) -> Result<Backend, OpenError> {
             .map_err(|source| OpenError::Vault {
                 address: address.to_owned(),
                 auth: config.describe(key),
-                source,
+                source: Box::new(source),
             })
     };
     let values = mount("vault.values_path", &v.values_path)?;
@@ -93,7 +93,7 @@ pub(crate) fn open(config: &Config) -> Result<Backend, OpenError> {
         address: address.to_owned(),
         catalog: catalog_at.clone(),
         auth: auth_desc.clone(),
-        source,
+        source: Box::new(source),
     })?;
     let provider: Arc<dyn SecretProvider> = Arc::new(VaultProvider::new(client, values));
     Ok(Backend {

@@ -161,7 +161,7 @@ pub enum OpenError {
         auth: String,
         /// What failed.
         #[source]
-        source: tyrum_secrets_vault::VaultError,
+        source: Box<tyrum_secrets_vault::VaultError>,
     },
     /// OpenBao refused or failed the first read of the shared catalog
     /// (cluster): a rejected token, a policy that does not allow reading
@@ -178,7 +178,7 @@ pub enum OpenError {
         /// What failed; a rejected token or a denial is
         /// `CatalogError::Provider(ProviderError::PermissionDenied)`.
         #[source]
-        source: CatalogError,
+        source: Box<CatalogError>,
     },
     /// The secret variables cannot be removed from the environment (the
     /// process already runs other threads, or their number is unknown).
