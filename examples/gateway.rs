@@ -5,6 +5,7 @@
 //! cargo run --example gateway -- examples/gateway/single-host.toml
 //! cargo run --features env --example gateway -- examples/gateway/kubernetes.toml
 //! cargo run --features keychain --example gateway -- examples/gateway/desktop.toml
+//! cargo run --features vault --example gateway -- examples/gateway/cluster.toml
 //! ```
 //!
 //! (Each config file says what to prepare first.) The program opens the
@@ -109,10 +110,10 @@ fn demo_secret(secrets: &Secrets) -> Result<SecretHandle, Box<dyn Error>> {
                 .import(spec, Locator::new("api-key")?, &operator)?
         }
         profile => {
-            let provider = if profile == Profile::Desktop {
-                "keychain"
-            } else {
-                "file"
+            let provider = match profile {
+                Profile::Desktop => "keychain",
+                Profile::Cluster => "vault",
+                _ => "file",
             };
             let spec = NewSecret::new(ProviderId::new(provider)?, Scope::new("demo")?, kind)
                 .label(DEMO_LABEL, "true");

@@ -34,6 +34,6 @@ pub use config::{Config, ConfigError};
 pub use open::RekeyReport;
 pub use open::{
     AuditEntry, AuditLayer, Creation, OpenError, OpenOptions, OpenReport, PassphrasePrompt,
-    PassphraseRequest, ProviderLayer, Secrets,
+    PassphraseRequest, ProviderLayer, Recovery, Secrets,
 };
 pub use profile::{Detection, Profile, SERVICE_ACCOUNT_TOKEN};

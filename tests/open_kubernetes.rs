@@ -25,6 +25,9 @@ fn config(setup: &support::Setup, volume: &std::path::Path) -> Config {
         .kubernetes
         .env_vars
         .insert("path".to_owned(), "PATH".to_owned());
+    // The test harness runs threads, so the variable cannot be removed; it
+    // is PATH, kept on purpose (removal is tested in open_processes.rs).
+    config.kubernetes.dangerous_keep_env = true;
     config
 }
 
@@ -153,4 +156,28 @@ fn a_missing_audit_key_file_on_a_later_run_is_refused() {
     let err = Secrets::open(&config(&setup, &root)).unwrap_err();
     assert!(err.to_string().contains("audit key file"), "{err}");
     assert!(err.to_string().contains("Restore it"), "{err}");
+}
+
+#[test]
+fn keeping_env_secrets_needs_the_dangerous_setting_and_is_noted() {
+    let setup = support::Setup::new();
+    let root = setup.dir().join("volume");
+    std::fs::create_dir(&root).unwrap();
+    let mut config = config(&setup, &root);
+
+    // remove_env = false alone is refused, naming the opt-out.
+    config.kubernetes.dangerous_keep_env = false;
+    config.kubernetes.remove_env = false;
+    let err = Secrets::open(&config).unwrap_err();
+    assert!(
+        matches!(&err, OpenError::MissingSetting { key, .. } if key.contains("kubernetes.dangerous_keep_env")),
+        "{err:?}"
+    );
+
+    // With it, the open goes ahead and its report says what it means.
+    config.kubernetes.dangerous_keep_env = true;
+    let secrets = Secrets::open(&config).unwrap();
+    let notes = secrets.report().notes.join("\n");
+    assert!(notes.contains("kubernetes.dangerous_keep_env"), "{notes}");
+    assert!(notes.contains("every child process"), "{notes}");
 }

@@ -1,7 +1,9 @@
 //! `Secrets::open` across processes: a restart masks values it never
 //! resolved from its first log line, several processes open one state
-//! directory at once, and `Profile::detect` reads the environment it is
-//! started with.
+//! directory at once, `Profile::detect` reads the environment it is
+//! started with, and a state directory this user cannot read is refused
+//! with an error naming it (tested for real: the tests run as root, who
+//! reads everything, so the open runs in a child as `nobody`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
@@ -14,6 +16,10 @@ use tyrum_secrets_testkit::process;
 
 /// The canary value of the restart test; known to the harness only.
 const CANARY: &str = "sk-restart-canary-20261129";
+
+/// The pod's secret variable of the Kubernetes tests, and its value.
+const K8S_VAR: &str = "TYRUM_TEST_APP_SECRET_OPENAI";
+const K8S_CANARY: &str = "sk-k8s-env-canary-5566778899";
 
 fn main() {
     process::main(
@@ -33,6 +39,22 @@ fn main() {
             (
                 "an_explicit_profile_wins_over_detection",
                 an_explicit_profile_wins_over_detection,
+            ),
+            (
+                "an_unreadable_state_dir_is_refused_naming_it_and_left_alone",
+                an_unreadable_state_dir_is_refused_naming_it_and_left_alone,
+            ),
+            (
+                "kubernetes_env_secrets_are_removed_before_a_child_can_inherit_them",
+                kubernetes_env_secrets_are_removed_before_a_child_can_inherit_them,
+            ),
+            (
+                "kubernetes_env_secrets_kept_with_dangerous_keep_env_are_inherited_and_noted",
+                kubernetes_env_secrets_kept_with_dangerous_keep_env_are_inherited_and_noted,
+            ),
+            (
+                "a_threaded_process_cannot_remove_env_secrets_and_is_told_what_to_do",
+                a_threaded_process_cannot_remove_env_secrets_and_is_told_what_to_do,
             ),
         ],
         worker,
@@ -69,6 +91,20 @@ fn worker(role: &str, args: &[String]) {
             let detected = Profile::detect();
             println!("{} | {}", detected.profile, detected.reason);
         }
+        "open-unreadable" => {
+            // Prints the kind of error and its message, or "opened".
+            let base = std::path::Path::new(&args[0]);
+            let config =
+                tyrum_secrets::Config::single_host(base.join("state"), base.join("passphrase"));
+            match tyrum_secrets::Secrets::open_with(
+                &config,
+                tyrum_secrets::OpenOptions::new().dangerous_insecure_kdf_for_tests(),
+            ) {
+                Ok(_) => println!("opened"),
+                Err(e @ tyrum_secrets::OpenError::StateDir { .. }) => println!("StateDir | {e}"),
+                Err(e) => println!("other | {e}"),
+            }
+        }
         "open-explicit" => {
             let secrets = open(&args[0]);
             println!(
@@ -77,6 +113,7 @@ fn worker(role: &str, args: &[String]) {
                 secrets.report().profile_reason
             );
         }
+        "k8s-env" => k8s_env(&args[0], args.get(1).map(String::as_str)),
         other => panic!("unknown role {other}"),
     }
 }
@@ -244,3 +281,181 @@ fn an_explicit_profile_wins_over_detection() {
     assert_eq!(profile, "single-host", "{out}");
     assert_eq!(reason, "set in code", "{out}");
 }
+
+/// The uid and gid of `nobody`.
+const NOBODY: &str = "65534";
+
+fn an_unreadable_state_dir_is_refused_naming_it_and_left_alone() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+
+    let setup = support::Setup::new();
+    let state = setup.state_dir();
+    std::fs::create_dir(&state).unwrap();
+    std::fs::write(state.join("catalog.json"), b"{}").unwrap();
+    let root = std::fs::metadata(&state).unwrap().uid() == 0;
+    if root {
+        // Root owns it, mode 0700; `nobody` may reach it (the parent is
+        // 0755) but not read it.
+        std::fs::set_permissions(setup.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    } else {
+        // Not root: this user is kept out of a directory of mode 000.
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o000)).unwrap();
+    }
+    let before = support::snapshot(setup.dir());
+
+    let worker = process::worker_command("open-unreadable");
+    let mut command = if root {
+        let mut command = std::process::Command::new("setpriv");
+        command
+            .args([
+                &format!("--reuid={NOBODY}"),
+                &format!("--regid={NOBODY}"),
+                "--clear-groups",
+            ])
+            .arg(worker.get_program())
+            .env(process::WORKER_ENV, "open-unreadable");
+        command
+    } else {
+        worker
+    };
+    let out = command
+        .arg(setup.dir())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("setpriv (util-linux) runs the open as nobody; install it");
+    assert!(
+        out.status.success(),
+        "the worker failed ({}); as root it runs as nobody, so the test binary must be reachable by others",
+        out.status
+    );
+    let line = String::from_utf8(out.stdout).unwrap();
+    let (kind, message) = line.trim().split_once(" | ").unwrap_or(("", &line));
+    assert_eq!(kind, "StateDir", "{line}");
+    assert!(message.contains(&state.display().to_string()), "{message}");
+    assert!(message.contains("cannot be read"), "{message}");
+    assert!(message.contains("state_dir"), "{message}");
+    let after = support::snapshot(setup.dir());
+    if !root {
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    assert_eq!(before, after, "a failed open changed a file");
+}
+
+/// A pod's gateway: opens the Kubernetes profile with the variables under
+/// `TYRUM_TEST_APP_SECRET_` (keeping them with `keep`), starts a tool the
+/// ordinary way, and reports whether the tool saw the value and whether
+/// the resolver still hands it out.
+#[cfg(feature = "env")]
+fn k8s_env(base: &str, mode: Option<&str>) {
+    use tyrum_secrets::{
+        Config, KindSpec, Locator, NewSecret, ProviderId, Scope, SecretKind, Secrets,
+    };
+    let base = std::path::Path::new(base);
+    let mut config = Config::default();
+    config.profile = Some(Profile::Kubernetes);
+    config.state_dir = Some(base.join("state-k8s"));
+    config.policy_file = Some(base.join("policy.json"));
+    config.kubernetes.env_prefix = Some("TYRUM_TEST_APP_SECRET_".to_owned());
+    config.kubernetes.dangerous_keep_env = mode == Some("keep");
+    let secrets = Secrets::open(&config).unwrap();
+    let tool = std::process::Command::new("sh")
+        .args(["-c", &format!("printf %s \"${{{K8S_VAR}:-}}\"")])
+        .output()
+        .unwrap();
+    let inherited = String::from_utf8_lossy(&tool.stdout).contains(K8S_CANARY);
+    let spec = NewSecret::new(
+        ProviderId::new("env").unwrap(),
+        Scope::new("ci").unwrap(),
+        KindSpec::new(SecretKind::ApiKey, None).unwrap(),
+    );
+    let handle = secrets
+        .admin()
+        .import(spec, Locator::new("OPENAI").unwrap(), &support::operator())
+        .unwrap();
+    let resolved = secrets
+        .resolver()
+        .resolve(handle.id(), &support::request())
+        .unwrap();
+    let resolves = tyrum_secrets::ExposeSecret::expose_secret(&resolved) == K8S_CANARY.as_bytes();
+    println!("inherited: {inherited}");
+    println!("resolves: {resolves}");
+    for note in &secrets.report().notes {
+        println!("note: {note}");
+    }
+}
+
+#[cfg(not(feature = "env"))]
+fn k8s_env(_base: &str, _mode: Option<&str>) {
+    panic!("the k8s-env role needs the env feature");
+}
+
+fn run_k8s(mode: &[&str]) -> String {
+    let setup = support::Setup::new();
+    let mut command = process::worker_command("k8s-env");
+    command
+        .arg(setup.dir())
+        .args(mode)
+        .env(K8S_VAR, K8S_CANARY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let out = command.output().expect("run a worker");
+    assert!(out.status.success(), "worker k8s-env failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn kubernetes_env_secrets_are_removed_before_a_child_can_inherit_them() {
+    if !cfg!(feature = "env") {
+        return;
+    }
+    let out = run_k8s(&[]);
+    assert!(
+        out.contains("inherited: false"),
+        "a tool read the env secret without a resolve: {out}"
+    );
+    assert!(out.contains("resolves: true"), "{out}");
+    assert!(!out.contains("note:"), "{out}");
+}
+
+fn kubernetes_env_secrets_kept_with_dangerous_keep_env_are_inherited_and_noted() {
+    if !cfg!(feature = "env") {
+        return;
+    }
+    let out = run_k8s(&["keep"]);
+    assert!(out.contains("inherited: true"), "{out}");
+    assert!(out.contains("resolves: true"), "{out}");
+    assert!(
+        out.contains("note:") && out.contains("dangerous_keep_env"),
+        "{out}"
+    );
+}
+
+#[cfg(feature = "env")]
+fn a_threaded_process_cannot_remove_env_secrets_and_is_told_what_to_do() {
+    use tyrum_secrets::{Config, OpenError, Secrets};
+    let setup = support::Setup::new();
+    // Another thread runs while the open tries to remove the variables.
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let other = std::thread::spawn(move || {
+        let _ = stopped.recv();
+    });
+    let mut config = Config::default();
+    config.profile = Some(Profile::Kubernetes);
+    config.state_dir = Some(setup.state_dir());
+    config.kubernetes.env_prefix = Some("TYRUM_TEST_NO_SUCH_SECRET_".to_owned());
+    let err = Secrets::open(&config).unwrap_err();
+    drop(stop);
+    other.join().unwrap();
+    assert!(matches!(err, OpenError::EnvRemoval { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("kubernetes.dangerous_keep_env"), "{text}");
+    assert!(text.contains("top of main"), "{text}");
+    assert!(
+        !setup.state_dir().exists(),
+        "a failed open left the state directory"
+    );
+}
+
+#[cfg(not(feature = "env"))]
+fn a_threaded_process_cannot_remove_env_secrets_and_is_told_what_to_do() {}

@@ -505,3 +505,47 @@ fn layers_wrap_the_provider_and_the_audit_sink() {
         "the pre-load's record and the failed resolve's record go through the layer"
     );
 }
+
+#[test]
+fn a_key_file_is_made_on_the_first_run_opens_the_store_after_and_a_wrong_length_is_refused() {
+    let setup = Setup::new();
+    let mut config = setup.config();
+    config.passphrase_file = None;
+    let key_file = setup.dir().join("store.key");
+    config.key_file = Some(key_file.clone());
+    let open = |config: &Config| {
+        Secrets::open_with(
+            config,
+            OpenOptions::new().dangerous_insecure_kdf_for_tests(),
+        )
+    };
+    let secrets = open(&config).unwrap();
+    let handle = setup.create(&secrets, b"sk-key-file-store-value-1");
+    drop(secrets);
+    assert_eq!(std::fs::read(&key_file).unwrap().len(), 32);
+
+    let secrets = open(&config).unwrap();
+    let value = secrets
+        .resolver()
+        .resolve(handle.id(), &setup.request())
+        .unwrap();
+    assert_eq!(value.expose_secret(), b"sk-key-file-store-value-1");
+    drop(value);
+    drop(secrets);
+
+    std::fs::write(&key_file, [7u8; 31]).unwrap();
+    let before = snapshot(&setup.state_dir());
+    let err = open(&config).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OpenError::KeyFile {
+                what: "key file",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("exactly 32 raw bytes"), "{err}");
+    assert_eq!(before, snapshot(&setup.state_dir()));
+}

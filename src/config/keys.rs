@@ -46,7 +46,14 @@ pub(crate) struct Key {
 }
 
 /// The sections (TOML tables) of the config.
-pub(crate) const SECTIONS: &[&str] = &["file", "keychain", "kubernetes", "audit", "redaction"];
+pub(crate) const SECTIONS: &[&str] = &[
+    "file",
+    "keychain",
+    "kubernetes",
+    "vault",
+    "audit",
+    "redaction",
+];
 
 /// The prefix of every config variable.
 pub(crate) const ENV_PREFIX: &str = "TYRUM_SECRETS_";
@@ -66,6 +73,7 @@ pub(crate) const KEYS: &[Key] = &[
     key("passphrase_file", Kind::Path),
     key("key_file", Kind::Path),
     key("policy_file", Kind::Path),
+    key("anchor_dir", Kind::Path),
     key("file.path", Kind::StatePath),
     key("file.keychain_key", Kind::Str),
     key(
@@ -84,6 +92,7 @@ pub(crate) const KEYS: &[Key] = &[
             max: MS_MAX,
         },
     ),
+    key("file.anchor", Kind::Enum(&["file", "keychain"])),
     key(
         "keychain.store",
         Kind::Enum(&[
@@ -106,6 +115,27 @@ pub(crate) const KEYS: &[Key] = &[
     key("kubernetes.env_prefix", Kind::Str),
     key("kubernetes.env_vars", Kind::StrMap),
     key("kubernetes.remove_env", Kind::Bool),
+    key("kubernetes.dangerous_keep_env", Kind::Bool),
+    key("vault.address", Kind::Str),
+    key("vault.namespace", Kind::Str),
+    key("vault.ca_file", Kind::Path),
+    key("vault.token_file", Kind::Path),
+    key("vault.approle_role_id", Kind::Str),
+    key("vault.approle_secret_id_file", Kind::Path),
+    key("vault.kubernetes_role", Kind::Str),
+    key("vault.kubernetes_token_file", Kind::Path),
+    key("vault.auth_mount", Kind::Str),
+    key("vault.kv_mount", Kind::Str),
+    key("vault.values_path", Kind::Str),
+    key("vault.catalog_path", Kind::Str),
+    key(
+        "vault.timeout_ms",
+        Kind::Integer {
+            min: 1,
+            max: MS_MAX,
+        },
+    ),
+    key("vault.dangerous_allow_http", Kind::Bool),
     key("audit.output", Kind::Enum(&["file", "stdout"])),
     key("audit.dir", Kind::StatePath),
     key(
@@ -117,6 +147,7 @@ pub(crate) const KEYS: &[Key] = &[
     ),
     key("audit.fingerprints", Kind::Bool),
     key("audit.key_file", Kind::Path),
+    key("audit.anchor", Kind::Enum(&["file", "keychain"])),
     key(
         "redaction.min_value_len",
         Kind::Integer { min: 1, max: 4096 },

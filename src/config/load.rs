@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize as _;
@@ -18,23 +17,23 @@ use super::keys::{self, CONFIG_ENV, ENV_PREFIX, Key, Kind, SECTIONS};
 /// bytes; a bigger file is the wrong file).
 const MAX_FILE_LEN: u64 = 1024 * 1024;
 
-/// Reads a config file: a regular file, at most 1 MiB, UTF-8.
+/// Reads a config file: a regular file (checked on the opened file, so a
+/// FIFO swapped in never blocks), at most 1 MiB, UTF-8.
 pub(super) fn read_file(path: &Path) -> Result<String, ConfigError> {
+    use tyrum_secrets_core::durable::{ReadFileError, read_regular_file};
+
     let fail = |reason: String| ConfigError::Read {
         path: path.to_owned(),
         reason,
     };
-    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(fail("not a regular file".to_owned()));
-    }
-    if meta.len() > MAX_FILE_LEN {
-        return Err(fail("larger than 1 MiB".to_owned()));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_FILE_LEN + 1).read_to_end(&mut bytes))
-        .map_err(|e| fail(e.to_string()))?;
+    let bytes = read_regular_file(path, MAX_FILE_LEN).map_err(|e| match e {
+        ReadFileError::Io { source, .. } => fail(source.to_string()),
+        ReadFileError::NotARegularFile { kind, .. } => {
+            fail(format!("not a regular file (a {kind})"))
+        }
+        ReadFileError::TooLarge { .. } => fail("larger than 1 MiB".to_owned()),
+        other => fail(other.to_string()),
+    })?;
     String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".to_owned()))
 }
 
@@ -308,7 +307,7 @@ fn hint(name: &str, near: Option<String>) -> String {
         .any(|word| lower.contains(word));
     match near {
         Some(near) => format!(" (did you mean {near}?)"),
-        None if secretish => " (secrets never go in the config: put the value in a file and name the file with passphrase_file, key_file or audit.key_file)".to_owned(),
+        None if secretish => " (secrets never go in the config: put the value in a file and name the file with passphrase_file, key_file, audit.key_file, vault.token_file or vault.approle_secret_id_file)".to_owned(),
         None => String::new(),
     }
 }
@@ -328,6 +327,25 @@ fn check_conflicts(config: &Config) -> Result<(), ConfigError> {
             first: config.describe(first),
             second: config.describe(second),
             advice: "the file store takes its key from one source: keep one of passphrase_file, key_file and file.keychain_key",
+        });
+    }
+    let vault = &config.vault;
+    let set: Vec<&str> = [
+        ("vault.token_file", vault.token_file.is_some()),
+        (
+            "vault.approle_secret_id_file",
+            vault.approle_secret_id_file.is_some(),
+        ),
+        ("vault.kubernetes_role", vault.kubernetes_role.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(key, on)| on.then_some(key))
+    .collect();
+    if let [first, second, ..] = set.as_slice() {
+        return Err(ConfigError::Conflict {
+            first: config.describe(first),
+            second: config.describe(second),
+            advice: "OpenBao takes its token from one source: keep one of vault.token_file, vault.approle_secret_id_file and vault.kubernetes_role",
         });
     }
     Ok(())

@@ -76,6 +76,13 @@ pub struct Config {
     /// The rule policy (JSON). Default: none, and every request is denied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_file: Option<PathBuf>,
+    /// A directory for the anchors that would otherwise be files beside
+    /// what they anchor (`<file>.anchor`): on another volume, or one that
+    /// backups of the state directory leave out, so that rolling the state
+    /// directory back does not roll its anchors back with it. Created with
+    /// mode 0700. Default: none (beside each file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_dir: Option<PathBuf>,
     /// The encrypted file store (single host).
     #[serde(default)]
     pub file: FileConfig,
@@ -85,6 +92,9 @@ pub struct Config {
     /// Mounted Secret volumes and environment variables (Kubernetes).
     #[serde(default)]
     pub kubernetes: KubernetesConfig,
+    /// OpenBao / Vault (cluster).
+    #[serde(default)]
+    pub vault: VaultConfig,
     /// The audit log.
     #[serde(default)]
     pub audit: AuditConfig,
@@ -117,6 +127,11 @@ pub struct FileConfig {
     pub kdf_lanes: u32,
     /// How long a writer waits for another process's lock. Default 10,000.
     pub lock_timeout_ms: u64,
+    /// Where the store's rollback anchor is kept: [`AnchorPlace::File`]
+    /// (beside the store, or in `anchor_dir`) or [`AnchorPlace::Keychain`]
+    /// (the OS keychain `[keychain]` names; feature `keychain`). Default
+    /// `file`.
+    pub anchor: AnchorPlace,
 }
 
 impl Default for FileConfig {
@@ -128,8 +143,27 @@ impl Default for FileConfig {
             kdf_passes: 3,
             kdf_lanes: 4,
             lock_timeout_ms: 10_000,
+            anchor: AnchorPlace::File,
         }
     }
+}
+
+/// Where an anchor (the head of an append-only file, checked on open so a
+/// file cut short or rolled back is refused) is kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum AnchorPlace {
+    /// A file beside the anchored one (`<file>.anchor`), or in `anchor_dir`
+    /// when set. It catches one file rolled back or cut short on its own;
+    /// a directory restored whole takes its anchors along, unless
+    /// `anchor_dir` is elsewhere.
+    #[default]
+    File,
+    /// An entry in the OS keychain that `[keychain]` names (feature
+    /// `keychain`): outside the directory, so rolling the directory back
+    /// is caught too.
+    Keychain,
 }
 
 /// `[keychain]`: the OS keychain of the desktop profile.
@@ -175,7 +209,7 @@ pub enum KeychainStore {
 }
 
 /// `[kubernetes]`: where a pod's secrets are.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct KubernetesConfig {
@@ -191,9 +225,107 @@ pub struct KubernetesConfig {
     /// of provider `env`. Default: none.
     pub env_vars: BTreeMap<String, String>,
     /// Remove the loaded variables from the process environment so child
-    /// processes do not inherit them (needs a single-threaded process at
-    /// open). Default false.
+    /// processes do not inherit them. This needs a process that is still
+    /// single-threaded at open (open at the top of `main`); an open that
+    /// cannot remove them fails. Default true; `false` is refused unless
+    /// `dangerous_keep_env` is set.
     pub remove_env: bool,
+    /// Keep the loaded variables in the environment: every child process
+    /// the gateway starts then inherits every secret variable, with no
+    /// resolve, policy check or audit record. Noted in the open report.
+    /// Default false.
+    pub dangerous_keep_env: bool,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        Self {
+            mounted_dir: None,
+            env_prefix: None,
+            env_vars: BTreeMap::new(),
+            remove_env: true,
+            dangerous_keep_env: false,
+        }
+    }
+}
+
+/// `[vault]`: the OpenBao (or Vault) server of the cluster profile, shared
+/// by every process: the values and the catalog live in its KV version 2
+/// engine. Credentials are never config values: the token comes from a
+/// file, or from a login (AppRole with the secret id in a file, or the
+/// pod's Kubernetes service-account token).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct VaultConfig {
+    /// The server, `https://host:8200`. Required for `cluster`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The namespace sent with every request (`X-Vault-Namespace`).
+    /// Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The CA bundle (PEM) to trust for the server's certificate instead
+    /// of the platform's roots. Default: none (the platform's roots).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Log in with the token in this file (surrounding whitespace ignored),
+    /// re-read when the server rejects the one in use (an agent's sink).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// AppRole login: the role id (not a secret; with
+    /// `approle_secret_id_file`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approle_role_id: Option<String>,
+    /// AppRole login: the file holding the secret id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approle_secret_id_file: Option<PathBuf>,
+    /// Kubernetes service-account login as this role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes_role: Option<String>,
+    /// The service-account token for `kubernetes_role`. Default: the pod's
+    /// projected token.
+    pub kubernetes_token_file: PathBuf,
+    /// The auth method's mount, for `approle_*` and `kubernetes_role`.
+    /// Default: `approle`, `kubernetes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_mount: Option<String>,
+    /// The KV version 2 mount of values and catalog. Default `secret`.
+    pub kv_mount: String,
+    /// The path under `kv_mount` of the values. Default `tyrum/values`.
+    pub values_path: String,
+    /// The path under `kv_mount` of the catalog (one entry per handle).
+    /// Default `tyrum/catalog`.
+    pub catalog_path: String,
+    /// Bound on each HTTP exchange. Default 10,000.
+    pub timeout_ms: u64,
+    /// Allow a plain `http://` address: tokens and values then cross the
+    /// network in clear text. Only for a dev server on loopback. Default
+    /// false.
+    pub dangerous_allow_http: bool,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self {
+            address: None,
+            namespace: None,
+            ca_file: None,
+            token_file: None,
+            approle_role_id: None,
+            approle_secret_id_file: None,
+            kubernetes_role: None,
+            kubernetes_token_file: PathBuf::from(
+                "/var/run/secrets/kubernetes.io/serviceaccount/token",
+            ),
+            auth_mount: None,
+            kv_mount: "secret".to_owned(),
+            values_path: "tyrum/values".to_owned(),
+            catalog_path: "tyrum/catalog".to_owned(),
+            timeout_ms: 10_000,
+            dangerous_allow_http: false,
+        }
+    }
 }
 
 /// `[audit]`: the audit log.
@@ -217,6 +349,10 @@ pub struct AuditConfig {
     /// `audit.key` in the state directory, created on first run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
+    /// Where each log's anchor is kept. Default: the keychain for
+    /// `desktop`, a file otherwise (see [`AnchorPlace`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<AnchorPlace>,
 }
 
 impl Default for AuditConfig {
@@ -227,6 +363,7 @@ impl Default for AuditConfig {
             timeout_ms: 5_000,
             fingerprints: true,
             key_file: None,
+            anchor: None,
         }
     }
 }

@@ -42,7 +42,10 @@ fn every_key() -> String {
     // Only one key source may be set.
     top = top.replace("key_file = \"/sample\"\n", "");
     for (section, body) in sections {
-        let body = body.replace("keychain_key = \"/sample\"\n", "");
+        let body = body
+            .replace("keychain_key = \"/sample\"\n", "")
+            .replace("approle_secret_id_file = \"/sample\"\n", "")
+            .replace("kubernetes_role = \"/sample\"\n", "");
         top.push_str(&format!("[{section}]\n{body}"));
     }
     top
@@ -84,7 +87,13 @@ fn the_key_table_matches_the_config_struct() {
         assert!(super::keys::find(path).is_some(), "{path} is not in KEYS");
     }
     for key in KEYS {
-        if key.path != "key_file" && key.path != "file.keychain_key" {
+        let left_out = [
+            "key_file",
+            "file.keychain_key",
+            "vault.approle_secret_id_file",
+            "vault.kubernetes_role",
+        ];
+        if !left_out.contains(&key.path) {
             assert!(
                 written.iter().any(|w| w == key.path),
                 "{} not written",
@@ -295,4 +304,47 @@ fn a_config_path_that_is_not_a_file_is_a_read_error() {
     assert!(err.to_string().contains("not a regular file"), "{err}");
     let err = Config::load_from(None, vars(&[(CONFIG_ENV, "/no/such/tyrum.toml")])).unwrap_err();
     assert!(matches!(err, ConfigError::Read { .. }), "{err:?}");
+}
+
+#[test]
+fn a_cluster_config_names_where_the_token_is_never_the_token() {
+    let config = from_text_and_env(
+        "profile = \"cluster\"\nstate_dir = \"/var/lib/t\"\n[vault]\naddress = \"https://bao:8200\"\nca_file = \"/etc/bao-ca.pem\"\n",
+        &[(
+            "TYRUM_SECRETS_VAULT_APPROLE_SECRET_ID_FILE",
+            "/run/secrets/secret-id",
+        )],
+    )
+    .unwrap();
+    assert_eq!(config.profile, Some(Profile::Cluster));
+    assert_eq!(config.vault.address.as_deref(), Some("https://bao:8200"));
+    assert_eq!(config.vault.kv_mount, "secret");
+    assert_eq!(config.vault.catalog_path, "tyrum/catalog");
+    assert!(!config.vault.dangerous_allow_http);
+    assert_eq!(
+        config.origin("vault.approle_secret_id_file"),
+        Location::Env {
+            var: "TYRUM_SECRETS_VAULT_APPROLE_SECRET_ID_FILE".to_owned()
+        }
+    );
+
+    // A token is not a config value: the error says where it goes.
+    let err = from_text_and_env("[vault]\ntoken = \"s.hunter2hunter2\"\n", &[]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("vault.token_file"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn two_openbao_token_sources_are_a_conflict() {
+    let err = from_text_and_env(
+        "[vault]\ntoken_file = \"/run/token\"\nkubernetes_role = \"worker\"\n",
+        &[],
+    )
+    .unwrap_err();
+    let ConfigError::Conflict { first, second, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(first.contains("vault.token_file"), "{err}");
+    assert!(second.contains("vault.kubernetes_role"), "{err}");
 }

@@ -6,28 +6,30 @@
 //! slot no other open holds (the JSON-lines sink holds an exclusive lock on
 //! its file), so any number of processes and opens share one state
 //! directory, and a restarted process continues a log rather than starting
-//! a new file. Each log's head (sequence, chain MAC, length) is kept in
-//! `<n>.head`, rewritten atomically after every record; on open a log
-//! shorter than its anchor is refused. The anchor is a sibling file: it
-//! catches a log cut short or restored from an old copy on its own, not one
-//! rolled back together with its anchor.
+//! a new file. Each log's head is kept in its anchor (core's
+//! `JsonLinesAuditSink::open_anchored`), advanced after every record, in
+//! the place the config names (`audit.anchor`, see `anchors.rs`); the log
+//! an open takes is checked against it, and one cut short or rolled back is
+//! refused. The others are checked by `Secrets::verify_audit`, and each by
+//! the open that takes it next.
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tyrum_secrets_core::durable::open_private;
 use tyrum_secrets_core::{
-    AuditChainKey, AuditError, AuditRecord, AuditSink, ChainHead, ExposeSecret as _,
-    FingerprintKey, JsonLinesAuditSink, Locator, ProviderError, SecretBytes, SecretProvider,
-    VerifyProblem, VersionSelector, audit::verify_audit_bytes,
+    AdminRequest, Anchor, AnchorError, AuditChainKey, AuditError, AuditRecord, AuditSink,
+    ExposeSecret as _, FingerprintKey, JsonLinesAuditSink, Locator, ProviderError, SecretBytes,
+    SecretProvider, VersionSelector,
 };
 use zeroize::Zeroizing;
 
 use super::OpenError;
-use super::state::{Created, write_atomic};
+use super::anchors::{Place, Placed};
+use super::state::Created;
 use crate::config::AuditOutput;
 
 /// Where the audit keys live in a provider.
@@ -69,13 +71,11 @@ pub(crate) enum KeysHome<'a> {
     File { path: PathBuf, key: String },
 }
 
-/// Loads the audit keys; on a first open (`fresh`) makes them if missing.
-/// Returns whether they were made.
-pub(crate) fn load_keys(
-    home: &KeysHome<'_>,
-    fresh: bool,
-    created: &mut Created,
-) -> Result<(AuditKeys, bool), OpenError> {
+/// Loads the audit keys; on a first open (`fresh`) makes them in memory if
+/// missing. Returns whether they were made: then the caller keeps them with
+/// [`persist_keys`] as the open's last step, so a failed open writes no
+/// keys (into an existing store or keychain least of all).
+pub(crate) fn load_keys(home: &KeysHome<'_>, fresh: bool) -> Result<(AuditKeys, bool), OpenError> {
     match home {
         KeysHome::Provider { provider, what } => {
             let locator = Locator::new(KEYS_LOCATOR).map_err(|e| OpenError::AuditKeys {
@@ -83,11 +83,7 @@ pub(crate) fn load_keys(
             })?;
             match provider.read(&locator, VersionSelector::Latest) {
                 Ok(read) => Ok((from_bytes(read.value.expose_secret(), what)?, false)),
-                Err(ProviderError::NotFound { .. }) if fresh => {
-                    let keys = random_keys()?;
-                    provider.write(&locator, &SecretBytes::from(keys.0.to_vec()))?;
-                    Ok((keys, true))
-                }
+                Err(ProviderError::NotFound { .. }) if fresh => Ok((random_keys()?, true)),
                 Err(ProviderError::NotFound { .. }) => Err(OpenError::AuditKeys {
                     reason: format!(
                         "they are missing from {what} although this state directory exists; the audit logs cannot be verified without them. Restore them from a backup of {what}"
@@ -105,22 +101,44 @@ pub(crate) fn load_keys(
             };
             match super::keyfile::read_small(path, 256) {
                 Ok(bytes) => Ok((from_bytes(&bytes, &path.display().to_string())?, false)),
-                Err(e) if e.kind() == ErrorKind::NotFound && fresh => {
-                    let keys = random_keys()?;
-                    created.track(&[path], || {
-                        let mut file = open_private(path, true)
-                            .map_err(|e| fail(format!("cannot be created ({e})")))?;
-                        file.write_all(&keys.0)
-                            .and_then(|()| file.sync_all())
-                            .map_err(|e| fail(format!("cannot be written ({e})")))
-                    })?;
-                    Ok((keys, true))
-                }
+                Err(e) if e.kind() == ErrorKind::NotFound && fresh => Ok((random_keys()?, true)),
                 Err(e) if e.kind() == ErrorKind::NotFound => Err(fail(
                     "is missing although this state directory exists; the audit logs cannot be verified without it. Restore it from a backup".to_owned(),
                 )),
                 Err(e) => Err(fail(format!("cannot be read ({e})"))),
             }
+        }
+    }
+}
+
+/// Keeps audit keys [`load_keys`] made, in `home`.
+pub(crate) fn persist_keys(
+    home: &KeysHome<'_>,
+    keys: &AuditKeys,
+    created: &mut Created,
+) -> Result<(), OpenError> {
+    match home {
+        KeysHome::Provider { provider, .. } => {
+            let locator = Locator::new(KEYS_LOCATOR).map_err(|e| OpenError::AuditKeys {
+                reason: e.to_string(),
+            })?;
+            provider.write(&locator, &SecretBytes::from(keys.0.to_vec()))?;
+            Ok(())
+        }
+        KeysHome::File { path, key } => {
+            let fail = |reason: String| OpenError::KeyFile {
+                what: "audit key file",
+                path: path.clone(),
+                key: key.clone(),
+                reason,
+            };
+            created.track(&[path], || {
+                let mut file = open_private(path, true)
+                    .map_err(|e| fail(format!("cannot be created ({e})")))?;
+                file.write_all(&keys.0)
+                    .and_then(|()| file.sync_all())
+                    .map_err(|e| fail(format!("cannot be written ({e})")))
+            })
         }
     }
 }
@@ -171,95 +189,32 @@ fn random_keys() -> Result<AuditKeys, OpenError> {
     Ok(AuditKeys(bytes))
 }
 
-/// A log's anchor: its head and its length when the head was written.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Anchor {
-    seq: u64,
-    mac: String,
-    len: u64,
-}
-
-impl Anchor {
-    fn genesis() -> Self {
-        let head = ChainHead::genesis();
-        Self {
-            seq: head.seq,
-            mac: head.mac,
-            len: 0,
-        }
-    }
-
-    fn head(&self) -> ChainHead {
-        ChainHead {
-            seq: self.seq,
-            mac: self.mac.clone(),
-        }
-    }
-}
-
-fn anchor_path(log: &Path) -> PathBuf {
-    log.with_extension("head")
-}
-
-fn read_anchor(log: &Path) -> Result<Anchor, OpenError> {
-    let path = anchor_path(log);
-    let bytes = match super::keyfile::read_small(&path, 4096) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            return Err(OpenError::StateIncomplete {
-                what: "the audit log anchor",
-                path,
-            });
-        }
-        Err(e) => return Err(OpenError::io("cannot read the audit anchor", &path, e)),
-    };
-    serde_json::from_slice(&bytes).map_err(|_| OpenError::StateCorrupt {
-        path,
-        reason: "not an audit anchor".to_owned(),
-    })
-}
-
-fn write_anchor(log: &Path, anchor: &Anchor) -> std::io::Result<()> {
-    let bytes = serde_json::to_vec(anchor).map_err(std::io::Error::other)?;
-    write_atomic(&anchor_path(log), &bytes)
-}
-
 /// The log this open writes to.
 pub(crate) struct OpenedAudit {
-    pub(crate) sink: Arc<AnchoredSink>,
+    pub(crate) sink: Arc<dyn AuditSink>,
     pub(crate) log: PathBuf,
     /// Records already in the log when it was opened.
     pub(crate) records: u64,
+    /// Where its anchor is.
+    pub(crate) anchor: String,
+    /// What the anchor refused and the operator accepted, if anything.
+    pub(crate) accepted: Option<String>,
 }
 
-/// Picks, verifies and opens a slot in `dir`.
+/// Picks a slot in `dir` no other open holds, and opens its log against
+/// its anchor (in `place`): a log cut short or rolled back is refused,
+/// unless `accept` names the operator who accepts it (audited in the log).
 pub(crate) fn open_slot(
     dir: &Path,
     keys: &AuditKeys,
+    place: &Place,
     output: AuditOutput,
+    accept: Option<&AdminRequest>,
     created: &mut Created,
 ) -> Result<OpenedAudit, OpenError> {
     super::state::create_dir(dir, created)?;
+    place.prepare(created)?;
     let slots = list_slots(dir)?;
-    // Every log that exists must be at least as long as its anchor says.
-    for n in &slots {
-        let log = slot_path(dir, *n);
-        let anchor = read_anchor(&log)?;
-        let len = fs::metadata(&log)
-            .map_err(|e| OpenError::io("cannot read the audit log", &log, e))?
-            .len();
-        if len < anchor.len {
-            return Err(verify_slot(&log, &anchor, keys).err().unwrap_or(
-                OpenError::AuditCutShort {
-                    anchor: anchor_path(&log),
-                    log,
-                    anchored: anchor.seq,
-                    found: 0,
-                },
-            ));
-        }
-    }
     // A log held by an open that was just dropped is released by its audit
     // worker thread a moment later: wait briefly before starting a new log.
     for attempt in 0..=SLOT_RETRIES {
@@ -268,20 +223,13 @@ pub(crate) fn open_slot(
         }
         for n in &slots {
             let log = slot_path(dir, *n);
-            // Probe the lock first: a log another open holds is not
-            // verified (it grows meanwhile) nor taken.
-            let probe = File::open(&log)
-                .map_err(|e| OpenError::io("cannot open the audit log", &log, e))?;
-            if probe.try_lock().is_err() {
-                continue;
-            }
-            let anchor = read_anchor(&log)?;
-            let records = verify_slot(&log, &anchor, keys)?;
-            drop(probe);
-            match JsonLinesAuditSink::open(&log, keys.chain()?) {
-                Ok(sink) => return Ok(opened(sink, log, records, output)),
+            let placed = place.anchor(&log, &slot_name(*n))?;
+            match open_log(&log, keys, &placed.anchor, accept) {
+                Ok((sink, accepted)) => {
+                    return Ok(opened(sink, log, &placed, accepted, output));
+                }
                 Err(AuditError::Locked { .. }) => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(audit_error(e, &placed.location)),
             }
         }
         if slots.is_empty() {
@@ -298,36 +246,102 @@ pub(crate) fn open_slot(
         });
     }
     let log = slot_path(dir, next);
-    let anchor = anchor_path(&log);
-    let sink = created.track(&[&log, &anchor], || {
-        let sink = JsonLinesAuditSink::open(&log, keys.chain()?)?;
-        write_anchor(&log, &Anchor::genesis())
-            .map_err(|e| OpenError::io("cannot write the audit anchor", &anchor, e))?;
-        Ok(sink)
+    let placed = place.anchor(&log, &slot_name(next))?;
+    let (sink, accepted) = placed.track(created, &[&log], || {
+        open_log(&log, keys, &placed.anchor, accept).map_err(|e| audit_error(e, &placed.location))
     })?;
-    Ok(opened(sink, log, 0, output))
+    Ok(opened(sink, log, &placed, accepted, output))
+}
+
+/// Opens one log against its anchor; with `accept`, a refusal the
+/// operator may override is accepted (and recorded in the log).
+fn open_log(
+    log: &Path,
+    keys: &AuditKeys,
+    anchor: &Anchor,
+    accept: Option<&AdminRequest>,
+) -> Result<(JsonLinesAuditSink, Option<String>), AuditError> {
+    let chain = || {
+        keys.chain()
+            .map_err(|e| AuditError::rejected(e.to_string()))
+    };
+    match (
+        JsonLinesAuditSink::open_anchored(log, chain()?, anchor.clone()),
+        accept,
+    ) {
+        (Err(AuditError::Anchor { source, .. }), Some(by)) if source.is_acceptable() => {
+            let sink = JsonLinesAuditSink::accept_rollback(
+                log,
+                chain()?,
+                anchor.clone(),
+                by.actor(),
+                by.reason(),
+            )?;
+            Ok((sink, Some(source.to_string())))
+        }
+        (other, _) => other.map(|sink| (sink, None)),
+    }
 }
 
 fn opened(
     sink: JsonLinesAuditSink,
     log: PathBuf,
-    records: u64,
+    anchor: &Placed,
+    accepted: Option<String>,
     output: AuditOutput,
 ) -> OpenedAudit {
-    let len = fs::metadata(&log).map_or(0, |m| m.len());
+    let records = sink.head().seq;
+    let sink: Arc<dyn AuditSink> = match output {
+        AuditOutput::Stdout => {
+            let len = fs::metadata(&log).map_or(0, |m| m.len());
+            Arc::new(StdoutCopy {
+                inner: sink,
+                len: Mutex::new(len),
+            })
+        }
+        _ => Arc::new(sink),
+    };
     OpenedAudit {
-        sink: Arc::new(AnchoredSink {
-            inner: sink,
-            stdout: output == AuditOutput::Stdout,
-            len: Mutex::new(len),
-        }),
+        sink,
         log,
         records,
+        anchor: anchor.location.clone(),
+        accepted,
+    }
+}
+
+/// An audit error met opening a log whose anchor is at `anchor`, as an
+/// open error that says what to do.
+pub(crate) fn audit_error(error: AuditError, anchor: &str) -> OpenError {
+    match error {
+        AuditError::Anchor {
+            path,
+            source: AnchorError::RolledBack {
+                anchored, found, ..
+            },
+        } => OpenError::AuditCutShort {
+            log: path,
+            anchor: anchor.to_owned(),
+            anchored: anchored.count,
+            found: found.count,
+        },
+        AuditError::Anchor { path, source } if source.is_acceptable() => OpenError::AuditAnchor {
+            log: path,
+            anchor: anchor.to_owned(),
+            source,
+        },
+        AuditError::Tampered { path, source } => OpenError::AuditTampered { log: path, source },
+        other => OpenError::Audit(other),
     }
 }
 
 fn slot_path(dir: &Path, n: u32) -> PathBuf {
     dir.join(format!("{n}.jsonl"))
+}
+
+/// The name of slot `n`'s anchor where it is not beside its log.
+fn slot_name(n: u32) -> String {
+    format!("audit-{n}")
 }
 
 /// Slot numbers with a log, ascending.
@@ -349,29 +363,6 @@ fn list_slots(dir: &Path) -> Result<Vec<u32>, OpenError> {
     }
     slots.sort_unstable();
     Ok(slots)
-}
-
-/// Verifies a log against its anchor without changing it; returns its
-/// record count. A torn last line (a crash mid-append) is ignored here and
-/// cut by the sink.
-fn verify_slot(log: &Path, anchor: &Anchor, keys: &AuditKeys) -> Result<u64, OpenError> {
-    let bytes = fs::read(log).map_err(|e| OpenError::io("cannot read the audit log", log, e))?;
-    let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    match verify_audit_bytes(&bytes[..keep], &keys.chain()?, Some(&anchor.head())) {
-        Ok(head) => Ok(head.seq),
-        Err(e) => match e.problem {
-            VerifyProblem::Truncated { expected, found } => Err(OpenError::AuditCutShort {
-                log: log.to_owned(),
-                anchor: anchor_path(log),
-                anchored: expected,
-                found,
-            }),
-            _ => Err(OpenError::AuditTampered {
-                log: log.to_owned(),
-                source: e,
-            }),
-        },
-    }
 }
 
 /// The records of the log at `log`, oldest first (a torn last line is
@@ -405,31 +396,37 @@ pub(crate) fn records(log: &Path) -> Result<Vec<AuditRecord>, OpenError> {
     Ok(out)
 }
 
-/// Every audit log in `dir`, verified against its anchor. For operators'
-/// `audit verify`.
-pub(crate) fn verify_all(dir: &Path, keys: &AuditKeys) -> Result<Vec<(PathBuf, u64)>, OpenError> {
+/// Every audit log in `dir`, verified against its anchor in `place`
+/// without changing anything (logs other opens hold included). For
+/// operators' `audit verify`.
+pub(crate) fn verify_all(
+    dir: &Path,
+    keys: &AuditKeys,
+    place: &Place,
+) -> Result<Vec<(PathBuf, u64)>, OpenError> {
     let mut out = Vec::new();
     for n in list_slots(dir)? {
         let log = slot_path(dir, n);
-        let anchor = read_anchor(&log)?;
-        out.push((log.clone(), verify_slot(&log, &anchor, keys)?));
+        let placed = place.anchor(&log, &slot_name(n))?;
+        let head = JsonLinesAuditSink::verify_anchored(&log, &keys.chain()?, &placed.anchor)
+            .map_err(|e| audit_error(e, &placed.location))?;
+        out.push((log, head.seq));
     }
     Ok(out)
 }
 
-/// The JSON-lines sink, its anchor rewritten after every record, and each
-/// line copied to standard output when asked.
-pub(crate) struct AnchoredSink {
+/// The JSON-lines sink, each line also copied to standard output (for a
+/// pod's log collector).
+struct StdoutCopy {
     inner: JsonLinesAuditSink,
-    stdout: bool,
-    /// The log's length after the last record.
+    /// The log's length after the last record copied.
     len: Mutex<u64>,
 }
 
-impl AuditSink for AnchoredSink {
+impl AuditSink for StdoutCopy {
     fn record(&self, record: AuditRecord) -> Result<(), AuditError> {
         let mut len = self.len.lock().unwrap_or_else(|p| p.into_inner());
-        self.inner.record(record)?;
+        let recorded = self.inner.record(record);
         let path = self.inner.path();
         let io = |context: &'static str| {
             move |source| AuditError::Io {
@@ -438,41 +435,29 @@ impl AuditSink for AnchoredSink {
                 source,
             }
         };
+        // Copy what reached the log, even when the anchor update after it
+        // failed: the line is in the log.
         let new_len = fs::metadata(path).map_err(io("cannot stat the log"))?.len();
-        if self.stdout {
+        if new_len > *len {
             let mut line = Vec::new();
             let mut file = File::open(path).map_err(io("cannot reread the record"))?;
             file.seek(SeekFrom::Start(*len))
-                .and_then(|_| {
-                    file.take(new_len.saturating_sub(*len))
-                        .read_to_end(&mut line)
-                })
+                .and_then(|_| file.take(new_len - *len).read_to_end(&mut line))
                 .map_err(io("cannot reread the record"))?;
             let mut out = std::io::stdout().lock();
             out.write_all(&line)
                 .and_then(|()| out.flush())
                 .map_err(io("cannot copy the record to standard output"))?;
         }
-        let head = self.inner.head();
-        write_anchor(
-            path,
-            &Anchor {
-                seq: head.seq,
-                mac: head.mac,
-                len: new_len,
-            },
-        )
-        .map_err(io("cannot write the anchor"))?;
         *len = new_len;
-        Ok(())
+        recorded
     }
 }
 
-impl std::fmt::Debug for AnchoredSink {
+impl std::fmt::Debug for StdoutCopy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AnchoredSink")
+        f.debug_struct("StdoutCopy")
             .field("log", &self.inner.path())
-            .field("stdout", &self.stdout)
             .finish_non_exhaustive()
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use tyrum_secrets_core::{
-    AuditError, CatalogError, PolicyError, PreloadError, ProviderError, VerifyError,
+    AnchorError, AuditError, CatalogError, PolicyError, PreloadError, ProviderError, VerifyError,
     audit::KeyError,
 };
 
@@ -129,6 +129,21 @@ pub enum OpenError {
         /// The profile of the config.
         profile: Profile,
     },
+    /// The file store's anchor refuses it: the store was cut short or
+    /// rolled back to an older copy, replaced, or its anchor is missing or
+    /// damaged.
+    #[error(
+        "the file store {store} is refused by its anchor ({anchor}): {source} (for Secrets::open: OpenOptions::accept_rollback)"
+    )]
+    StoreAnchor {
+        /// The store file.
+        store: PathBuf,
+        /// Where its anchor is.
+        anchor: String,
+        /// What the anchor found.
+        #[source]
+        source: AnchorError,
+    },
     /// The file store failed otherwise.
     #[cfg(feature = "file")]
     #[error(transparent)]
@@ -141,6 +156,51 @@ pub enum OpenError {
     #[cfg(feature = "env")]
     #[error(transparent)]
     Env(#[from] tyrum_secrets_env::EnvError),
+    /// OpenBao cannot be used (cluster): the address, the CA file or a
+    /// path is wrong, the login was refused, a token or secret id file
+    /// cannot be read, or TLS failed.
+    #[cfg(feature = "vault")]
+    #[error("OpenBao at {address} cannot be used with {auth}: {source}")]
+    Vault {
+        /// The server address.
+        address: String,
+        /// How this process authenticates, or the setting at fault (never
+        /// a credential).
+        auth: String,
+        /// What failed.
+        #[source]
+        source: Box<tyrum_secrets_vault::VaultError>,
+    },
+    /// OpenBao refused or failed the first read of the shared catalog
+    /// (cluster): a rejected token, a policy that does not allow reading
+    /// the catalog, or a server that does not answer.
+    #[cfg(feature = "vault")]
+    #[error("OpenBao at {address} cannot list the shared catalog {catalog} with {auth}: {source}")]
+    VaultCatalog {
+        /// The server address.
+        address: String,
+        /// The catalog's mount and path.
+        catalog: String,
+        /// How this process authenticates (never a credential).
+        auth: String,
+        /// What failed; a rejected token or a denial is
+        /// `CatalogError::Provider(ProviderError::PermissionDenied)`.
+        #[source]
+        source: Box<CatalogError>,
+    },
+    /// The secret variables cannot be removed from the environment (the
+    /// process already runs other threads, or their number is unknown).
+    #[cfg(feature = "env")]
+    #[error(
+        "cannot remove the pod's secret variables from the environment, so every child process would inherit them: {source}. Open before any other thread starts (at the top of main), or set {key} to keep them knowingly"
+    )]
+    EnvRemoval {
+        /// The opt-out setting (and its variable).
+        key: String,
+        /// Why removal is impossible.
+        #[source]
+        source: tyrum_secrets_env::EnvError,
+    },
     /// The mounted Secret volume cannot be used.
     #[cfg(feature = "env")]
     #[error("mounted Secret volume {path} (kubernetes.mounted_dir): {source}")]
@@ -154,17 +214,32 @@ pub enum OpenError {
     /// An audit log was cut short or rolled back: it has fewer records than
     /// its anchor says were written.
     #[error(
-        "audit log {log} ends at record {found} but its anchor says record {anchored} was written: it was cut short or rolled back. Restore it from a backup; do not delete it or its anchor {anchor}"
+        "audit log {log} ends at record {found} but its anchor ({anchor}) says record {anchored} was written: it was cut short or rolled back. Restore the newest copy, and do not delete the log or its anchor; if this older log is the state you want, accept it knowingly with OpenOptions::accept_rollback (audited)"
     )]
     AuditCutShort {
         /// The log.
         log: PathBuf,
-        /// Its anchor file.
-        anchor: PathBuf,
+        /// Where its anchor is (a file, a keychain entry).
+        anchor: String,
         /// The last record the anchor vouches for.
         anchored: u64,
         /// The last record in the log.
         found: u64,
+    },
+    /// An audit log's anchor refuses it otherwise: the log was replaced by
+    /// another one, has records but no anchor, or the anchor is damaged or
+    /// belongs to another log.
+    #[error(
+        "audit log {log} is refused by its anchor ({anchor}): {source} (for Secrets::open: OpenOptions::accept_rollback)"
+    )]
+    AuditAnchor {
+        /// The log.
+        log: PathBuf,
+        /// Where its anchor is.
+        anchor: String,
+        /// What the anchor found.
+        #[source]
+        source: AnchorError,
     },
     /// An audit log does not verify (edited, forged, or another key).
     #[error(

@@ -1,7 +1,10 @@
 //! `Secrets::open`: everything a profile needs, built in one call.
 
+mod anchors;
 mod audit;
 mod backend;
+#[cfg(feature = "vault")]
+mod cluster;
 mod error;
 mod keyfile;
 mod operator;
@@ -16,16 +19,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tyrum_secrets_core::{
-    ApprovalVerifier, AuditRecord, AuditSink, Catalog, CatalogStore, JsonFileCatalogStore, Policy,
-    ProviderId, Purpose, Redactor, Requester, Resolver, RulePolicy, SecretAdmin, SecretBytes,
-    SecretProvider, SecretString,
+    AdminRequest, ApprovalVerifier, AuditRecord, AuditSink, Catalog, CatalogStore,
+    JsonFileCatalogStore, Policy, ProviderId, Purpose, Redactor, Requester, Resolver, RulePolicy,
+    SecretAdmin, SecretBytes, SecretProvider, SecretString,
 };
 
 pub use error::OpenError;
 pub use operator::AuditEntry;
 #[cfg(feature = "file")]
 pub use rekey::RekeyReport;
-pub use report::{Creation, OpenReport};
+pub use report::{Creation, OpenReport, Recovery};
 
 use crate::{Config, Profile};
 use state::Created;
@@ -64,6 +67,7 @@ pub struct Secrets {
     redactor: Redactor,
     audit_dir: PathBuf,
     audit_keys: audit::AuditKeys,
+    audit_anchors: anchors::Place,
     report: OpenReport,
 }
 
@@ -102,6 +106,7 @@ pub struct OpenOptions {
     audit_layer: Option<Arc<AuditLayer>>,
     must_exist: bool,
     insecure_kdf: bool,
+    accept_rollback: Option<AdminRequest>,
 }
 
 impl OpenOptions {
@@ -165,6 +170,23 @@ impl OpenOptions {
         self
     }
 
+    /// Accepts, knowingly and on record, the state as it is where an
+    /// anchor refuses it: an audit log or the file store cut short or
+    /// rolled back to an older copy (a backup restored on purpose), one
+    /// whose anchor is missing or damaged, or one replaced by another copy.
+    /// Each acceptance is an audit record naming `by` (who and why) and
+    /// what the anchor said, written before anything else changes; then the
+    /// anchor is moved to the state found. Listed in
+    /// [`OpenReport::recovered`].
+    ///
+    /// Only what the anchors claim is overridden: a log or store that does
+    /// not verify (edited, spliced, another key) is still refused. Without
+    /// a refusal, this opens as usual and records nothing extra.
+    pub fn accept_rollback(mut self, by: AdminRequest) -> Self {
+        self.accept_rollback = Some(by);
+        self
+    }
+
     /// Creates a new file store with cheap Argon2id parameters. Only for
     /// tests, examples and benchmarks; never for real secrets.
     pub fn dangerous_insecure_kdf_for_tests(mut self) -> Self {
@@ -183,6 +205,7 @@ impl fmt::Debug for OpenOptions {
             .field("audit_layer", &self.audit_layer.is_some())
             .field("must_exist", &self.must_exist)
             .field("insecure_kdf", &self.insecure_kdf)
+            .field("accept_rollback", &self.accept_rollback)
             .finish()
     }
 }
@@ -204,7 +227,11 @@ impl Secrets {
     /// record) and lists it in [`report`](Self::report). A later run checks
     /// the state record: another profile or another store is refused rather
     /// than shadowing the old state with a new empty one. A wrong passphrase
-    /// is refused. An audit log shorter than its anchor is refused.
+    /// is refused. An audit log or a file store behind its anchor (cut
+    /// short, or rolled back to an older copy) is refused, unless the
+    /// options [accept it](OpenOptions::accept_rollback). A file store in
+    /// format 1 is rewritten in format 2 and anchored, once, after
+    /// everything else was checked ([`Recovery::StoreUpgraded`]).
     ///
     /// Opening the same state directory twice, in one process or in
     /// several, is safe: opens take turns on `open.lock`, and each open
@@ -212,7 +239,10 @@ impl Secrets {
     ///
     /// # Errors
     /// [`OpenError`], naming what to fix. A failed open changes no file:
-    /// whatever it created is removed.
+    /// whatever it created is removed. (Two repairs are not undone: an
+    /// anchor one record behind its log or store after a crash is moved up,
+    /// and a record torn by a crash is cut; neither changes what the file
+    /// holds.)
     pub fn open_with(config: &Config, options: OpenOptions) -> Result<Secrets, OpenError> {
         let (profile, profile_reason) = match config.profile {
             Some(profile) => (
@@ -248,19 +278,11 @@ impl Secrets {
         let policy = policy(config, &options)?;
 
         let mut created = Created::default();
-        let opened = open_state(config, &options, profile, &inspected, policy, &mut created);
-        match opened {
-            Ok(mut secrets) => {
-                secrets.report.profile_reason = profile_reason;
-                let store = crate::config::load::resolve(&state_dir, &config.file.path);
-                secrets.report.created = report::creations(&created, &state_dir, &store);
-                Ok(secrets)
-            }
-            Err(e) => {
-                created.remove_all();
-                Err(e)
-            }
-        }
+        let mut secrets = open_state(config, &options, profile, &inspected, policy, &mut created)?;
+        secrets.report.profile_reason = profile_reason;
+        let store = crate::config::load::resolve(&state_dir, &config.file.path);
+        secrets.report.created = report::creations(&created, &state_dir, &store);
+        Ok(secrets)
     }
 
     /// The profile that was opened.
@@ -298,10 +320,11 @@ impl Secrets {
     /// and the chain key; returns each log with its record count.
     ///
     /// # Errors
-    /// [`OpenError::AuditCutShort`], [`OpenError::AuditTampered`], or an
-    /// I/O error, for the first log that fails.
+    /// [`OpenError::AuditCutShort`], [`OpenError::AuditAnchor`],
+    /// [`OpenError::AuditTampered`], or an I/O error, for the first log that
+    /// fails.
     pub fn verify_audit(&self) -> Result<Vec<(PathBuf, u64)>, OpenError> {
-        audit::verify_all(&self.audit_dir, &self.audit_keys)
+        audit::verify_all(&self.audit_dir, &self.audit_keys, &self.audit_anchors)
     }
 
     /// The records of every audit log (verified first) whose value
@@ -342,7 +365,7 @@ fn built(profile: Profile) -> bool {
         Profile::SingleHost => cfg!(feature = "file"),
         Profile::Desktop => cfg!(feature = "keychain"),
         Profile::Kubernetes => cfg!(feature = "env"),
-        Profile::Cluster => false,
+        Profile::Cluster => cfg!(feature = "vault"),
     }
 }
 
@@ -393,6 +416,9 @@ fn values_of(config: &Config, profile: Profile) -> String {
         Profile::SingleHost => backend::single_host_values(config),
         Profile::Desktop => backend::desktop_values(config),
         Profile::Kubernetes => backend::KUBERNETES_VALUES.to_owned(),
+        #[cfg(feature = "vault")]
+        Profile::Cluster => cluster::values(config),
+        #[cfg(not(feature = "vault"))]
         Profile::Cluster => "OpenBao".to_owned(),
     }
 }
@@ -414,7 +440,10 @@ fn policy(config: &Config, options: &OpenOptions) -> Result<Arc<dyn Policy>, Ope
 }
 
 /// The writing part of an open, under the open lock. Everything it
-/// creates is in `created`, which the caller removes on error.
+/// creates is in `created`; if it fails, that is removed again while the
+/// lock is still held, so no other open sees a half-made state or has it
+/// removed from under it. `open.lock` itself stays unless this open made
+/// the state directory (see [`state::OpenLock::acquire`]).
 fn open_state(
     config: &Config,
     options: &OpenOptions,
@@ -424,10 +453,33 @@ fn open_state(
     created: &mut Created,
 ) -> Result<Secrets, OpenError> {
     let dir = &inspected.dir;
-    if inspected.missing {
-        state::create_dir(dir, created)?;
+    let locked = state::create_dir_if(inspected.missing, dir, created)
+        .and_then(|()| state::OpenLock::acquire(dir, created));
+    let lock = match locked {
+        Ok(lock) => lock,
+        Err(e) => {
+            created.remove_all();
+            return Err(e);
+        }
+    };
+    let opened = open_locked(config, options, profile, inspected, policy, created);
+    if opened.is_err() {
+        created.remove_all();
     }
-    let _lock = state::OpenLock::acquire(dir, created)?;
+    drop(lock);
+    opened
+}
+
+/// [`open_state`] once the open lock is held.
+fn open_locked(
+    config: &Config,
+    options: &OpenOptions,
+    profile: Profile,
+    inspected: &state::Inspected,
+    policy: Arc<dyn Policy>,
+    created: &mut Created,
+) -> Result<Secrets, OpenError> {
+    let dir = &inspected.dir;
     // Another process may have finished a first open while this one waited.
     let record = match &inspected.record {
         Some(record) => Some(record.clone()),
@@ -441,30 +493,82 @@ fn open_state(
     };
     let existing = record.is_some();
     let catalog_path = dir.join(CATALOG_NAME);
-    if existing && !catalog_path.exists() {
+    // The cluster's catalog is shared, in OpenBao; the others' is here.
+    let local_catalog = profile != Profile::Cluster;
+    if local_catalog && existing && !catalog_path.exists() {
         return Err(OpenError::StateIncomplete {
             what: "the catalog",
             path: catalog_path,
         });
     }
+    // Names this state's anchors outside the directory; records written
+    // before anchors were have none.
+    let state_id = match &record {
+        Some(record) => record.id.clone(),
+        None => Some(state::new_state_id()?),
+    };
 
-    let mut backend = open_backend(config, options, profile, dir, existing, created)?;
+    let (mut backend, pending) = open_backend(
+        config,
+        options,
+        profile,
+        dir,
+        existing,
+        state_id.as_deref(),
+        created,
+    )?;
+    let (keys, made_keys) = audit::load_keys(&backend.keys_home(config, dir, profile), !existing)?;
+
+    let store: Arc<dyn CatalogStore> = match backend.catalog.take() {
+        Some(store) => store,
+        None => {
+            let catalog_lock = dir.join(format!("{CATALOG_NAME}.lock"));
+            let store = created.track(&[&catalog_path, &catalog_lock], || {
+                Ok(JsonFileCatalogStore::open(&catalog_path)?)
+            })?;
+            Arc::new(store)
+        }
+    };
+
+    let audit_dir = crate::config::load::resolve(dir, &config.audit.dir);
+    let audit_anchors = anchors::Place::new(
+        audit_anchor_place(config, profile),
+        config.anchor_dir.as_deref(),
+        state_id.as_deref(),
+        || match &backend.keychain {
+            Some((provider, what)) => Ok((Arc::clone(provider), what.clone())),
+            None => backend::keychain_provider(config),
+        },
+    )?;
+    let opened = audit::open_slot(
+        &audit_dir,
+        &keys,
+        &audit_anchors,
+        config.audit.output,
+        options.accept_rollback.as_ref(),
+        created,
+    )?;
+    let mut recovered = Vec::new();
+    if let Some(refusal) = opened.accepted.clone() {
+        recovered.push(Recovery::AuditLogAccepted {
+            log: opened.log.clone(),
+            refusal,
+        });
+    }
+    // Everything is checked: make the store change that waited.
+    if let Some(pending) = pending {
+        let (provider, recovery) = finish_store(pending, opened.sink.as_ref(), config)?;
+        backend.providers[0].1 = Arc::clone(&provider);
+        if let Some((keys_provider, _)) = &mut backend.keys_provider {
+            *keys_provider = provider;
+        }
+        recovered.push(recovery);
+    }
     if let Some(layer) = &options.provider_layer {
         for (id, provider) in &mut backend.providers {
             *provider = layer(id, Arc::clone(provider));
         }
     }
-    let keys_home = backend.keys_home(config, dir, profile);
-    let (keys, _made) = audit::load_keys(&keys_home, !existing, created)?;
-
-    let catalog_lock = dir.join(format!("{CATALOG_NAME}.lock"));
-    let store = created.track(&[&catalog_path, &catalog_lock], || {
-        Ok(JsonFileCatalogStore::open(&catalog_path)?)
-    })?;
-    let store: Arc<dyn CatalogStore> = Arc::new(store);
-
-    let audit_dir = crate::config::load::resolve(dir, &config.audit.dir);
-    let opened = audit::open_slot(&audit_dir, &keys, config.audit.output, created)?;
 
     let redactor = Redactor::with_min_value_len(config.redaction.min_value_len);
     let mut catalog = Catalog::new(Arc::clone(&store));
@@ -472,7 +576,7 @@ fn open_state(
         catalog = catalog.with_shared_provider(id.clone(), Arc::clone(provider));
     }
     let catalog = Arc::new(catalog);
-    let mut sink: Arc<dyn AuditSink> = opened.sink.clone();
+    let mut sink: Arc<dyn AuditSink> = Arc::clone(&opened.sink);
     if let Some(layer) = &options.audit_layer {
         sink = layer(sink);
     }
@@ -496,8 +600,14 @@ fn open_state(
         &Purpose::new("pre-load the redactor at open").map_err(internal)?,
     )?;
 
+    // Last, so that a failed open wrote no keys: new audit keys, then the
+    // state record.
+    if made_keys {
+        audit::persist_keys(&backend.keys_home(config, dir, profile), &keys, created)?;
+    }
     if !existing {
-        let record = state::StateRecord::new(profile.as_str(), backend.values.clone());
+        let id = state_id.clone().unwrap_or_default();
+        let record = state::StateRecord::new(profile.as_str(), backend.values.clone(), id);
         state::write_record(dir, &record, created)?;
     }
     Ok(Secrets {
@@ -506,6 +616,7 @@ fn open_state(
         admin,
         redactor,
         audit_keys: keys,
+        audit_anchors,
         report: OpenReport {
             profile,
             profile_reason: String::new(),
@@ -513,6 +624,9 @@ fn open_state(
             created: Vec::new(),
             audit_log: opened.log,
             audit_records_before: opened.records,
+            audit_anchor: opened.anchor,
+            store_anchor: backend.store_anchor,
+            recovered,
             preload: preloaded,
             notes: backend.notes,
         },
@@ -520,23 +634,66 @@ fn open_state(
     })
 }
 
+/// Where the audit logs' anchors are kept: as configured, else in the
+/// keychain on the desktop and in files elsewhere.
+fn audit_anchor_place(config: &Config, profile: Profile) -> crate::config::AnchorPlace {
+    use crate::config::AnchorPlace;
+    config.audit.anchor.unwrap_or(match profile {
+        Profile::Desktop => AnchorPlace::Keychain,
+        _ => AnchorPlace::File,
+    })
+}
+
+#[cfg(feature = "file")]
+fn finish_store(
+    pending: backend::PendingStore,
+    audit: &dyn AuditSink,
+    config: &Config,
+) -> Result<(Arc<dyn SecretProvider>, Recovery), OpenError> {
+    pending.finish(audit, config)
+}
+
+/// Nothing waits without a file store.
+#[cfg(not(feature = "file"))]
+fn finish_store(
+    pending: std::convert::Infallible,
+    _audit: &dyn AuditSink,
+    _config: &Config,
+) -> Result<(Arc<dyn SecretProvider>, Recovery), OpenError> {
+    match pending {}
+}
+
+#[cfg(feature = "file")]
+type Pending = backend::PendingStore;
+#[cfg(not(feature = "file"))]
+type Pending = std::convert::Infallible;
+
 fn open_backend(
     config: &Config,
     options: &OpenOptions,
     profile: Profile,
     dir: &Path,
     existing: bool,
+    state_id: Option<&str>,
     created: &mut Created,
-) -> Result<backend::Backend, OpenError> {
+) -> Result<(backend::Backend, Option<Pending>), OpenError> {
     let missing = |feature| OpenError::FeatureMissing { profile, feature };
-    let _ = (config, options, existing, &created, dir);
+    let _ = (config, options, existing, &created, dir, state_id);
     match profile {
         #[cfg(feature = "file")]
-        Profile::SingleHost => backend::single_host(config, options, dir, existing, created),
+        Profile::SingleHost => {
+            backend::single_host(config, options, dir, existing, state_id, created)
+        }
         #[cfg(feature = "keychain")]
-        Profile::Desktop => backend::desktop(config),
+        Profile::Desktop => Ok((backend::desktop(config)?, None)),
         #[cfg(feature = "env")]
-        Profile::Kubernetes => backend::kubernetes(config),
+        Profile::Kubernetes => Ok((backend::kubernetes(config)?, None)),
+        #[cfg(feature = "vault")]
+        Profile::Cluster => Ok((cluster::open(config)?, None)),
+        #[allow(
+            unreachable_patterns,
+            reason = "reached only in builds without some backend feature"
+        )]
         other => Err(missing(other.feature())),
     }
 }

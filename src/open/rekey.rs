@@ -66,18 +66,15 @@ impl super::Secrets {
             });
         }
         let mut created = Created::default();
-        let (source, source_desc) =
-            backend::store_key(config, options, &store, true, &mut created)?;
-        let file_options = backend::file_options(config, options)?;
-        let wrong_key = |e: FileError| match e {
-            FileError::Decrypt { .. } => OpenError::WrongKey {
-                store: store.clone(),
-                source_desc: source_desc.clone(),
-            },
-            other => OpenError::Store(other),
+        let (secret, source_desc) =
+            backend::store_secret(config, options, &store, true, &mut created)?;
+        let placed = backend::store_anchor(config, record.id.as_deref(), &store, None)?;
+        let anchored = backend::store_options(config, options)?.anchor(placed.anchor.clone());
+        let failed = |e: FileError| {
+            backend::store_error(e, &store, &placed.location, &secret, &source_desc, config)
         };
         let mut provider =
-            FileProvider::open_with(&store, source, file_options).map_err(wrong_key)?;
+            FileProvider::open_with(&store, secret.source(), anchored).map_err(failed)?;
         if reseal {
             provider.rotate_data_key()?;
         }

@@ -24,10 +24,66 @@ pub struct OpenReport {
     pub audit_log: PathBuf,
     /// Records that log held when it was opened.
     pub audit_records_before: u64,
+    /// Where that log's anchor is (a file, a keychain entry).
+    pub audit_anchor: String,
+    /// Where the file store's anchor is (single host).
+    pub store_anchor: Option<String>,
+    /// What this open repaired or accepted: a store upgraded to format 2,
+    /// a rollback accepted with [`OpenOptions::accept_rollback`](crate::OpenOptions::accept_rollback).
+    pub recovered: Vec<Recovery>,
     /// What the redactor was pre-loaded with, and what it could not take.
     pub preload: PreloadReport,
     /// Warnings for the operator (a keychain that forgets at reboot).
     pub notes: Vec<String>,
+}
+
+/// A change an open made to existing state, beyond its audit records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Recovery {
+    /// The file store was in format 1 (no chain for an anchor to check): it
+    /// was rewritten in format 2, atomically, and its anchor started. Done
+    /// once, after the rest of the open was checked; values and versions
+    /// are unchanged.
+    StoreUpgraded(PathBuf),
+    /// The file store's anchor refused it, and the operator accepted it as
+    /// it is (recorded in the audit log first).
+    StoreAccepted {
+        /// The store.
+        store: PathBuf,
+        /// What the anchor said.
+        refusal: String,
+    },
+    /// An audit log's anchor refused it, and the operator accepted it as it
+    /// is (recorded in that log).
+    AuditLogAccepted {
+        /// The log.
+        log: PathBuf,
+        /// What the anchor said.
+        refusal: String,
+    },
+}
+
+impl fmt::Display for Recovery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Recovery::StoreUpgraded(store) => write!(
+                f,
+                "upgraded the file store {} to format 2 and anchored it",
+                store.display()
+            ),
+            Recovery::StoreAccepted { store, refusal } => write!(
+                f,
+                "accepted the file store {} as it is (on record in the audit log); its anchor said: {refusal}",
+                store.display()
+            ),
+            Recovery::AuditLogAccepted { log, refusal } => write!(
+                f,
+                "accepted the audit log {} as it is (on record in the log); its anchor said: {refusal}",
+                log.display()
+            ),
+        }
+    }
 }
 
 /// Something a first open created.
@@ -78,7 +134,7 @@ pub(super) fn creations(created: &Created, state_dir: &Path, store: &Path) -> Ve
             .unwrap_or_default();
         let creation = if path.is_dir() {
             Creation::Directory(path.to_owned())
-        } else if name == LOCK_NAME || extension == "lock" || extension == "head" {
+        } else if name == LOCK_NAME || extension == "lock" || extension == "anchor" {
             continue;
         } else if name == RECORD_NAME {
             Creation::StateRecord(path.to_owned())
@@ -104,12 +160,19 @@ impl fmt::Display for OpenReport {
         for creation in &self.created {
             writeln!(f, "created {creation}")?;
         }
+        for recovery in &self.recovered {
+            writeln!(f, "{recovery}")?;
+        }
         writeln!(
             f,
-            "audit log {} ({} records before this open)",
+            "audit log {} ({} records before this open), anchored in {}",
             self.audit_log.display(),
-            self.audit_records_before
+            self.audit_records_before,
+            self.audit_anchor
         )?;
+        if let Some(anchor) = &self.store_anchor {
+            writeln!(f, "file store anchored in {anchor}")?;
+        }
         writeln!(
             f,
             "redactor pre-loaded with {} values of {} handles",

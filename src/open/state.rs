@@ -8,9 +8,11 @@ use std::io::{ErrorKind, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
-use tyrum_secrets_core::Timestamp;
 use tyrum_secrets_core::durable::{open_private, sync_parent_dir};
+use tyrum_secrets_core::{Locator, SecretProvider, Timestamp, Version, VersionSelector};
 
 use super::OpenError;
 
@@ -21,6 +23,9 @@ pub(crate) const LOCK_NAME: &str = "open.lock";
 const RECORD_FORMAT: &str = "tyrum-secrets-state";
 /// How long an open waits for another open of the same directory.
 const LOCK_WAIT: Duration = Duration::from_secs(120);
+/// How many versions before its newest a failed open destroys of a
+/// provider entry it created (an anchor advanced a few times).
+const ENTRY_VERSIONS: u64 = 16;
 
 /// What a state directory was made for. Holds no secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,18 +40,33 @@ pub(crate) struct StateRecord {
     pub(crate) values: String,
     /// When the directory was created.
     pub(crate) created_at: Timestamp,
+    /// A random id of this state, naming its anchors where they live
+    /// outside the directory (a keychain shared by several state
+    /// directories). Absent in records written before anchors were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
 }
 
 impl StateRecord {
-    pub(crate) fn new(profile: &str, values: String) -> Self {
+    pub(crate) fn new(profile: &str, values: String, id: String) -> Self {
         Self {
             format: RECORD_FORMAT.to_owned(),
             version: 1,
             profile: profile.to_owned(),
             values,
             created_at: Timestamp::now(),
+            id: Some(id),
         }
     }
+}
+
+/// A new random state id: 16 lower-case hex digits.
+pub(crate) fn new_state_id() -> Result<String, OpenError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| OpenError::AuditKeys {
+        reason: format!("the OS random number generator failed: {e}"),
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A state directory checked without writing anything.
@@ -138,10 +158,12 @@ fn parse_record(path: &Path, bytes: &[u8]) -> Result<StateRecord, OpenError> {
     Ok(record)
 }
 
-/// Files and directories an open created, removed again if it fails.
+/// Files and directories an open created, removed again if it fails; and
+/// the provider entries it created (anchors kept in a keychain).
 #[derive(Debug, Default)]
 pub(crate) struct Created {
     paths: Vec<(PathBuf, bool)>,
+    entries: Vec<(Arc<dyn SecretProvider>, Locator)>,
 }
 
 impl Created {
@@ -162,6 +184,27 @@ impl Created {
         result
     }
 
+    /// [`track`](Self::track), also remembering the provider entry `entry`
+    /// if there was none before `step` and there is one after.
+    pub(crate) fn track_with<T>(
+        &mut self,
+        paths: &[&Path],
+        entry: Option<(&Arc<dyn SecretProvider>, &Locator)>,
+        step: impl FnOnce() -> Result<T, OpenError>,
+    ) -> Result<T, OpenError> {
+        let present = |(provider, locator): (&Arc<dyn SecretProvider>, &Locator)| {
+            provider.read(locator, VersionSelector::Latest).is_ok()
+        };
+        let before = entry.map(present);
+        let result = self.track(paths, step);
+        if let (Some(entry), Some(false)) = (entry, before)
+            && present(entry)
+        {
+            self.entries.push((Arc::clone(entry.0), entry.1.clone()));
+        }
+        result
+    }
+
     /// The created paths, in creation order.
     pub(crate) fn paths(&self) -> impl Iterator<Item = &Path> {
         self.paths.iter().map(|(p, _)| p.as_path())
@@ -170,6 +213,17 @@ impl Created {
     /// Removes everything created, newest first. Best effort: an open that
     /// failed reports its own error, not this one's.
     pub(crate) fn remove_all(&mut self) {
+        while let Some((provider, locator)) = self.entries.pop() {
+            if let Ok(latest) = provider.read(&locator, VersionSelector::Latest) {
+                // An anchor keeps its last one or two versions.
+                let newest = latest.version.get();
+                for n in (newest.saturating_sub(ENTRY_VERSIONS)..=newest).rev() {
+                    if let Some(version) = Version::new(n) {
+                        let _ = provider.destroy(&locator, version);
+                    }
+                }
+            }
+        }
         while let Some((path, is_dir)) = self.paths.pop() {
             let _ = if is_dir {
                 fs::remove_dir(&path)
@@ -182,6 +236,18 @@ impl Created {
 
 fn exists(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()
+}
+
+/// [`create_dir`] when `missing`.
+pub(crate) fn create_dir_if(
+    missing: bool,
+    dir: &Path,
+    created: &mut Created,
+) -> Result<(), OpenError> {
+    if missing {
+        create_dir(dir, created)?;
+    }
+    Ok(())
 }
 
 /// Creates the directory (and missing parents) with mode 0700.
@@ -222,32 +288,67 @@ pub(crate) struct OpenLock {
 }
 
 impl OpenLock {
+    /// Locks `dir/open.lock`, creating it (and `dir`) if missing.
+    ///
+    /// The lock file stays when an open fails, unless that open made the
+    /// state directory itself: then it removes both while it still holds
+    /// the lock (a failed open leaves nothing behind). So an open that got
+    /// the lock checks that `open.lock` is still the file it locked; if it
+    /// was removed meanwhile, it makes the directory and the file again
+    /// and locks those, so two opens never hold different lock files of
+    /// one state directory.
     pub(crate) fn acquire(dir: &Path, created: &mut Created) -> Result<Self, OpenError> {
         let path = dir.join(LOCK_NAME);
-        let file = created.track(&[&path], || {
-            open_private(&path, false)
-                .map_err(|e| OpenError::io("cannot open the open lock", &path, e))
-        })?;
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(2);
         loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(Self { _file: file }),
-                Err(fs::TryLockError::WouldBlock) => {}
-                Err(fs::TryLockError::Error(e)) => {
-                    return Err(OpenError::io("cannot lock", &path, e));
+            let file = open_private(&path, false)
+                .map_err(|e| OpenError::io("cannot open the open lock", &path, e))?;
+            let start = Instant::now();
+            let mut pause = Duration::from_millis(2);
+            loop {
+                match file.try_lock() {
+                    Ok(()) => break,
+                    Err(fs::TryLockError::WouldBlock) => {}
+                    Err(fs::TryLockError::Error(e)) => {
+                        return Err(OpenError::io("cannot lock", &path, e));
+                    }
                 }
+                if start.elapsed() >= LOCK_WAIT {
+                    return Err(OpenError::Busy {
+                        path: dir.to_owned(),
+                        waited_secs: LOCK_WAIT.as_secs(),
+                    });
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
             }
-            if start.elapsed() >= LOCK_WAIT {
-                return Err(OpenError::Busy {
-                    path: dir.to_owned(),
-                    waited_secs: LOCK_WAIT.as_secs(),
-                });
+            if still_named(&file, &path) {
+                // An open that made the directory also removes its lock
+                // file when it fails.
+                if created.paths().any(|p| p == dir) {
+                    created.paths.push((path, false));
+                }
+                return Ok(Self { _file: file });
             }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(50));
+            drop(file);
+            create_dir(dir, created)?;
         }
     }
+}
+
+/// Whether `path` still names the open file `file`.
+#[cfg(unix)]
+fn still_named(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+/// Without inode numbers, only that the path still exists.
+#[cfg(not(unix))]
+fn still_named(_file: &File, path: &Path) -> bool {
+    path.exists()
 }
 
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename,

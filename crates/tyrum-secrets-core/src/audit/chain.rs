@@ -26,7 +26,9 @@ pub use verify::{VerifyError, VerifyProblem, verify_audit_bytes, verify_audit_lo
 use super::fingerprint::{KeyError, check_len, new_mac, random_key};
 use super::{AuditError, AuditRecord, AuditSink, hex, unhex};
 use crate::SecretBytes;
-use crate::anchor::{Anchor, AnchorError, AnchorHead, AnchorKey, AnchorSeal, ChainWatch, Standing};
+use crate::anchor::{
+    Anchor, AnchorError, AnchorHead, AnchorKey, AnchorSeal, ChainWatch, SealedAnchor, Standing,
+};
 use crate::durable::{open_regular, sync_parent_dir};
 use crate::request::{Purpose, Requester};
 
@@ -293,18 +295,7 @@ impl JsonLinesAuditSink {
             None => None,
             Some((anchor, seal)) => {
                 let found = head.anchor_head();
-                let standing = match sealed {
-                    Err(refusal) => Err(refusal),
-                    Ok(None) if head.seq == 0 => Ok(Standing::Behind),
-                    Ok(None) => Err(AnchorError::Missing {
-                        location: anchor.location(),
-                        count: head.seq,
-                    }),
-                    Ok(Some(sealed)) => sealed
-                        .open(seal)
-                        .and_then(|anchored| anchored.check(&watch.finish(found))),
-                };
-                match standing {
+                match standing(anchor, seal, sealed, &head, watch) {
                     Ok(Standing::AtHead) => None,
                     Ok(_) => {
                         anchor.advance(seal, &found).map_err(anchored)?;
@@ -340,6 +331,52 @@ impl JsonLinesAuditSink {
         Ok(sink)
     }
 
+    /// Verifies the anchored log at `path` against `anchor` without
+    /// opening it for writing and without changing anything: for checking a
+    /// log another sink (in this process or another) holds open. The
+    /// anchor is read before the log, so a log growing meanwhile is ahead
+    /// of it, never behind; a torn last line (an append in progress) is
+    /// left out. Returns the log's head.
+    ///
+    /// # Errors
+    /// [`AuditError::Io`] (also for a path that is not a regular file),
+    /// [`AuditError::Tampered`] when the log does not verify under `key`,
+    /// [`AuditError::Anchor`] when the anchor refuses the log or cannot be
+    /// read.
+    pub fn verify_anchored(
+        path: impl AsRef<Path>,
+        key: &AuditChainKey,
+        anchor: &Anchor,
+    ) -> Result<ChainHead, AuditError> {
+        let path = path.as_ref();
+        let anchored = |source| AuditError::Anchor {
+            path: path.to_owned(),
+            source,
+        };
+        let seal = key.anchor_seal().map_err(anchored)?;
+        let sealed = match anchor.load() {
+            Ok(sealed) => Ok(sealed),
+            Err(e) if e.is_acceptable() => Err(e),
+            Err(e) => return Err(anchored(e)),
+        };
+        let io = |source| AuditError::Io {
+            path: path.to_owned(),
+            context: "cannot read",
+            source,
+        };
+        let file = open_regular(path, false, false).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let mut watch = ChainWatch::new(sealed.as_ref().ok().and_then(Option::as_ref), 0);
+        let scan = verify::scan(BufReader::new((&file).take(len)), key, None, &mut watch).map_err(
+            |source| AuditError::Tampered {
+                path: path.to_owned(),
+                source,
+            },
+        )?;
+        standing(anchor, &seal, sealed, &scan.head, watch).map_err(anchored)?;
+        Ok(scan.head)
+    }
+
     /// The head after the last record written (or found on open).
     pub fn head(&self) -> ChainHead {
         self.lock().head.clone()
@@ -355,6 +392,28 @@ impl JsonLinesAuditSink {
         // panic cannot leave them half done in a way that matters, and a
         // failed write marks the sink broken explicitly.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// How a log whose head is `head` stands against what its anchor held
+/// (`sealed`, or the refusal met reading it); `watch` noted the chain at
+/// the counts the anchor claims.
+fn standing(
+    anchor: &Anchor,
+    seal: &AnchorSeal,
+    sealed: Result<Option<SealedAnchor>, AnchorError>,
+    head: &ChainHead,
+    watch: ChainWatch,
+) -> Result<Standing, AnchorError> {
+    match sealed? {
+        None if head.seq == 0 => Ok(Standing::Behind),
+        None => Err(AnchorError::Missing {
+            location: anchor.location(),
+            count: head.seq,
+        }),
+        Some(sealed) => sealed
+            .open(seal)
+            .and_then(|anchored| anchored.check(&watch.finish(head.anchor_head()))),
     }
 }
 

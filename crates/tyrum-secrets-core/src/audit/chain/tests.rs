@@ -494,6 +494,53 @@ mod anchored {
     }
 
     #[test]
+    fn verifying_against_the_anchor_reads_a_held_log_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, memory, copies) = anchored_log(dir.path(), 3);
+        // The log is held by a writer; verifying does not need its lock.
+        let writer = reopen(&path, &memory).unwrap();
+        let anchor = Anchor::new(memory.clone());
+        let head = JsonLinesAuditSink::verify_anchored(&path, &key(7), &anchor).unwrap();
+        assert_eq!(head, writer.head());
+        // An append in progress (a torn last line) is left out, not cut.
+        let mut torn = copies[3].clone();
+        torn.extend_from_slice(b"{\"mac\":\"00");
+        std::fs::write(&path, &torn).unwrap();
+        let anchor_before = memory.bytes();
+        assert_eq!(
+            JsonLinesAuditSink::verify_anchored(&path, &key(7), &anchor)
+                .unwrap()
+                .seq,
+            3
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), torn);
+        assert_eq!(memory.bytes(), anchor_before);
+        drop(writer);
+        // Cut short, rolled back, unanchored, or another key: refused.
+        std::fs::write(&path, &copies[1]).unwrap();
+        let refused = JsonLinesAuditSink::verify_anchored(&path, &key(7), &anchor);
+        assert!(matches!(
+            refused,
+            Err(AuditError::Anchor {
+                source: AnchorError::RolledBack { .. },
+                ..
+            })
+        ));
+        let unanchored = Anchor::new(MemoryAnchor::new());
+        assert!(matches!(
+            JsonLinesAuditSink::verify_anchored(&path, &key(7), &unanchored),
+            Err(AuditError::Anchor {
+                source: AnchorError::Missing { count: 1, .. },
+                ..
+            })
+        ));
+        assert!(matches!(
+            JsonLinesAuditSink::verify_anchored(&path, &key(8), &anchor),
+            Err(AuditError::Tampered { .. })
+        ));
+    }
+
+    #[test]
     fn a_sibling_anchor_file_works_across_reopens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
