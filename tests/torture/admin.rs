@@ -144,6 +144,7 @@ fn pinned(entry: &CatalogEntry) -> Option<Version> {
 pub(crate) fn provider_id(plan: &Plan) -> ProviderId {
     let name = match plan.profile.as_str() {
         "single-host" => "file",
+        "cluster" => "vault",
         other => panic!("no provider id known for profile {other}"),
     };
     ProviderId::new(name).expect("a provider id")

@@ -3,8 +3,16 @@
 //! and restarts them, and after the deadline waits for everything to stop.
 //!
 //! Run directory: `plan.json`, `torture.toml`, `passphrase`, `policy.json`,
-//! `state/` (store, catalog, audit logs), `approvals/`, `logs/` (event and
-//! trace logs), `out/` (each process's stdout and stderr), `deadline`.
+//! `state/` (store, catalog, audit logs; in a cluster run one directory per
+//! process, `state/<role>/`, with its audit log), `approvals/`, `logs/`
+//! (event and trace logs), `out/` (each process's stdout and stderr),
+//! `deadline`; in a cluster run also `bao-token` and, after the run,
+//! `bao/catalog/` (the catalog entries as OpenBao stores them, for the
+//! scan).
+//!
+//! A cluster run starts one real OpenBao dev server (TLS,
+//! `tyrum_secrets_testkit::bao`) before the admin and keeps it until the
+//! checker is done: values and catalog live in it, shared by every process.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -15,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use tyrum_secrets_testkit::bao::BaoServer;
 use tyrum_secrets_testkit::process;
 
 use crate::approvals::FileApprovals;
@@ -42,6 +51,9 @@ pub(crate) struct Ran {
     /// From the deadline being set to the last process stopping.
     pub(crate) run_time: Duration,
     pub(crate) setup_time: Duration,
+    /// The OpenBao server of a cluster run, alive until this is dropped
+    /// (after the checker reopened the state on it).
+    pub(crate) bao: Option<BaoServer>,
 }
 
 /// How many times one role is restarted after exiting on its own (e.g.
@@ -61,10 +73,12 @@ pub(crate) fn run(plan: &Plan) -> Ran {
     }
     FileApprovals::create(&dir);
     plan.write(&dir);
-    node::write_config(&dir, plan);
+    let bao = (plan.profile == "cluster").then(|| start_bao(&dir));
+    node::write_config(&dir, plan, bao.as_ref().map(|(_, config)| config));
     let log = EventLog::open(&dir.join("logs"), "harness", 0);
     let mut ran = Ran {
         dir: dir.clone(),
+        bao: bao.map(|(server, _)| server),
         ..Ran::default()
     };
 
@@ -175,7 +189,60 @@ pub(crate) fn run(plan: &Plan) -> Ran {
         finish(p);
     }
     ran.run_time = start.elapsed();
+    if let Some(server) = &ran.bao {
+        dump_bao_catalog(server, &dir);
+    }
     ran
+}
+
+/// Starts the cluster run's OpenBao dev server (TLS) and writes its root
+/// token to `bao-token` for the config's `vault.token_file`.
+fn start_bao(dir: &Path) -> (BaoServer, node::Bao) {
+    let server = BaoServer::start_tls();
+    // As the vault crate's README tells a deployment: KV keeps 10 versions
+    // per key by default and prunes older ones, which invariant 4 reports
+    // as acknowledged versions lost (it did, before this line). The run
+    // makes hundreds of rotations.
+    server
+        .try_bao(&["write", "secret/config", "max_versions=100000"])
+        .unwrap_or_else(|e| panic!("raise max_versions on secret/: {e}"));
+    fs::write(dir.join("bao-token"), format!("{}\n", server.root_token()))
+        .expect("write the token file");
+    let config = node::Bao {
+        address: server.address().to_owned(),
+        ca_file: server
+            .ca_pem()
+            .expect("a -dev-tls server has a CA")
+            .to_owned(),
+    };
+    (server, config)
+}
+
+/// Copies every catalog entry, as OpenBao stores it (the KV secret's JSON,
+/// with its metadata), into `bao/catalog/` of the run, so that invariant 3
+/// scans what the cluster keeps besides the values: the dev server keeps
+/// its storage in memory, so there is no file of its own to scan. (The
+/// values themselves are in OpenBao by design and are not copied.)
+fn dump_bao_catalog(server: &BaoServer, dir: &Path) {
+    let out = dir.join("bao").join("catalog");
+    fs::create_dir_all(&out).expect("create the catalog dump directory");
+    let list = server
+        .try_bao(&[
+            "kv",
+            "list",
+            "-format=json",
+            "-mount=secret",
+            node::BAO_CATALOG_PATH,
+        ])
+        .unwrap_or_else(|e| panic!("list the catalog in OpenBao: {e}"));
+    let ids: Vec<String> = serde_json::from_str(&list).expect("bao kv list prints a JSON list");
+    for id in ids {
+        let path = format!("{}/{id}", node::BAO_CATALOG_PATH);
+        let entry = server
+            .try_bao(&["kv", "get", "-format=json", "-mount=secret", &path])
+            .unwrap_or_else(|e| panic!("read catalog entry {id} from OpenBao: {e}"));
+        fs::write(out.join(format!("{id}.json")), entry).expect("write a catalog dump file");
+    }
 }
 
 /// Starts `role` (`admin` or `w<i>`) as start number `inc`.

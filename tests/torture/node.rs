@@ -42,29 +42,93 @@ pub(crate) fn config_path(run: &Path) -> PathBuf {
     run.join("torture.toml")
 }
 
-/// Writes the run's config for `plan.profile`: the only place the profile
-/// matters. (`cluster` needs a build with the OpenBao backend and a `bao`
-/// server; add its keys here when the facade has the cluster profile.)
-pub(crate) fn write_config(run: &Path, plan: &Plan) {
+/// The OpenBao server of a cluster run, as the config names it.
+#[derive(Clone, Debug)]
+pub(crate) struct Bao {
+    /// `https://127.0.0.1:PORT`.
+    pub(crate) address: String,
+    /// The PEM of the CA that signed the dev server's certificate.
+    pub(crate) ca_file: PathBuf,
+}
+
+/// The KV paths (under the dev server's `secret/` mount) of a cluster
+/// run's values and catalog.
+pub(crate) const BAO_VALUES_PATH: &str = "torture/values";
+pub(crate) const BAO_CATALOG_PATH: &str = "torture/catalog";
+
+/// The state directory `role` opens: the one shared `state/` of the
+/// single-host profile (store, catalog and one audit log per process), or
+/// in a cluster each process's own `state/<role>/` (its audit log, its
+/// audit keys and anchor), as every node of a real cluster has its own
+/// disk. A restarted role reopens its own directory.
+pub(crate) fn state_dir(run: &Path, plan: &Plan, role: &str) -> PathBuf {
+    match plan.profile.as_str() {
+        "cluster" => run.join("state").join(role),
+        _ => run.join("state"),
+    }
+}
+
+/// Every state directory of the run so far: for the audit logs the checker
+/// reads, and (cluster) the per-process states it reopens.
+pub(crate) fn state_dirs(run: &Path, plan: &Plan) -> Vec<PathBuf> {
+    match plan.profile.as_str() {
+        "cluster" => {
+            let mut dirs: Vec<PathBuf> = std::fs::read_dir(run.join("state"))
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok())
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.path())
+                        .collect()
+                })
+                .unwrap_or_default();
+            dirs.sort();
+            dirs
+        }
+        _ => vec![run.join("state")],
+    }
+}
+
+/// Writes the run's config for `plan.profile`: with `state_dir` (the
+/// shared one; a cluster process's own is set by [`open`]), the policy,
+/// the audit timeout, and the store's passphrase (single-host) or the
+/// OpenBao server, its CA and a token file (cluster).
+pub(crate) fn write_config(run: &Path, plan: &Plan, bao: Option<&Bao>) {
     let state = run.join("state");
-    let text = match plan.profile.as_str() {
-        "single-host" => format!(
+    let common = format!(
+        "state_dir = {state:?}\n\
+         policy_file = {policy:?}\n",
+        state = state.display().to_string(),
+        policy = run.join("policy.json").display().to_string(),
+    );
+    let audit = format!("[audit]\ntimeout_ms = {}\n", plan.audit_timeout_ms);
+    let text = match (plan.profile.as_str(), bao) {
+        ("single-host", _) => format!(
             "profile = \"single-host\"\n\
-             state_dir = {state:?}\n\
+             {common}\
              passphrase_file = {pass:?}\n\
-             policy_file = {policy:?}\n\
              [file]\n\
              lock_timeout_ms = 30000\n\
-             [audit]\n\
-             timeout_ms = {timeout}\n",
-            state = state.display().to_string(),
+             {audit}",
             pass = run.join("passphrase").display().to_string(),
-            policy = run.join("policy.json").display().to_string(),
-            timeout = plan.audit_timeout_ms,
         ),
-        other => panic!(
-            "TORTURE_PROFILE={other} is not available in this build (single-host only until the facade has the cluster profile)"
+        ("cluster", Some(bao)) => format!(
+            "profile = \"cluster\"\n\
+             {common}\
+             {audit}\
+             [vault]\n\
+             address = {address:?}\n\
+             ca_file = {ca:?}\n\
+             token_file = {token:?}\n\
+             values_path = {BAO_VALUES_PATH:?}\n\
+             catalog_path = {BAO_CATALOG_PATH:?}\n\
+             timeout_ms = 10000\n",
+            address = bao.address,
+            ca = bao.ca_file.display().to_string(),
+            token = run.join("bao-token").display().to_string(),
         ),
+        ("cluster", None) => panic!("a cluster run needs its OpenBao server"),
+        (other, _) => panic!("TORTURE_PROFILE={other} is unknown: single-host or cluster"),
     };
     std::fs::write(config_path(run), text).expect("write the config");
     std::fs::write(
@@ -85,15 +149,17 @@ const POLICY: &str = r#"{
   ]
 }"#;
 
-/// Opens the run's state as `role` would: faults are off until
-/// [`Node::start_faults`], so the open itself is never faulted.
+/// Opens the run's state as `role` would (in its state directory, see
+/// [`state_dir`]): faults are off until [`Node::start_faults`], so the open
+/// itself is never faulted.
 pub(crate) fn open(
     run: &Path,
     plan: &Plan,
     events: &Arc<EventLog>,
     role: &str,
 ) -> Result<Node, OpenError> {
-    let config = Config::from_file(&config_path(run)).map_err(OpenError::from)?;
+    let mut config = Config::from_file(&config_path(run)).map_err(OpenError::from)?;
+    config.state_dir = Some(state_dir(run, plan, role));
     let provider_slot: Arc<OnceLock<Arc<Provider>>> = Arc::new(OnceLock::new());
     let audit_slot: Arc<OnceLock<Arc<FaultyAudit>>> = Arc::new(OnceLock::new());
     let seed = plan.seed ^ u64::from(events.inc());

@@ -17,7 +17,8 @@ pub(crate) struct Plan {
     pub(crate) duration_ms: u64,
     /// Worker processes.
     pub(crate) workers: usize,
-    /// `single-host` (or `cluster` once the build has it).
+    /// `single-host` or `cluster` (one OpenBao dev server the harness
+    /// starts; needs feature `vault`).
     pub(crate) profile: String,
     /// A deliberate defect switched on in every process the harness starts
     /// (`TYRUM_TORTURE_MUTATION`), for the mutation checks.
@@ -56,8 +57,16 @@ pub(crate) struct Plan {
 /// Which kind of run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RunKind {
-    /// The torture run: every invariant must hold.
+    /// The torture run: every invariant must hold. Profile
+    /// `TORTURE_PROFILE` (default `single-host`).
     Main,
+    /// The bounded cluster run of `scripts/test` (after the main run):
+    /// profile `cluster`, `TORTURE_CLUSTER_SECS` (default 25).
+    #[cfg_attr(
+        not(feature = "vault"),
+        allow(dead_code, reason = "needs feature vault")
+    )]
+    Cluster,
     /// A mutation check: shorter, one defect on.
     #[cfg_attr(
         not(all(feature = "torture-mutations", debug_assertions)),
@@ -73,10 +82,11 @@ impl Plan {
         let seed = env_u64("TORTURE_SEED").unwrap_or_else(clock_seed).max(1);
         let duration_ms = match kind {
             RunKind::Main => env_u64("TORTURE_DURATION_SECS").unwrap_or(40) * 1000,
+            RunKind::Cluster => env_u64("TORTURE_CLUSTER_SECS").unwrap_or(25) * 1000,
             RunKind::Mutation => env_u64("TORTURE_MUTATION_SECS").unwrap_or(8) * 1000,
         };
         let workers = match kind {
-            RunKind::Main => env_u64("TORTURE_WORKERS").unwrap_or(4),
+            RunKind::Main | RunKind::Cluster => env_u64("TORTURE_WORKERS").unwrap_or(4),
             RunKind::Mutation => env_u64("TORTURE_MUTATION_WORKERS").unwrap_or(3),
         };
         // The mutation runs are short, so they delay more calls: a defect
@@ -85,14 +95,17 @@ impl Plan {
         // and on fewer handles, so that each revoke, expiry and rotation
         // meets more resolves of its handle.
         let (provider_delay, audit_delay, handles, admin_pause) = match kind {
-            RunKind::Main => (0.05, 0.10, [3, 1, 2], (15, 60)),
+            RunKind::Main | RunKind::Cluster => (0.05, 0.10, [3, 1, 2], (15, 60)),
             RunKind::Mutation => (0.15, 0.30, [1, 1, 1], (8, 30)),
         };
         Plan {
             seed,
             duration_ms,
             workers: workers.max(1) as usize,
-            profile: std::env::var("TORTURE_PROFILE").unwrap_or_else(|_| "single-host".into()),
+            profile: match kind {
+                RunKind::Cluster => "cluster".into(),
+                _ => std::env::var("TORTURE_PROFILE").unwrap_or_else(|_| "single-host".into()),
+            },
             mutation: mutation.map(str::to_owned),
             allow_handles: handles[0],
             deny_handles: handles[1],

@@ -126,7 +126,7 @@ pub(crate) fn judge_events(events: Vec<crate::events::Event>, margin_ms: u64) ->
 
 /// Checks the run in `run`.
 pub(crate) fn check(run: &Path, plan: &Plan, hung: &[String]) -> Report {
-    let model = Model::load(run);
+    let model = Model::load(run, plan);
     let margin = plan.margin_ms * 1_000_000;
     let mut checks = Vec::new();
 

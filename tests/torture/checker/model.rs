@@ -110,7 +110,9 @@ pub(crate) fn op_of(purpose: &str) -> Option<u64> {
 }
 
 impl Model {
-    pub(crate) fn load(run: &Path) -> Model {
+    /// The model of the run in `run`: every event log, and the audit logs
+    /// of every state directory (one shared, or one per cluster process).
+    pub(crate) fn load(run: &Path, plan: &crate::plan::Plan) -> Model {
         let mut model = Model::default();
         let logs = run.join("logs");
         let mut paths: Vec<PathBuf> = std::fs::read_dir(&logs)
@@ -129,7 +131,15 @@ impl Model {
                 Err(e) => model.unreadable.push(e),
             }
         }
-        model.load_audit(&run.join("state").join("audit"));
+        for state in crate::node::state_dirs(run, plan) {
+            model.load_audit(&state.join("audit"));
+        }
+        if model.records.is_empty() {
+            model.unreadable.push(format!(
+                "{}: no audit record in any state directory",
+                run.display()
+            ));
+        }
         model
     }
 

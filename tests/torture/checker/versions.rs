@@ -105,6 +105,36 @@ pub(super) fn final_state(
             .violations
             .push(format!("an audit log does not verify after the run: {e}")),
     }
+    // A cluster process keeps its audit log (and the keys and anchor of its
+    // chain) in its own state directory, which the checker's open above
+    // does not see: reopen each one as its process would after a restart,
+    // and verify its chains there (invariants 6 and 2).
+    if plan.profile == "cluster" {
+        let own = node::state_dir(run, plan, "checker");
+        for dir in node::state_dirs(run, plan) {
+            if dir == own {
+                continue;
+            }
+            let role = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match node::open(run, plan, &events, &role) {
+                Ok(reopened) => match reopened.secrets.verify_audit() {
+                    Ok(logs) if logs.is_empty() => audited
+                        .violations
+                        .push(format!("{role}: no audit log verified in its state")),
+                    Ok(_) => {}
+                    Err(e) => audited.violations.push(format!(
+                        "{role}: an audit log does not verify after the run: {e}"
+                    )),
+                },
+                Err(e) => opens.violations.push(format!(
+                    "the state of {role} does not open after the run: {e}"
+                )),
+            }
+        }
+    }
     let provider = node.provider.inner();
     let Ok(entries) = node.secrets.admin().list() else {
         opens
