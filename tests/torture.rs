@@ -77,6 +77,10 @@ fn main() {
                 values_are_recognised_and_every_log_form_is_scanned_for,
             ),
             (
+                "every_form_a_worker_logs_is_masked_and_found_unmasked",
+                every_form_a_worker_logs_is_masked_and_found_unmasked,
+            ),
+            (
                 "checker_judges_a_made_up_history_by_its_ordering_rule",
                 checker_judges_a_made_up_history_by_its_ordering_rule,
             ),
@@ -157,6 +161,96 @@ fn values_are_recognised_and_every_log_form_is_scanned_for() {
             );
         }
     }
+}
+
+/// Every way a worker logs a value, through the worker's own tracing calls
+/// and a real `tracing-subscriber` fmt layer, for every class of value
+/// (control characters and non-ASCII included): written unredacted, the
+/// line holds a form the scan looks for, so invariant 3 would catch it;
+/// written through the redacting writer, nothing of the value is left,
+/// neither a form the scan knows nor a run of six of its characters.
+fn every_form_a_worker_logs_is_masked_and_found_unmasked() {
+    use tyrum_secrets::{HandleId, Redactor, SecretBytes};
+    use values::{LogForm, LogPath};
+    let seed = 0x5eed;
+    for k in 0..2 * values::CLASSES {
+        let value = values::value_for(seed, k);
+        let variants = values::variants(&value, 8);
+        let redactor = Redactor::new();
+        redactor
+            .register(
+                &HandleId::generate().unwrap(),
+                &SecretBytes::from(value.to_vec()),
+            )
+            .unwrap();
+        for form in LogForm::ALL {
+            for path in LogPath::ALL {
+                let form = values::loggable(form, path, &value);
+                let text = form.render(&value);
+                let log = || worker::log_tool_output("a", form, path, &text);
+                let plain = capture(None, log);
+                assert!(
+                    variants.iter().any(|(_, v)| contains(&plain, v)),
+                    "value {k} logged as {form:?} by {path:?}: the scan finds no form of it in the line"
+                );
+                let masked = capture(Some(&redactor), log);
+                for (name, v) in &variants {
+                    assert!(
+                        !contains(&masked, v),
+                        "value {k} logged as {form:?} by {path:?}: its {name} form survives the redactor"
+                    );
+                }
+                for piece in value
+                    .split(|b| !b.is_ascii_alphanumeric())
+                    .filter(|p| p.len() >= 6)
+                {
+                    for window in piece.windows(6) {
+                        assert!(
+                            !contains(&masked, window),
+                            "value {k} logged as {form:?} by {path:?}: six of its characters survive the redactor"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What `log` writes through a `tracing-subscriber` fmt layer (as the
+/// workers configure it), redacted by `redactor` if given.
+fn capture(
+    redactor: Option<&tyrum_secrets::Redactor>,
+    log: impl FnOnce(),
+) -> zeroize::Zeroizing<Vec<u8>> {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let out = Capture(Arc::new(Mutex::new(Vec::new())));
+    let make = {
+        let out = out.clone();
+        move || out.clone()
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE);
+    match redactor {
+        None => tracing::subscriber::with_default(builder.with_writer(make).finish(), log),
+        Some(r) => tracing::subscriber::with_default(
+            builder.with_writer(r.make_writer(make)).finish(),
+            log,
+        ),
+    }
+    let bytes = std::mem::take(&mut *out.0.lock().unwrap());
+    zeroize::Zeroizing::new(bytes)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

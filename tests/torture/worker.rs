@@ -21,7 +21,7 @@ use crate::approvals::FileApprovals;
 use crate::events::{EventLog, Kind};
 use crate::node::{self, Node};
 use crate::plan::{Plan, Rng, now_ns};
-use crate::values::{self, LogForm};
+use crate::values::{self, LogForm, LogPath};
 
 /// The destination grants are approved for.
 pub(crate) const GRANT_DESTINATION: &str = "api.torture.example";
@@ -319,12 +319,14 @@ impl Worker {
                 // What a tool might print: the value, in some encoding,
                 // through the redacting tracing writer.
                 let form = LogForm::ALL[self.rng.below(LogForm::ALL.len() as u64) as usize];
-                let text = form.render(secret.expose_secret());
-                if self.rng.chance(0.5) {
-                    tracing::info!(attempt = %a, "tool output ({form:?}): {}", text.as_str());
+                let path = if self.rng.chance(0.5) {
+                    LogPath::Message
                 } else {
-                    tracing::debug!(attempt = %a, output = text.as_str(), "tool output");
-                }
+                    LogPath::Field
+                };
+                let form = values::loggable(form, path, secret.expose_secret());
+                let text = form.render(secret.expose_secret());
+                log_tool_output(a, form, path, text.as_str());
             }
             Err(e) => self.events.emit(Kind::Refused {
                 a: a.to_owned(),
@@ -381,6 +383,16 @@ impl Worker {
                 error: "inject".into(),
             }),
         }
+    }
+}
+
+/// Logs what a tool printed through the process's tracing subscriber, as
+/// the event message (`tracing-subscriber` escapes control characters in
+/// it) or as a `&str` field (written with `{:?}`).
+pub(crate) fn log_tool_output(a: &str, form: LogForm, path: LogPath, text: &str) {
+    match path {
+        LogPath::Message => tracing::info!(attempt = %a, "tool output ({form:?}): {}", text),
+        LogPath::Field => tracing::debug!(attempt = %a, output = text, "tool output"),
     }
 }
 

@@ -161,7 +161,9 @@ pub(crate) fn check(run: &Path, plan: &Plan, hung: &[String]) -> Report {
     }
     // A worker that finds the catalog unreadable mid-run saw a state that a
     // kill at that moment would leave behind: no fault touches the catalog,
-    // so every read of it must succeed.
+    // so every read of it must succeed. (In a cluster run the catalog is in
+    // OpenBao, where a kill cannot tear it; an unreadable catalog there is
+    // a failed request to the server on loopback, reported the same way.)
     let torn: Vec<&String> = model
         .attempts
         .iter()

@@ -3,6 +3,15 @@
 //! audit logs and anchors, the catalog, the approval store, the (encrypted)
 //! store itself.
 //!
+//! In a cluster run the catalog and the values live in OpenBao, not in the
+//! run's files: each process's state directory (audit log, keys, anchor,
+//! state record) is scanned like any other file, and the catalog as
+//! OpenBao stores it is scanned through the copy the harness takes after
+//! the run (`bao/catalog/`, every entry's KV secret with its metadata).
+//! The values' KV secrets hold the values by design and are not scanned;
+//! the dev server keeps its storage in memory and its output is not
+//! kept, so nothing else of OpenBao's is on disk to scan.
+//!
 //! The values are every value any started create or rotation could have
 //! written, derived from the seed here, in memory. Hits are reported by
 //! file, offset, operation and encoding, never by content.
