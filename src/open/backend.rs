@@ -77,6 +77,20 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// Where the local catalog's key is kept: in the profile's writable
+    /// provider, else in `catalog.key` in the state directory.
+    pub(crate) fn catalog_key_home(&self, state_dir: &Path) -> super::catalog::KeyHome<'_> {
+        match &self.keys_provider {
+            Some((provider, what)) => super::catalog::KeyHome::Provider {
+                provider: provider.as_ref(),
+                what: what.clone(),
+            },
+            None => super::catalog::KeyHome::File(state_dir.join(super::catalog::KEY_FILE_NAME)),
+        }
+    }
+}
+
 pub(crate) fn provider_id(name: &str) -> Result<ProviderId, OpenError> {
     ProviderId::new(name).map_err(|e| OpenError::AuditKeys {
         reason: format!("internal: provider id {name}: {e}"),

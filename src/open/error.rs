@@ -252,6 +252,65 @@ pub enum OpenError {
         #[source]
         source: VerifyError,
     },
+    /// The catalog does not authenticate under its key: it was edited
+    /// outside tyrum-secrets (a revoked entry set active, a scope or label
+    /// changed), or the key is not this catalog's.
+    #[error(
+        "catalog {catalog} does not authenticate under its key ({key}): it was edited outside tyrum-secrets (a revoked entry set active, a scope or label changed) or the key is another catalog's; restore the newest copy of the catalog from a backup, and never edit it by hand"
+    )]
+    CatalogTampered {
+        /// The catalog file.
+        catalog: PathBuf,
+        /// Where its key is.
+        key: String,
+    },
+    /// The catalog's anchor refuses it: an older copy was put back, it was
+    /// replaced by another catalog or deleted, or its anchor is missing or
+    /// damaged.
+    #[error(
+        "catalog {catalog} is refused by its anchor ({anchor}): {source}. Restore the newest copy, and do not delete the catalog or its anchor; if this older catalog is the state you want, accept it knowingly with OpenOptions::accept_rollback (audited)"
+    )]
+    CatalogAnchor {
+        /// The catalog file.
+        catalog: PathBuf,
+        /// Where its anchor is.
+        anchor: String,
+        /// What the anchor found.
+        #[source]
+        source: AnchorError,
+    },
+    /// The catalog carries no MAC, but this state's catalog is
+    /// authenticated: it was replaced by an unauthenticated copy (a
+    /// downgrade, which could un-revoke a handle).
+    #[error(
+        "catalog {catalog} carries no MAC, but this state's catalog is authenticated ({evidence} exists): it was replaced by an unauthenticated copy; restore the newest authenticated copy from a backup, or, if this file is right, accept it knowingly with OpenOptions::accept_rollback (audited)"
+    )]
+    CatalogDowngraded {
+        /// The catalog file.
+        catalog: PathBuf,
+        /// What shows the catalog was authenticated (its key, its anchor).
+        evidence: String,
+    },
+    /// The catalog is authenticated, but its key is gone.
+    #[error(
+        "catalog {catalog} is authenticated, but its key is missing from {key}; restore the key from a backup (a new key cannot open this catalog)"
+    )]
+    CatalogKeyMissing {
+        /// The catalog file.
+        catalog: PathBuf,
+        /// Where the key should be.
+        key: String,
+    },
+    /// The stored catalog key is not a key.
+    #[error(
+        "{key} does not hold a catalog key ({len} bytes; expected 32 bytes or 64 hex digits); restore it from a backup"
+    )]
+    CatalogKeyInvalid {
+        /// Where the key is.
+        key: String,
+        /// How many bytes it holds.
+        len: usize,
+    },
     /// The audit keys cannot be read or made.
     #[error("audit keys: {reason}")]
     AuditKeys {

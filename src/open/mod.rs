@@ -3,6 +3,7 @@
 mod anchors;
 mod audit;
 mod backend;
+mod catalog;
 #[cfg(feature = "vault")]
 mod cluster;
 mod error;
@@ -19,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tyrum_secrets_core::{
-    AdminRequest, ApprovalVerifier, AuditRecord, AuditSink, Catalog, CatalogStore,
-    JsonFileCatalogStore, Policy, ProviderId, Purpose, Redactor, Requester, Resolver, RulePolicy,
-    SecretAdmin, SecretBytes, SecretProvider, SecretString,
+    AdminRequest, ApprovalVerifier, AuditRecord, AuditSink, Catalog, CatalogStore, Policy,
+    ProviderId, Purpose, Redactor, Requester, Resolver, RulePolicy, SecretAdmin, SecretBytes,
+    SecretProvider, SecretString,
 };
 
 pub use error::OpenError;
@@ -171,16 +172,19 @@ impl OpenOptions {
     }
 
     /// Accepts, knowingly and on record, the state as it is where an
-    /// anchor refuses it: an audit log or the file store cut short or
-    /// rolled back to an older copy (a backup restored on purpose), one
-    /// whose anchor is missing or damaged, or one replaced by another copy.
+    /// anchor refuses it: an audit log, the file store or the catalog cut
+    /// short or rolled back to an older copy (a backup restored on
+    /// purpose), one whose anchor is missing or damaged, or one replaced by
+    /// another copy (for the catalog also a copy without a MAC put back
+    /// where an authenticated one was).
     /// Each acceptance is an audit record naming `by` (who and why) and
     /// what the anchor said, written before anything else changes; then the
     /// anchor is moved to the state found. Listed in
     /// [`OpenReport::recovered`].
     ///
-    /// Only what the anchors claim is overridden: a log or store that does
-    /// not verify (edited, spliced, another key) is still refused. Without
+    /// Only what the anchors claim is overridden: a log, store or catalog
+    /// that does not verify (edited, spliced, another key) is still
+    /// refused. Without
     /// a refusal, this opens as usual and records nothing extra.
     pub fn accept_rollback(mut self, by: AdminRequest) -> Self {
         self.accept_rollback = Some(by);
@@ -227,11 +231,17 @@ impl Secrets {
     /// record) and lists it in [`report`](Self::report). A later run checks
     /// the state record: another profile or another store is refused rather
     /// than shadowing the old state with a new empty one. A wrong passphrase
-    /// is refused. An audit log or a file store behind its anchor (cut
-    /// short, or rolled back to an older copy) is refused, unless the
-    /// options [accept it](OpenOptions::accept_rollback). A file store in
-    /// format 1 is rewritten in format 2 and anchored, once, after
-    /// everything else was checked ([`Recovery::StoreUpgraded`]).
+    /// is refused. An audit log, a file store or a catalog behind its
+    /// anchor (cut short, or rolled back to an older copy) is refused,
+    /// unless the options [accept it](OpenOptions::accept_rollback). The
+    /// catalog in the state directory is authenticated (a MAC under a key
+    /// kept in the profile's provider, or in `catalog.key` for kubernetes):
+    /// an edited catalog is refused, always. A file store in format 1 is
+    /// rewritten in format 2 and anchored, once, after everything else was
+    /// checked ([`Recovery::StoreUpgraded`]); a plain catalog from before
+    /// authentication is sealed the same way, on record in the audit log
+    /// ([`Recovery::CatalogUpgraded`]), but only while no key or anchor of
+    /// an authenticated catalog exists (else it is a downgrade, refused).
     ///
     /// Opening the same state directory twice, in one process or in
     /// several, is safe: opens take turns on `open.lock`, and each open
@@ -519,17 +529,6 @@ fn open_locked(
     )?;
     let (keys, made_keys) = audit::load_keys(&backend.keys_home(config, dir, profile), !existing)?;
 
-    let store: Arc<dyn CatalogStore> = match backend.catalog.take() {
-        Some(store) => store,
-        None => {
-            let catalog_lock = dir.join(format!("{CATALOG_NAME}.lock"));
-            let store = created.track(&[&catalog_path, &catalog_lock], || {
-                Ok(JsonFileCatalogStore::open(&catalog_path)?)
-            })?;
-            Arc::new(store)
-        }
-    };
-
     let audit_dir = crate::config::load::resolve(dir, &config.audit.dir);
     let audit_anchors = anchors::Place::new(
         audit_anchor_place(config, profile),
@@ -540,6 +539,22 @@ fn open_locked(
             None => backend::keychain_provider(config),
         },
     )?;
+    // The local catalog, against its key and its anchor (kept where the
+    // audit logs' anchors are); an upgrade or an accepted refusal waits
+    // until the audit log is open to record it.
+    let mut local = if backend.catalog.is_some() {
+        None
+    } else {
+        audit_anchors.prepare(created)?;
+        let placed = audit_anchors.anchor(&catalog_path, catalog::ANCHOR_NAME)?;
+        Some(catalog::LocalCatalog::open(
+            &catalog_path,
+            &backend.catalog_key_home(dir),
+            &placed,
+            options.accept_rollback.as_ref(),
+            created,
+        )?)
+    };
     let opened = audit::open_slot(
         &audit_dir,
         &keys,
@@ -564,6 +579,17 @@ fn open_locked(
         }
         recovered.push(recovery);
     }
+    let store: Arc<dyn CatalogStore> = match (backend.catalog.take(), &mut local) {
+        (Some(store), _) => store,
+        (None, Some(local)) => {
+            let home = backend.catalog_key_home(dir);
+            if let Some(recovery) = local.finish(opened.sink.as_ref(), &home, created)? {
+                recovered.push(recovery);
+            }
+            local.store()?
+        }
+        (None, None) => return Err(internal("no catalog store was opened")),
+    };
     if let Some(layer) = &options.provider_layer {
         for (id, provider) in &mut backend.providers {
             *provider = layer(id, Arc::clone(provider));
@@ -605,6 +631,9 @@ fn open_locked(
     if made_keys {
         audit::persist_keys(&backend.keys_home(config, dir, profile), &keys, created)?;
     }
+    if let Some(local) = &mut local {
+        local.persist_key(&backend.catalog_key_home(dir), created)?;
+    }
     if !existing {
         let id = state_id.clone().unwrap_or_default();
         let record = state::StateRecord::new(profile.as_str(), backend.values.clone(), id);
@@ -626,6 +655,7 @@ fn open_locked(
             audit_records_before: opened.records,
             audit_anchor: opened.anchor,
             store_anchor: backend.store_anchor,
+            catalog_anchor: local.as_ref().map(|l| l.anchor_location.clone()),
             recovered,
             preload: preloaded,
             notes: backend.notes,

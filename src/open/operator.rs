@@ -42,7 +42,9 @@ impl Secrets {
     /// verify; or an I/O error.
     pub fn audit_records(&self) -> Result<Vec<AuditEntry>, OpenError> {
         let mut out = Vec::new();
-        for (log, count) in audit::verify_all(&self.audit_dir, &self.audit_keys, &self.audit_anchors)? {
+        for (log, count) in
+            audit::verify_all(&self.audit_dir, &self.audit_keys, &self.audit_anchors)?
+        {
             // The log may have grown since it was verified: only the
             // records that were are read.
             let records = audit::records(&log)?.into_iter().take(count as usize);
