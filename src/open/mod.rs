@@ -228,7 +228,10 @@ impl Secrets {
     ///
     /// The first run creates what is missing (the state directory with mode
     /// 0700, the store, the catalog, the audit log and its keys, the state
-    /// record) and lists it in [`report`](Self::report). A later run checks
+    /// record) and lists it in [`report`](Self::report). A state directory
+    /// that exists already must belong to this process's user and be
+    /// writable by no one else (as ssh's `StrictModes`), or it is refused
+    /// with the fix ([`OpenError::StateDir`]). A later run checks
     /// the state record: another profile or another store is refused rather
     /// than shadowing the old state with a new empty one. A wrong passphrase
     /// is refused. An audit log, a file store or a catalog behind its
