@@ -76,6 +76,9 @@ pub(crate) struct LocalCatalog {
     key: Zeroizing<Vec<u8>>,
     /// The key was made by this open and is not kept yet.
     made_key: bool,
+    /// The key and the catalog were there before this open: the catalog
+    /// was authenticated already (not created or upgraded now).
+    key_found: bool,
     anchor: Anchor,
     /// Where the anchor is, for messages and the report.
     pub(crate) anchor_location: String,
@@ -111,6 +114,7 @@ impl LocalCatalog {
             store: None,
             key: Zeroizing::new(Vec::new()),
             made_key: false,
+            key_found: false,
             anchor: placed.anchor.clone(),
             anchor_location: placed.location.clone(),
             pending: None,
@@ -127,6 +131,9 @@ impl LocalCatalog {
         };
         if let Some(key) = read_key(home)? {
             catalog.key = key;
+            // An authenticated catalog was here before this open (a key
+            // alone may be another state's, in a shared keychain).
+            catalog.key_found = path.exists();
             let opened = placed.track(created, &[path, &lock], || {
                 Ok(JsonFileCatalogStore::open_authenticated(
                     path,
@@ -258,6 +265,13 @@ impl LocalCatalog {
         self.store
             .clone()
             .ok_or_else(|| super::internal("the catalog was used before it was opened"))
+    }
+
+    /// Whether the catalog and its key were there before this open (so
+    /// the state was written by a version that authenticates its catalog
+    /// and keeps an index of its audit logs).
+    pub(crate) fn key_found(&self) -> bool {
+        self.key_found
     }
 
     /// Keeps a key this open made, in `home` (once).

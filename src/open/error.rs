@@ -241,6 +241,42 @@ pub enum OpenError {
         #[source]
         source: AnchorError,
     },
+    /// An audit log the index of this state's logs vouches for is gone:
+    /// deleted (with its anchor, or with the whole audit directory).
+    #[error(
+        "audit log {log} is missing, but the index of this state's audit logs ({index}) says {count} logs were written: it was deleted, with its anchor or with the audit directory. Restore it from a backup; if losing it is the state you want, accept it knowingly with OpenOptions::accept_rollback (audited)"
+    )]
+    AuditLogMissing {
+        /// The missing log.
+        log: PathBuf,
+        /// Where the index is.
+        index: String,
+        /// How many logs the index vouches for.
+        count: u64,
+    },
+    /// The index of the audit logs is gone although the state shows it was
+    /// written (its catalog is authenticated already).
+    #[error(
+        "the index of the audit logs in {dir} ({index}) is missing, although this state was written by a version that keeps it: it was deleted, perhaps with audit logs. Restore it (and the logs) from a backup, or accept the logs as they are knowingly with OpenOptions::accept_rollback (audited)"
+    )]
+    AuditIndexMissing {
+        /// The audit directory.
+        dir: PathBuf,
+        /// Where the index should be.
+        index: String,
+    },
+    /// The index of the audit logs cannot be read or does not
+    /// authenticate (forged, damaged, or another state's).
+    #[error(
+        "the index of the audit logs ({index}) cannot be used: {source}. Restore it from a backup, or accept the logs as they are knowingly with OpenOptions::accept_rollback (audited)"
+    )]
+    AuditIndex {
+        /// Where the index is.
+        index: String,
+        /// What failed.
+        #[source]
+        source: AnchorError,
+    },
     /// An audit log does not verify (edited, forged, or another key).
     #[error(
         "audit log {log} does not verify ({source}); investigate it, then restore it from a backup or move it aside with its anchor"

@@ -2,6 +2,7 @@
 
 mod anchors;
 mod audit;
+mod audit_index;
 mod backend;
 mod catalog;
 #[cfg(feature = "vault")]
@@ -558,6 +559,11 @@ fn open_locked(
             created,
         )?)
     };
+    // Every log the index vouches for must be there: a log deleted with
+    // its anchor, or the whole audit directory, is refused.
+    let mut index = audit_index::AuditIndex::new(&audit_anchors, &audit_dir)?;
+    let index_required = local.as_ref().is_some_and(catalog::LocalCatalog::key_found);
+    let index_accepted = index.check(&keys, index_required, options.accept_rollback.as_ref())?;
     let opened = audit::open_slot(
         &audit_dir,
         &keys,
@@ -572,6 +578,15 @@ fn open_locked(
             log: opened.log.clone(),
             refusal,
         });
+    }
+    if let Some(accepted) = index_accepted {
+        recovered.push(audit_index::record_accepted(
+            accepted,
+            &index,
+            opened.sink.as_ref(),
+            (&keys, &audit_anchors),
+            created,
+        )?);
     }
     // Everything is checked: make the store change that waited.
     if let Some(pending) = pending {
@@ -637,6 +652,7 @@ fn open_locked(
     if let Some(local) = &mut local {
         local.persist_key(&backend.catalog_key_home(dir), created)?;
     }
+    index.advance(&keys, created)?;
     if !existing {
         let id = state_id.clone().unwrap_or_default();
         let record = state::StateRecord::new(profile.as_str(), backend.values.clone(), id);

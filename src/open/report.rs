@@ -57,6 +57,18 @@ pub enum Recovery {
         /// What the anchor said.
         refusal: String,
     },
+    /// The index of the audit logs refused them (a log it vouches for is
+    /// missing, or the index is missing or damaged), and the operator
+    /// accepted the logs as they are (recorded in the audit log); the
+    /// index was rewritten from the logs found.
+    AuditLogsAccepted {
+        /// The audit directory.
+        dir: PathBuf,
+        /// Where the index is.
+        index: String,
+        /// What was refused.
+        refusal: String,
+    },
     /// The catalog was in the plain format from before authentication (no
     /// key and no anchor of an authenticated catalog existed): it was
     /// sealed under a new key (kept in the profile's provider) and its
@@ -93,6 +105,15 @@ impl fmt::Display for Recovery {
                 f,
                 "accepted the file store {} as it is (on record in the audit log); its anchor said: {refusal}",
                 store.display()
+            ),
+            Recovery::AuditLogsAccepted {
+                dir,
+                index,
+                refusal,
+            } => write!(
+                f,
+                "accepted the audit logs in {} as they are (on record in the audit log) and rewrote their index ({index}); it was refused because: {refusal}",
+                dir.display()
             ),
             Recovery::CatalogUpgraded(catalog) => write!(
                 f,
