@@ -277,6 +277,13 @@ mod kubernetes {
             "{:?}",
             secrets.report().created
         );
+        let notes = &secrets.report().notes;
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("catalog.key") && n.contains("catalog_key_file")),
+            "{notes:?}"
+        );
         drop(secrets);
         let again = Secrets::open(&config(&setup)).unwrap();
         assert!(again.report().recovered.is_empty(), "{}", again.report());
@@ -286,6 +293,49 @@ mod kubernetes {
         let err = Secrets::open(&config(&setup)).unwrap_err();
         assert!(
             matches!(&err, OpenError::CatalogKeyMissing { key: k, .. } if k.contains("catalog.key")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_configured_catalog_key_file_is_used_and_required_after() {
+        let setup = Setup::new();
+        let secret_dir = setup.dir().join("mounted-secret");
+        std::fs::create_dir(&secret_dir).unwrap();
+        let key = secret_dir.join("catalog-key");
+        let mut config = config(&setup);
+        config.catalog_key_file = Some(key.clone());
+        let secrets = Secrets::open(&config).unwrap();
+        assert!(
+            secrets
+                .report()
+                .created
+                .contains(&Creation::KeyFile(key.clone())),
+            "{:?}",
+            secrets.report().created
+        );
+        assert!(
+            !secrets
+                .report()
+                .notes
+                .iter()
+                .any(|n| n.contains("catalog.key")),
+            "{:?}",
+            secrets.report().notes
+        );
+        drop(secrets);
+        assert!(!setup.state_dir().join("catalog.key").exists());
+        assert_eq!(
+            std::fs::read(&key).unwrap().len(),
+            65,
+            "64 hex digits and a newline"
+        );
+        drop(Secrets::open(&config).unwrap());
+        // Another key in its place does not authenticate the catalog.
+        std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+        let err = Secrets::open(&config).unwrap_err();
+        assert!(
+            matches!(&err, OpenError::CatalogTampered { key: k, .. } if k.contains("catalog_key_file")),
             "{err:?}"
         );
     }

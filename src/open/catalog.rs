@@ -4,9 +4,10 @@
 //! the catalog key and advances the catalog's anchor, so an edit (a revoked
 //! entry set active) or an older copy put back is refused, never believed.
 //!
-//! - The key: in the profile's provider where it is writable (the file
-//!   store, the keychain) at [`KEY_LOCATOR`]; for kubernetes (read-only
-//!   providers) in `catalog.key` in the state directory. A new key is kept
+//! - The key: in `catalog_key_file` if set, else in the profile's provider
+//!   where it is writable (the file store, the keychain) at
+//!   [`KEY_LOCATOR`]; for kubernetes (read-only providers) in `catalog.key`
+//!   in the state directory. A new key is kept
 //!   as late as the audit keys are ([`LocalCatalog::persist_key`]), so a
 //!   failed first open writes none.
 //! - The anchor: where the audit logs' anchors are (`anchors.rs`), named
@@ -52,8 +53,9 @@ pub(crate) enum KeyHome<'a> {
         provider: &'a dyn SecretProvider,
         what: String,
     },
-    /// In a file: 64 hex digits (and a newline), or 32 raw bytes.
-    File(PathBuf),
+    /// In a file: 64 hex digits (and a newline), or 32 raw bytes; `key`
+    /// names the setting.
+    File { path: PathBuf, key: String },
 }
 
 impl KeyHome<'_> {
@@ -61,7 +63,7 @@ impl KeyHome<'_> {
     pub(crate) fn describe(&self) -> String {
         match self {
             KeyHome::Provider { what, .. } => format!("{what}, entry {KEY_LOCATOR}"),
-            KeyHome::File(path) => format!("the file {}", path.display()),
+            KeyHome::File { path, key } => format!("the file {} ({key})", path.display()),
         }
     }
 }
@@ -287,11 +289,11 @@ impl LocalCatalog {
             KeyHome::Provider { provider, .. } => {
                 provider.write(&key_locator()?, &SecretBytes::from(self.key.to_vec()))?;
             }
-            KeyHome::File(path) => {
+            KeyHome::File { path, key } => {
                 let fail = |reason: String| OpenError::KeyFile {
                     what: "catalog key file",
                     path: path.clone(),
-                    key: "the catalog key of a profile without a writable provider".to_owned(),
+                    key: key.clone(),
                     reason,
                 };
                 let mut text = Zeroizing::new(hex(&self.key));
@@ -363,14 +365,14 @@ fn read_key(home: &KeyHome<'_>) -> Result<Option<Zeroizing<Vec<u8>>>, OpenError>
                 Err(e) => return Err(e.into()),
             }
         }
-        KeyHome::File(path) => match super::keyfile::read_small(path, 256) {
+        KeyHome::File { path, key } => match super::keyfile::read_small(path, 256) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => {
                 return Err(OpenError::KeyFile {
                     what: "catalog key file",
                     path: path.clone(),
-                    key: "the catalog key of a profile without a writable provider".to_owned(),
+                    key: key.clone(),
                     reason: format!("cannot be read ({e})"),
                 });
             }

@@ -553,7 +553,7 @@ fn open_locked(
         let placed = audit_anchors.anchor(&catalog_path, catalog::ANCHOR_NAME)?;
         Some(catalog::LocalCatalog::open(
             &catalog_path,
-            &backend.catalog_key_home(dir),
+            &backend.catalog_key_home(config, dir, profile),
             &placed,
             options.accept_rollback.as_ref(),
             created,
@@ -600,7 +600,7 @@ fn open_locked(
     let store: Arc<dyn CatalogStore> = match (backend.catalog.take(), &mut local) {
         (Some(store), _) => store,
         (None, Some(local)) => {
-            let home = backend.catalog_key_home(dir);
+            let home = backend.catalog_key_home(config, dir, profile);
             if let Some(recovery) = local.finish(opened.sink.as_ref(), &home, created)? {
                 recovered.push(recovery);
             }
@@ -650,9 +650,12 @@ fn open_locked(
         audit::persist_keys(&backend.keys_home(config, dir, profile), &keys, created)?;
     }
     if let Some(local) = &mut local {
-        local.persist_key(&backend.catalog_key_home(dir), created)?;
+        local.persist_key(&backend.catalog_key_home(config, dir, profile), created)?;
     }
     index.advance(&keys, created)?;
+    if let Some(note) = keys_beside_state_note(config, profile, &backend) {
+        backend.notes.push(note);
+    }
     if !existing {
         let id = state_id.clone().unwrap_or_default();
         let record = state::StateRecord::new(profile.as_str(), backend.values.clone(), id);
@@ -680,6 +683,32 @@ fn open_locked(
             notes: backend.notes,
         },
         audit_dir,
+    })
+}
+
+/// Without a writable provider (kubernetes), keys not named in the config
+/// are kept in the state directory, where they protect against nothing that
+/// can write it: say so.
+fn keys_beside_state_note(
+    config: &Config,
+    profile: Profile,
+    backend: &backend::Backend,
+) -> Option<String> {
+    if backend.keys_provider.is_some() || profile == Profile::Cluster {
+        return None;
+    }
+    let mut beside = Vec::new();
+    if config.audit.key_file.is_none() {
+        beside.push("the audit keys (audit.key)");
+    }
+    if config.catalog_key_file.is_none() {
+        beside.push("the catalog key (catalog.key)");
+    }
+    (!beside.is_empty()).then(|| {
+        format!(
+            "{} are kept in the state directory, so whoever can write it can forge audit records or catalog entries; mount a Kubernetes Secret and name its files with audit.key_file and catalog_key_file",
+            beside.join(" and ")
+        )
     })
 }
 
