@@ -8,10 +8,9 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
-use support::{Setup, make_plain, operator, snapshot};
+use support::{Setup, make_plain, operator, snapshot, un_revoke};
 use tyrum_secrets::{
     AdminRequest, ExposeSecret, OpenError, OpenOptions, Purpose, Recovery, Requester,
     RotateOptions, SecretBytes, Secrets,
@@ -19,20 +18,6 @@ use tyrum_secrets::{
 
 fn catalog(setup: &Setup) -> std::path::PathBuf {
     setup.state_dir().join("catalog.json")
-}
-
-/// Sets every entry of the catalog at `path` active again, as an attacker
-/// with write access to the state directory would.
-fn un_revoke(path: &Path) {
-    let mut file: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let entries = file["entries"].as_object_mut().unwrap();
-    assert!(!entries.is_empty());
-    for entry in entries.values_mut() {
-        assert_eq!(entry["status"]["state"], "revoked", "{entry}");
-        entry["status"] = serde_json::json!({"state": "active"});
-    }
-    std::fs::write(path, serde_json::to_vec_pretty(&file).unwrap()).unwrap();
 }
 
 fn alice() -> AdminRequest {

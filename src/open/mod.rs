@@ -256,7 +256,11 @@ impl Secrets {
     /// whatever it created is removed. (Two repairs are not undone: an
     /// anchor one record behind its log or store after a crash is moved up,
     /// and a record torn by a crash is cut; neither changes what the file
-    /// holds.)
+    /// holds. Nor are the upgrades and accepted refusals listed in
+    /// [`OpenReport::recovered`], made once the audit log is open and
+    /// recorded there, when a later step of the same open fails: an
+    /// upgraded store or catalog keeps its values and entries, and a
+    /// catalog is sealed only after its new key is kept.)
     pub fn open_with(config: &Config, options: OpenOptions) -> Result<Secrets, OpenError> {
         let (profile, profile_reason) = match config.profile {
             Some(profile) => (
@@ -333,7 +337,11 @@ impl Secrets {
     /// Verifies every audit log of the state directory against its anchor
     /// and the chain key; returns each log with its record count.
     ///
+    /// A log that the index of the logs vouches for but that is gone
+    /// (deleted with its anchor) fails too.
+    ///
     /// # Errors
+    /// [`OpenError::AuditLogMissing`], [`OpenError::AuditIndex`],
     /// [`OpenError::AuditCutShort`], [`OpenError::AuditAnchor`],
     /// [`OpenError::AuditTampered`], or an I/O error, for the first log that
     /// fails.
