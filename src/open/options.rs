@@ -113,7 +113,9 @@ impl OpenOptions {
     /// short or rolled back to an older copy (a backup restored on
     /// purpose), one whose anchor is missing or damaged, or one replaced by
     /// another copy (for the catalog also a copy without a MAC put back
-    /// where an authenticated one was).
+    /// where an authenticated one was), and audit logs lost with their
+    /// anchors (the index of the logs vouches for them; each lost log is
+    /// made again, empty or with a record of the acceptance).
     /// Each acceptance is an audit record naming `by` (who and why) and
     /// what the anchor said, written before anything else changes; then the
     /// anchor is moved to the state found. Listed in
