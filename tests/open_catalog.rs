@@ -380,5 +380,21 @@ mod kubernetes {
             matches!(&err, OpenError::CatalogDowngraded { evidence, .. } if evidence.contains("anchor")),
             "{err:?}"
         );
+        // Accepted knowingly, it is sealed under a new key, on record.
+        let accepted =
+            Secrets::open_with(&config(&setup), OpenOptions::new().accept_rollback(alice()))
+                .unwrap();
+        assert!(
+            matches!(
+                accepted.report().recovered.as_slice(),
+                [Recovery::CatalogAccepted { .. }]
+            ),
+            "{:?}",
+            accepted.report().recovered
+        );
+        drop(accepted);
+        assert!(setup.state_dir().join("catalog.key").exists());
+        let again = Secrets::open(&config(&setup)).unwrap();
+        assert!(again.report().recovered.is_empty(), "{}", again.report());
     }
 }
