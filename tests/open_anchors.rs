@@ -215,7 +215,7 @@ fn accepting_a_rollback_is_on_record_and_later_opens_are_ordinary() {
     )
     .unwrap();
     let recovered = &accepted.report().recovered;
-    assert_eq!(recovered.len(), 2, "{recovered:?}");
+    assert_eq!(recovered.len(), 3, "{recovered:?}");
     assert!(
         recovered.iter().any(|r| matches!(r, Recovery::StoreAccepted { refusal, .. } if refusal.contains("rolled back"))),
         "{recovered:?}"
@@ -224,6 +224,10 @@ fn accepting_a_rollback_is_on_record_and_later_opens_are_ordinary() {
         recovered
             .iter()
             .any(|r| matches!(r, Recovery::AuditLogAccepted { .. })),
+        "{recovered:?}"
+    );
+    assert!(
+        recovered.iter().any(|r| matches!(r, Recovery::CatalogAccepted { refusal, .. } if refusal.contains("rolled back"))),
         "{recovered:?}"
     );
     assert!(
@@ -236,7 +240,8 @@ fn accepting_a_rollback_is_on_record_and_later_opens_are_ordinary() {
     );
     // The older state is what opened: the value kept resolves, masked.
     resolve(&setup, &accepted, &kept);
-    // Both acceptances are on record, naming who and why; the log verifies.
+    // All three acceptances are on record, naming who and why; the log
+    // verifies.
     let logs = accepted.verify_audit().unwrap();
     let text: String = logs
         .iter()
@@ -246,7 +251,7 @@ fn accepting_a_rollback_is_on_record_and_later_opens_are_ordinary() {
         .lines()
         .filter(|l| l.contains("\"action\":\"accept_rollback\""))
         .collect();
-    assert_eq!(records.len(), 2, "{text}");
+    assert_eq!(records.len(), 3, "{text}");
     for record in records {
         assert!(record.contains("alice"), "{record}");
         assert!(record.contains("restored last night's backup"), "{record}");
@@ -301,10 +306,14 @@ fn a_format_1_store_is_upgraded_once_and_only_by_an_open_that_succeeds() {
     let secrets = open(&config).unwrap();
     assert!(secrets.report().recovered.is_empty());
     drop(secrets);
-    // A store from before format 2 and before anchors.
+    // A store from before format 2 and before anchors, with a catalog from
+    // before authentication.
     let store = setup.state_dir().join("secrets.tyrum");
     std::fs::copy(&vector, &store).unwrap();
     std::fs::remove_file(setup.state_dir().join("secrets.tyrum.anchor")).unwrap();
+    let catalog = setup.state_dir().join("catalog.json");
+    support::make_plain(&catalog);
+    std::fs::remove_file(setup.state_dir().join("catalog.json.anchor")).unwrap();
 
     // An open that fails for another reason (an audit log cut short)
     // leaves the store in format 1, byte for byte.
@@ -321,7 +330,10 @@ fn a_format_1_store_is_upgraded_once_and_only_by_an_open_that_succeeds() {
     let secrets = open(&config).unwrap();
     assert_eq!(
         secrets.report().recovered,
-        vec![Recovery::StoreUpgraded(store.clone())]
+        vec![
+            Recovery::StoreUpgraded(store.clone()),
+            Recovery::CatalogUpgraded(catalog.clone())
+        ]
     );
     assert!(
         secrets

@@ -252,3 +252,27 @@ fn a_failed_first_open_removes_the_anchors_it_made_in_the_keychain() {
     }
     assert!(left.is_empty(), "the failed open left {left:?}");
 }
+
+#[test]
+#[ignore = "needs a kernel session keyring (keyctl session -); run scripts/test"]
+fn desktop_refuses_a_catalog_edited_to_un_revoke_a_handle() {
+    keyutils_ready();
+    let setup = support::Setup::new();
+    let config = config(&setup, KeychainStore::Keyutils);
+    let secrets = Secrets::open(&config).unwrap();
+    let anchor = secrets.report().catalog_anchor.clone().unwrap();
+    assert!(anchor.contains("keychain"), "{anchor}");
+    let handle = support::create_in(&secrets, "keychain", b"sk-desktop-revoked-4");
+    secrets
+        .admin()
+        .revoke(handle.id(), &support::operator())
+        .unwrap();
+    drop(secrets);
+    let catalog = setup.state_dir().join("catalog.json");
+    support::un_revoke(&catalog);
+    let err = Secrets::open(&config).unwrap_err();
+    assert!(
+        matches!(&err, tyrum_secrets::OpenError::CatalogTampered { key, .. } if key.contains("keychain")),
+        "{err:?}"
+    );
+}

@@ -336,6 +336,59 @@ fn a_state_dir_that_is_a_file_is_refused() {
 }
 
 #[test]
+fn a_state_dir_others_can_write_is_refused_naming_the_fix() {
+    let setup = Setup::new();
+    drop(setup.open().unwrap());
+    let dir = setup.state_dir();
+    for (mode, who) in [
+        (0o777, "its group and every user"),
+        (0o770, "its group"),
+        (0o703, "every user"),
+    ] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        let before = snapshot(setup.dir());
+        let err = setup.open().unwrap_err();
+        assert!(
+            matches!(&err, OpenError::StateDir { path, .. } if *path == dir),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(message.contains(&format!("writable by {who}")), "{message}");
+        assert!(message.contains("chmod go-w"), "{message}");
+        assert!(message.contains(&dir.display().to_string()), "{message}");
+        assert_eq!(before, snapshot(setup.dir()), "mode {mode:o}");
+    }
+    // Readable by others is not refused; the fix opens it again.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    drop(setup.open().unwrap());
+}
+
+#[test]
+fn a_state_dir_another_user_owns_is_refused_naming_the_fix() {
+    let setup = Setup::new();
+    drop(setup.open().unwrap());
+    let dir = setup.state_dir();
+    // Only root can give a directory away; as another user the directory
+    // this test made is always its own.
+    match std::os::unix::fs::chown(&dir, Some(65534), None) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("not run: chown needs root here ({e})");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    }
+    let err = setup.open().unwrap_err();
+    assert!(
+        matches!(&err, OpenError::StateDir { path, .. } if *path == dir),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("is owned by uid 65534"), "{message}");
+    assert!(message.contains("chown it to this user"), "{message}");
+}
+
+#[test]
 fn bad_config_errors_are_distinct_and_name_what_to_fix() {
     let setup = Setup::new();
     let unknown =

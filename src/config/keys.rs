@@ -74,6 +74,7 @@ pub(crate) const KEYS: &[Key] = &[
     key("key_file", Kind::Path),
     key("policy_file", Kind::Path),
     key("anchor_dir", Kind::Path),
+    key("catalog_key_file", Kind::Path),
     key("file.path", Kind::StatePath),
     key("file.keychain_key", Kind::Str),
     key(

@@ -307,7 +307,7 @@ fn hint(name: &str, near: Option<String>) -> String {
         .any(|word| lower.contains(word));
     match near {
         Some(near) => format!(" (did you mean {near}?)"),
-        None if secretish => " (secrets never go in the config: put the value in a file and name the file with passphrase_file, key_file, audit.key_file, vault.token_file or vault.approle_secret_id_file)".to_owned(),
+        None if secretish => " (secrets never go in the config: put the value in a file and name the file with passphrase_file, key_file, audit.key_file, catalog_key_file, vault.token_file or vault.approle_secret_id_file)".to_owned(),
         None => String::new(),
     }
 }

@@ -83,6 +83,14 @@ pub struct Config {
     /// mode 0700. Default: none (beside each file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor_dir: Option<PathBuf>,
+    /// A file with the key that authenticates the catalog in the state
+    /// directory (32 random bytes, or 64 hex digits), created on first run
+    /// if missing. Default: kept in the profile's provider (the file store,
+    /// the keychain); for `kubernetes`, `catalog.key` in the state
+    /// directory, which protects against nothing that can write it: mount
+    /// a Secret and name its file here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_key_file: Option<PathBuf>,
     /// The encrypted file store (single host).
     #[serde(default)]
     pub file: FileConfig,

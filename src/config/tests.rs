@@ -40,7 +40,7 @@ fn every_key() -> String {
         }
     }
     // Only one key source may be set.
-    top = top.replace("key_file = \"/sample\"\n", "");
+    top = top.replace("\nkey_file = \"/sample\"\n", "\n");
     for (section, body) in sections {
         let body = body
             .replace("keychain_key = \"/sample\"\n", "")

@@ -11,7 +11,9 @@
 //! the place the config names (`audit.anchor`, see `anchors.rs`); the log
 //! an open takes is checked against it, and one cut short or rolled back is
 //! refused. The others are checked by `Secrets::verify_audit`, and each by
-//! the open that takes it next.
+//! the open that takes it next. Which logs exist is vouched for by the
+//! index of the logs (`audit_index.rs`): a log deleted with its anchor, or
+//! the whole directory, is refused.
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read as _, Seek as _, SeekFrom, Write as _};
@@ -51,6 +53,11 @@ impl AuditKeys {
         Ok(AuditChainKey::new(SecretBytes::from(
             self.0.get(..32).unwrap_or_default().to_vec(),
         ))?)
+    }
+
+    /// The chain key's bytes (it also seals the index of the logs).
+    pub(crate) fn chain_bytes(&self) -> &[u8] {
+        self.0.get(..32).unwrap_or_default()
     }
 
     pub(crate) fn fingerprint(&self) -> Result<FingerprintKey, OpenError> {
@@ -335,6 +342,32 @@ pub(crate) fn audit_error(error: AuditError, anchor: &str) -> OpenError {
     }
 }
 
+/// Makes slot `n`'s log again after its loss was accepted (`by`): an
+/// empty log, or, where its anchor outlived it (an anchor kept elsewhere),
+/// one whose first record says `by` accepted it; then anchored.
+pub(crate) fn recreate_slot(
+    dir: &Path,
+    n: u32,
+    keys: &AuditKeys,
+    place: &Place,
+    by: &AdminRequest,
+    created: &mut Created,
+) -> Result<(), OpenError> {
+    let log = slot_path(dir, n);
+    let placed = place.anchor(&log, &slot_name(n))?;
+    placed.track(created, &[&log], || {
+        JsonLinesAuditSink::accept_rollback(
+            &log,
+            keys.chain()?,
+            placed.anchor.clone(),
+            by.actor(),
+            by.reason(),
+        )
+        .map(drop)
+        .map_err(|e| audit_error(e, &placed.location))
+    })
+}
+
 fn slot_path(dir: &Path, n: u32) -> PathBuf {
     dir.join(format!("{n}.jsonl"))
 }
@@ -342,6 +375,14 @@ fn slot_path(dir: &Path, n: u32) -> PathBuf {
 /// The name of slot `n`'s anchor where it is not beside its log.
 fn slot_name(n: u32) -> String {
     format!("audit-{n}")
+}
+
+/// [`list_slots`], with no logs where the directory does not exist.
+pub(crate) fn slots_if_any(dir: &Path) -> Result<Vec<u32>, OpenError> {
+    if std::fs::symlink_metadata(dir).is_err() {
+        return Ok(Vec::new());
+    }
+    list_slots(dir)
 }
 
 /// Slot numbers with a log, ascending.
@@ -404,6 +445,7 @@ pub(crate) fn verify_all(
     keys: &AuditKeys,
     place: &Place,
 ) -> Result<Vec<(PathBuf, u64)>, OpenError> {
+    super::audit_index::verify(dir, keys, place)?;
     let mut out = Vec::new();
     for n in list_slots(dir)? {
         let log = slot_path(dir, n);

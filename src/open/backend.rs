@@ -77,6 +77,34 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// Where the local catalog's key is kept: in `catalog_key_file` if
+    /// set, else in the profile's writable provider, else in `catalog.key`
+    /// in the state directory.
+    pub(crate) fn catalog_key_home(
+        &self,
+        config: &Config,
+        state_dir: &Path,
+        profile: Profile,
+    ) -> super::catalog::KeyHome<'_> {
+        use super::catalog::KeyHome;
+        match (&config.catalog_key_file, &self.keys_provider) {
+            (Some(path), _) => KeyHome::File {
+                path: path.clone(),
+                key: config.describe("catalog_key_file"),
+            },
+            (None, Some((provider, what))) => KeyHome::Provider {
+                provider: provider.as_ref(),
+                what: what.clone(),
+            },
+            (None, None) => KeyHome::File {
+                path: state_dir.join(super::catalog::KEY_FILE_NAME),
+                key: format!("the {profile} profile's default, `catalog_key_file`"),
+            },
+        }
+    }
+}
+
 pub(crate) fn provider_id(name: &str) -> Result<ProviderId, OpenError> {
     ProviderId::new(name).map_err(|e| OpenError::AuditKeys {
         reason: format!("internal: provider id {name}: {e}"),

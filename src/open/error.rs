@@ -241,6 +241,42 @@ pub enum OpenError {
         #[source]
         source: AnchorError,
     },
+    /// An audit log the index of this state's logs vouches for is gone:
+    /// deleted (with its anchor, or with the whole audit directory).
+    #[error(
+        "audit log {log} is missing, but the index of this state's audit logs ({index}) says {count} logs were written: it was deleted, with its anchor or with the audit directory. Restore it from a backup; if losing it is the state you want, accept it knowingly with OpenOptions::accept_rollback (audited)"
+    )]
+    AuditLogMissing {
+        /// The missing log.
+        log: PathBuf,
+        /// Where the index is.
+        index: String,
+        /// How many logs the index vouches for.
+        count: u64,
+    },
+    /// The index of the audit logs is gone although the state shows it was
+    /// written (its catalog is authenticated already).
+    #[error(
+        "the index of the audit logs in {dir} ({index}) is missing, although this state was written by a version that keeps it: it was deleted, perhaps with audit logs. Restore it (and the logs) from a backup, or accept the logs as they are knowingly with OpenOptions::accept_rollback (audited)"
+    )]
+    AuditIndexMissing {
+        /// The audit directory.
+        dir: PathBuf,
+        /// Where the index should be.
+        index: String,
+    },
+    /// The index of the audit logs cannot be read or does not
+    /// authenticate (forged, damaged, or another state's).
+    #[error(
+        "the index of the audit logs ({index}) cannot be used: {source}. Restore it from a backup, or accept the logs as they are knowingly with OpenOptions::accept_rollback (audited)"
+    )]
+    AuditIndex {
+        /// Where the index is.
+        index: String,
+        /// What failed.
+        #[source]
+        source: AnchorError,
+    },
     /// An audit log does not verify (edited, forged, or another key).
     #[error(
         "audit log {log} does not verify ({source}); investigate it, then restore it from a backup or move it aside with its anchor"
@@ -251,6 +287,65 @@ pub enum OpenError {
         /// What verification found.
         #[source]
         source: VerifyError,
+    },
+    /// The catalog does not authenticate under its key: it was edited
+    /// outside tyrum-secrets (a revoked entry set active, a scope or label
+    /// changed), or the key is not this catalog's.
+    #[error(
+        "catalog {catalog} does not authenticate under its key ({key}): it was edited outside tyrum-secrets (a revoked entry set active, a scope or label changed) or the key is another catalog's; restore the newest copy of the catalog from a backup, and never edit it by hand"
+    )]
+    CatalogTampered {
+        /// The catalog file.
+        catalog: PathBuf,
+        /// Where its key is.
+        key: String,
+    },
+    /// The catalog's anchor refuses it: an older copy was put back, it was
+    /// replaced by another catalog or deleted, or its anchor is missing or
+    /// damaged.
+    #[error(
+        "catalog {catalog} is refused by its anchor ({anchor}): {source}. Restore the newest copy, and do not delete the catalog or its anchor; if this older catalog is the state you want, accept it knowingly with OpenOptions::accept_rollback (audited)"
+    )]
+    CatalogAnchor {
+        /// The catalog file.
+        catalog: PathBuf,
+        /// Where its anchor is.
+        anchor: String,
+        /// What the anchor found.
+        #[source]
+        source: AnchorError,
+    },
+    /// The catalog carries no MAC, but this state's catalog is
+    /// authenticated: it was replaced by an unauthenticated copy (a
+    /// downgrade, which could un-revoke a handle).
+    #[error(
+        "catalog {catalog} carries no MAC, but this state's catalog is authenticated ({evidence} exists): it was replaced by an unauthenticated copy; restore the newest authenticated copy from a backup, or, if this file is right, accept it knowingly with OpenOptions::accept_rollback (audited)"
+    )]
+    CatalogDowngraded {
+        /// The catalog file.
+        catalog: PathBuf,
+        /// What shows the catalog was authenticated (its key, its anchor).
+        evidence: String,
+    },
+    /// The catalog is authenticated, but its key is gone.
+    #[error(
+        "catalog {catalog} is authenticated, but its key is missing from {key}; restore the key from a backup (a new key cannot open this catalog)"
+    )]
+    CatalogKeyMissing {
+        /// The catalog file.
+        catalog: PathBuf,
+        /// Where the key should be.
+        key: String,
+    },
+    /// The stored catalog key is not a key.
+    #[error(
+        "{key} does not hold a catalog key ({len} bytes; expected 32 bytes or 64 hex digits); restore it from a backup"
+    )]
+    CatalogKeyInvalid {
+        /// Where the key is.
+        key: String,
+        /// How many bytes it holds.
+        len: usize,
     },
     /// The audit keys cannot be read or made.
     #[error("audit keys: {reason}")]

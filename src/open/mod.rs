@@ -2,12 +2,15 @@
 
 mod anchors;
 mod audit;
+mod audit_index;
 mod backend;
+mod catalog;
 #[cfg(feature = "vault")]
 mod cluster;
 mod error;
 mod keyfile;
 mod operator;
+mod options;
 #[cfg(feature = "file")]
 mod rekey;
 mod report;
@@ -19,13 +22,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tyrum_secrets_core::{
-    AdminRequest, ApprovalVerifier, AuditRecord, AuditSink, Catalog, CatalogStore,
-    JsonFileCatalogStore, Policy, ProviderId, Purpose, Redactor, Requester, Resolver, RulePolicy,
-    SecretAdmin, SecretBytes, SecretProvider, SecretString,
+    AuditRecord, AuditSink, Catalog, CatalogStore, Policy, Purpose, Redactor, Requester, Resolver,
+    RulePolicy, SecretAdmin, SecretBytes, SecretProvider,
 };
 
 pub use error::OpenError;
 pub use operator::AuditEntry;
+pub use options::{AuditLayer, OpenOptions, PassphrasePrompt, PassphraseRequest, ProviderLayer};
 #[cfg(feature = "file")]
 pub use rekey::RekeyReport;
 pub use report::{Creation, OpenReport, Recovery};
@@ -71,145 +74,6 @@ pub struct Secrets {
     report: OpenReport,
 }
 
-/// What a passphrase prompt is asked for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PassphraseRequest {
-    /// The store the passphrase is for.
-    pub store: PathBuf,
-    /// The store does not exist yet: the passphrase will create it (a
-    /// prompt should ask twice).
-    pub new_store: bool,
-}
-
-/// A passphrase prompt: returns the passphrase, or a message saying why
-/// there is none (cancelled, no terminal). Never put the passphrase in the
-/// message.
-pub type PassphrasePrompt =
-    dyn Fn(&PassphraseRequest) -> Result<SecretString, String> + Send + Sync;
-
-/// Wraps a provider (metrics, fault injection in tests).
-pub type ProviderLayer =
-    dyn Fn(&ProviderId, Arc<dyn SecretProvider>) -> Arc<dyn SecretProvider> + Send + Sync;
-
-/// Wraps the resolver's audit sink (metrics, a second copy, fault
-/// injection in tests).
-pub type AuditLayer = dyn Fn(Arc<dyn AuditSink>) -> Arc<dyn AuditSink> + Send + Sync;
-
-/// How to open, beyond the config: what only code can supply.
-#[derive(Clone, Default)]
-pub struct OpenOptions {
-    prompt: Option<Arc<PassphrasePrompt>>,
-    policy: Option<Arc<dyn Policy>>,
-    approvals: Option<Arc<dyn ApprovalVerifier>>,
-    provider_layer: Option<Arc<ProviderLayer>>,
-    audit_layer: Option<Arc<AuditLayer>>,
-    must_exist: bool,
-    insecure_kdf: bool,
-    accept_rollback: Option<AdminRequest>,
-}
-
-impl OpenOptions {
-    /// Default options: create what is missing, policy from the config.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Asks `prompt` for the file store's passphrase when the config names
-    /// no key source (the CLI's hidden terminal prompt).
-    pub fn prompt(
-        mut self,
-        prompt: impl Fn(&PassphraseRequest) -> Result<SecretString, String> + Send + Sync + 'static,
-    ) -> Self {
-        self.prompt = Some(Arc::new(prompt));
-        self
-    }
-
-    /// Decides with `policy` instead of `policy_file` (or the default,
-    /// which denies every request).
-    pub fn policy(mut self, policy: Arc<dyn Policy>) -> Self {
-        self.policy = Some(policy);
-        self
-    }
-
-    /// Accepts approval grants with `verifier` (default: none accepted).
-    pub fn approvals(mut self, verifier: Arc<dyn ApprovalVerifier>) -> Self {
-        self.approvals = Some(verifier);
-        self
-    }
-
-    /// Wraps every provider the profile opens with `layer`, before the
-    /// catalog, the resolver and the pre-load see it.
-    pub fn provider_layer(
-        mut self,
-        layer: impl Fn(&ProviderId, Arc<dyn SecretProvider>) -> Arc<dyn SecretProvider>
-        + Send
-        + Sync
-        + 'static,
-    ) -> Self {
-        self.provider_layer = Some(Arc::new(layer));
-        self
-    }
-
-    /// Wraps the resolver's audit sink with `layer`. The anchored log stays
-    /// underneath: whatever the layer does, records reach the log only
-    /// through it.
-    pub fn audit_layer(
-        mut self,
-        layer: impl Fn(Arc<dyn AuditSink>) -> Arc<dyn AuditSink> + Send + Sync + 'static,
-    ) -> Self {
-        self.audit_layer = Some(Arc::new(layer));
-        self
-    }
-
-    /// Fails with [`OpenError::StateIncomplete`] instead of creating a new
-    /// state when the state directory has none (for every command but an
-    /// explicit `init`).
-    pub fn must_exist(mut self) -> Self {
-        self.must_exist = true;
-        self
-    }
-
-    /// Accepts, knowingly and on record, the state as it is where an
-    /// anchor refuses it: an audit log or the file store cut short or
-    /// rolled back to an older copy (a backup restored on purpose), one
-    /// whose anchor is missing or damaged, or one replaced by another copy.
-    /// Each acceptance is an audit record naming `by` (who and why) and
-    /// what the anchor said, written before anything else changes; then the
-    /// anchor is moved to the state found. Listed in
-    /// [`OpenReport::recovered`].
-    ///
-    /// Only what the anchors claim is overridden: a log or store that does
-    /// not verify (edited, spliced, another key) is still refused. Without
-    /// a refusal, this opens as usual and records nothing extra.
-    pub fn accept_rollback(mut self, by: AdminRequest) -> Self {
-        self.accept_rollback = Some(by);
-        self
-    }
-
-    /// Creates a new file store with cheap Argon2id parameters. Only for
-    /// tests, examples and benchmarks; never for real secrets.
-    pub fn dangerous_insecure_kdf_for_tests(mut self) -> Self {
-        self.insecure_kdf = true;
-        self
-    }
-}
-
-impl fmt::Debug for OpenOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenOptions")
-            .field("prompt", &self.prompt.is_some())
-            .field("policy", &self.policy)
-            .field("approvals", &self.approvals)
-            .field("provider_layer", &self.provider_layer.is_some())
-            .field("audit_layer", &self.audit_layer.is_some())
-            .field("must_exist", &self.must_exist)
-            .field("insecure_kdf", &self.insecure_kdf)
-            .field("accept_rollback", &self.accept_rollback)
-            .finish()
-    }
-}
-
 impl Secrets {
     /// Opens everything `config` describes, creating what is missing on the
     /// first run. See [`open_with`](Self::open_with).
@@ -224,14 +88,23 @@ impl Secrets {
     ///
     /// The first run creates what is missing (the state directory with mode
     /// 0700, the store, the catalog, the audit log and its keys, the state
-    /// record) and lists it in [`report`](Self::report). A later run checks
+    /// record) and lists it in [`report`](Self::report). A state directory
+    /// that exists already must belong to this process's user and be
+    /// writable by no one else (as ssh's `StrictModes`), or it is refused
+    /// with the fix ([`OpenError::StateDir`]). A later run checks
     /// the state record: another profile or another store is refused rather
     /// than shadowing the old state with a new empty one. A wrong passphrase
-    /// is refused. An audit log or a file store behind its anchor (cut
-    /// short, or rolled back to an older copy) is refused, unless the
-    /// options [accept it](OpenOptions::accept_rollback). A file store in
-    /// format 1 is rewritten in format 2 and anchored, once, after
-    /// everything else was checked ([`Recovery::StoreUpgraded`]).
+    /// is refused. An audit log, a file store or a catalog behind its
+    /// anchor (cut short, or rolled back to an older copy) is refused,
+    /// unless the options [accept it](OpenOptions::accept_rollback). The
+    /// catalog in the state directory is authenticated (a MAC under a key
+    /// kept in the profile's provider, or in `catalog.key` for kubernetes):
+    /// an edited catalog is refused, always. A file store in format 1 is
+    /// rewritten in format 2 and anchored, once, after everything else was
+    /// checked ([`Recovery::StoreUpgraded`]); a plain catalog from before
+    /// authentication is sealed the same way, on record in the audit log
+    /// ([`Recovery::CatalogUpgraded`]), but only while no key or anchor of
+    /// an authenticated catalog exists (else it is a downgrade, refused).
     ///
     /// Opening the same state directory twice, in one process or in
     /// several, is safe: opens take turns on `open.lock`, and each open
@@ -242,7 +115,11 @@ impl Secrets {
     /// whatever it created is removed. (Two repairs are not undone: an
     /// anchor one record behind its log or store after a crash is moved up,
     /// and a record torn by a crash is cut; neither changes what the file
-    /// holds.)
+    /// holds. Nor are the upgrades and accepted refusals listed in
+    /// [`OpenReport::recovered`], made once the audit log is open and
+    /// recorded there, when a later step of the same open fails: an
+    /// upgraded store or catalog keeps its values and entries, and a
+    /// catalog is sealed only after its new key is kept.)
     pub fn open_with(config: &Config, options: OpenOptions) -> Result<Secrets, OpenError> {
         let (profile, profile_reason) = match config.profile {
             Some(profile) => (
@@ -319,7 +196,11 @@ impl Secrets {
     /// Verifies every audit log of the state directory against its anchor
     /// and the chain key; returns each log with its record count.
     ///
+    /// A log that the index of the logs vouches for but that is gone
+    /// (deleted with its anchor) fails too.
+    ///
     /// # Errors
+    /// [`OpenError::AuditLogMissing`], [`OpenError::AuditIndex`],
     /// [`OpenError::AuditCutShort`], [`OpenError::AuditAnchor`],
     /// [`OpenError::AuditTampered`], or an I/O error, for the first log that
     /// fails.
@@ -519,17 +400,6 @@ fn open_locked(
     )?;
     let (keys, made_keys) = audit::load_keys(&backend.keys_home(config, dir, profile), !existing)?;
 
-    let store: Arc<dyn CatalogStore> = match backend.catalog.take() {
-        Some(store) => store,
-        None => {
-            let catalog_lock = dir.join(format!("{CATALOG_NAME}.lock"));
-            let store = created.track(&[&catalog_path, &catalog_lock], || {
-                Ok(JsonFileCatalogStore::open(&catalog_path)?)
-            })?;
-            Arc::new(store)
-        }
-    };
-
     let audit_dir = crate::config::load::resolve(dir, &config.audit.dir);
     let audit_anchors = anchors::Place::new(
         audit_anchor_place(config, profile),
@@ -540,6 +410,27 @@ fn open_locked(
             None => backend::keychain_provider(config),
         },
     )?;
+    // The local catalog, against its key and its anchor (kept where the
+    // audit logs' anchors are); an upgrade or an accepted refusal waits
+    // until the audit log is open to record it.
+    let mut local = if backend.catalog.is_some() {
+        None
+    } else {
+        audit_anchors.prepare(created)?;
+        let placed = audit_anchors.anchor(&catalog_path, catalog::ANCHOR_NAME)?;
+        Some(catalog::LocalCatalog::open(
+            &catalog_path,
+            &backend.catalog_key_home(config, dir, profile),
+            &placed,
+            options.accept_rollback.as_ref(),
+            created,
+        )?)
+    };
+    // Every log the index vouches for must be there: a log deleted with
+    // its anchor, or the whole audit directory, is refused.
+    let mut index = audit_index::AuditIndex::new(&audit_anchors, &audit_dir)?;
+    let index_required = local.as_ref().is_some_and(catalog::LocalCatalog::key_found);
+    let index_accepted = index.check(&keys, index_required, options.accept_rollback.as_ref())?;
     let opened = audit::open_slot(
         &audit_dir,
         &keys,
@@ -555,6 +446,15 @@ fn open_locked(
             refusal,
         });
     }
+    if let Some(accepted) = index_accepted {
+        recovered.push(audit_index::record_accepted(
+            accepted,
+            &index,
+            opened.sink.as_ref(),
+            (&keys, &audit_anchors),
+            created,
+        )?);
+    }
     // Everything is checked: make the store change that waited.
     if let Some(pending) = pending {
         let (provider, recovery) = finish_store(pending, opened.sink.as_ref(), config)?;
@@ -564,6 +464,17 @@ fn open_locked(
         }
         recovered.push(recovery);
     }
+    let store: Arc<dyn CatalogStore> = match (backend.catalog.take(), &mut local) {
+        (Some(store), _) => store,
+        (None, Some(local)) => {
+            let home = backend.catalog_key_home(config, dir, profile);
+            if let Some(recovery) = local.finish(opened.sink.as_ref(), &home, created)? {
+                recovered.push(recovery);
+            }
+            local.store()?
+        }
+        (None, None) => return Err(internal("no catalog store was opened")),
+    };
     if let Some(layer) = &options.provider_layer {
         for (id, provider) in &mut backend.providers {
             *provider = layer(id, Arc::clone(provider));
@@ -605,6 +516,13 @@ fn open_locked(
     if made_keys {
         audit::persist_keys(&backend.keys_home(config, dir, profile), &keys, created)?;
     }
+    if let Some(local) = &mut local {
+        local.persist_key(&backend.catalog_key_home(config, dir, profile), created)?;
+    }
+    index.advance(&keys, created)?;
+    if let Some(note) = keys_beside_state_note(config, profile, &backend) {
+        backend.notes.push(note);
+    }
     if !existing {
         let id = state_id.clone().unwrap_or_default();
         let record = state::StateRecord::new(profile.as_str(), backend.values.clone(), id);
@@ -626,11 +544,38 @@ fn open_locked(
             audit_records_before: opened.records,
             audit_anchor: opened.anchor,
             store_anchor: backend.store_anchor,
+            catalog_anchor: local.as_ref().map(|l| l.anchor_location.clone()),
             recovered,
             preload: preloaded,
             notes: backend.notes,
         },
         audit_dir,
+    })
+}
+
+/// Without a writable provider (kubernetes), keys not named in the config
+/// are kept in the state directory, where they protect against nothing that
+/// can write it: say so.
+fn keys_beside_state_note(
+    config: &Config,
+    profile: Profile,
+    backend: &backend::Backend,
+) -> Option<String> {
+    if backend.keys_provider.is_some() || profile == Profile::Cluster {
+        return None;
+    }
+    let mut beside = Vec::new();
+    if config.audit.key_file.is_none() {
+        beside.push("the audit keys (audit.key)");
+    }
+    if config.catalog_key_file.is_none() {
+        beside.push("the catalog key (catalog.key)");
+    }
+    (!beside.is_empty()).then(|| {
+        format!(
+            "{} are kept in the state directory, so whoever can write it can forge audit records or catalog entries; mount a Kubernetes Secret and name its files with audit.key_file and catalog_key_file",
+            beside.join(" and ")
+        )
     })
 }
 

@@ -28,6 +28,9 @@ pub struct OpenReport {
     pub audit_anchor: String,
     /// Where the file store's anchor is (single host).
     pub store_anchor: Option<String>,
+    /// Where the catalog's anchor is (the profiles whose catalog is in the
+    /// state directory).
+    pub catalog_anchor: Option<String>,
     /// What this open repaired or accepted: a store upgraded to format 2,
     /// a rollback accepted with [`OpenOptions::accept_rollback`](crate::OpenOptions::accept_rollback).
     pub recovered: Vec<Recovery>,
@@ -54,6 +57,32 @@ pub enum Recovery {
         /// What the anchor said.
         refusal: String,
     },
+    /// The index of the audit logs refused them (a log it vouches for is
+    /// missing, or the index is missing or damaged), and the operator
+    /// accepted the logs as they are (recorded in the audit log); the
+    /// index was rewritten from the logs found.
+    AuditLogsAccepted {
+        /// The audit directory.
+        dir: PathBuf,
+        /// Where the index is.
+        index: String,
+        /// What was refused.
+        refusal: String,
+    },
+    /// The catalog was in the plain format from before authentication (no
+    /// key and no anchor of an authenticated catalog existed): it was
+    /// sealed under a new key (kept in the profile's provider) and its
+    /// anchor started, recorded in the audit log first. Done once; entries
+    /// are unchanged.
+    CatalogUpgraded(PathBuf),
+    /// The catalog's anchor refused it (or it had lost its MAC), and the
+    /// operator accepted it as it is (recorded in the audit log first).
+    CatalogAccepted {
+        /// The catalog file.
+        catalog: PathBuf,
+        /// What was refused.
+        refusal: String,
+    },
     /// An audit log's anchor refused it, and the operator accepted it as it
     /// is (recorded in that log).
     AuditLogAccepted {
@@ -76,6 +105,25 @@ impl fmt::Display for Recovery {
                 f,
                 "accepted the file store {} as it is (on record in the audit log); its anchor said: {refusal}",
                 store.display()
+            ),
+            Recovery::AuditLogsAccepted {
+                dir,
+                index,
+                refusal,
+            } => write!(
+                f,
+                "accepted the audit logs in {} as they are (on record in the audit log) and rewrote their index ({index}); it was refused because: {refusal}",
+                dir.display()
+            ),
+            Recovery::CatalogUpgraded(catalog) => write!(
+                f,
+                "upgraded the catalog {} to the authenticated format and anchored it (on record in the audit log)",
+                catalog.display()
+            ),
+            Recovery::CatalogAccepted { catalog, refusal } => write!(
+                f,
+                "accepted the catalog {} as it is (on record in the audit log); it was refused because: {refusal}",
+                catalog.display()
             ),
             Recovery::AuditLogAccepted { log, refusal } => write!(
                 f,
@@ -172,6 +220,9 @@ impl fmt::Display for OpenReport {
         )?;
         if let Some(anchor) = &self.store_anchor {
             writeln!(f, "file store anchored in {anchor}")?;
+        }
+        if let Some(anchor) = &self.catalog_anchor {
+            writeln!(f, "catalog authenticated and anchored in {anchor}")?;
         }
         writeln!(
             f,

@@ -121,6 +121,8 @@ pub(crate) fn inspect(dir: &Path, key: &str) -> Result<Inspected, OpenError> {
             ));
         }
     }
+    #[cfg(unix)]
+    check_owner_and_mode(&meta).map_err(fail)?;
     let record_path = dir.join(RECORD_NAME);
     let record = match fs::read(&record_path) {
         Ok(bytes) => Some(parse_record(&record_path, &bytes)?),
@@ -138,6 +140,33 @@ pub(crate) fn inspect(dir: &Path, key: &str) -> Result<Inspected, OpenError> {
         missing: false,
         record,
     })
+}
+
+/// As ssh's `StrictModes`: a state directory that others can write, or
+/// that another user owns, lets them replace the catalog, the audit logs
+/// and their anchors, so it is refused with the fix.
+#[cfg(unix)]
+fn check_owner_and_mode(meta: &fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let user = rustix::process::geteuid().as_raw();
+    if meta.uid() != user {
+        return Err(format!(
+            "is owned by uid {}, not by this process's user (uid {user}): its owner could replace the catalog, the audit logs and their anchors; chown it to this user, or point state_dir at a directory this user owns",
+            meta.uid()
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+            (true, true) => "its group and every user",
+            (true, false) => "its group",
+            _ => "every user",
+        };
+        return Err(format!(
+            "is writable by {who} (mode {mode:o}): they could replace the catalog, the audit logs and their anchors; run chmod go-w on it (a new state directory is made with mode 700)"
+        ));
+    }
+    Ok(())
 }
 
 fn parse_record(path: &Path, bytes: &[u8]) -> Result<StateRecord, OpenError> {

@@ -118,3 +118,30 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         }
     }
 }
+
+/// Rewrites the authenticated catalog at `path` as a plain (version 1)
+/// file, as a catalog from before authentication was.
+pub fn make_plain(path: &Path) {
+    let mut file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let fields = file.as_object_mut().unwrap();
+    for name in ["generation", "count", "prev", "mac"] {
+        fields.remove(name);
+    }
+    fields.insert("version".to_owned(), serde_json::json!(1));
+    std::fs::write(path, serde_json::to_vec_pretty(&file).unwrap()).unwrap();
+}
+
+/// Sets every entry of the catalog at `path` active again, as someone with
+/// write access to the state directory would (each must be revoked).
+pub fn un_revoke(path: &Path) {
+    let mut file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let entries = file["entries"].as_object_mut().unwrap();
+    assert!(!entries.is_empty());
+    for entry in entries.values_mut() {
+        assert_eq!(entry["status"]["state"], "revoked", "{entry}");
+        entry["status"] = serde_json::json!({"state": "active"});
+    }
+    std::fs::write(path, serde_json::to_vec_pretty(&file).unwrap()).unwrap();
+}
