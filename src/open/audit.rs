@@ -368,12 +368,12 @@ pub(crate) fn recreate_slot(
     })
 }
 
-fn slot_path(dir: &Path, n: u32) -> PathBuf {
+pub(super) fn slot_path(dir: &Path, n: u32) -> PathBuf {
     dir.join(format!("{n}.jsonl"))
 }
 
 /// The name of slot `n`'s anchor where it is not beside its log.
-fn slot_name(n: u32) -> String {
+pub(super) fn slot_name(n: u32) -> String {
     format!("audit-{n}")
 }
 
@@ -386,7 +386,7 @@ pub(crate) fn slots_if_any(dir: &Path) -> Result<Vec<u32>, OpenError> {
 }
 
 /// Slot numbers with a log, ascending.
-fn list_slots(dir: &Path) -> Result<Vec<u32>, OpenError> {
+pub(super) fn list_slots(dir: &Path) -> Result<Vec<u32>, OpenError> {
     let mut slots = Vec::new();
     let entries =
         fs::read_dir(dir).map_err(|e| OpenError::io("cannot list the audit directory", dir, e))?;
@@ -433,26 +433,6 @@ pub(crate) fn records(log: &Path) -> Result<Vec<AuditRecord>, OpenError> {
                 });
             }
         }
-    }
-    Ok(out)
-}
-
-/// Every audit log in `dir`, verified against its anchor in `place`
-/// without changing anything (logs other opens hold included). For
-/// operators' `audit verify`.
-pub(crate) fn verify_all(
-    dir: &Path,
-    keys: &AuditKeys,
-    place: &Place,
-) -> Result<Vec<(PathBuf, u64)>, OpenError> {
-    super::audit_index::verify(dir, keys, place)?;
-    let mut out = Vec::new();
-    for n in list_slots(dir)? {
-        let log = slot_path(dir, n);
-        let placed = place.anchor(&log, &slot_name(n))?;
-        let head = JsonLinesAuditSink::verify_anchored(&log, &keys.chain()?, &placed.anchor)
-            .map_err(|e| audit_error(e, &placed.location))?;
-        out.push((log, head.seq));
     }
     Ok(out)
 }

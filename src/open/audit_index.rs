@@ -20,12 +20,12 @@ use std::path::{Path, PathBuf};
 
 use tyrum_secrets_core::{
     Action, AdminRequest, Anchor, AnchorHead, AnchorKey, AnchorSeal, AuditRecord, AuditSink,
-    HandleId, Outcome, SecretBytes, Timestamp,
+    HandleId, JsonLinesAuditSink, Outcome, SecretBytes, Timestamp,
 };
 
 use super::OpenError;
 use super::anchors::{Place, Placed};
-use super::audit::AuditKeys;
+use super::audit::{self, AuditKeys};
 use super::report::Recovery;
 use super::state::Created;
 
@@ -197,4 +197,24 @@ fn seal(keys: &AuditKeys) -> Result<AnchorSeal, OpenError> {
     let key = keys.chain_bytes();
     let key = AnchorKey::new(SecretBytes::from(key.to_vec())).map_err(super::internal)?;
     Ok(AnchorSeal::new(key, SUBJECT.to_vec()))
+}
+
+/// Every audit log in `dir`, verified against its anchor in `place`
+/// without changing anything (logs other opens hold included). For
+/// operators' `audit verify`.
+pub(crate) fn verify_all(
+    dir: &Path,
+    keys: &AuditKeys,
+    place: &Place,
+) -> Result<Vec<(PathBuf, u64)>, OpenError> {
+    verify(dir, keys, place)?;
+    let mut out = Vec::new();
+    for n in audit::list_slots(dir)? {
+        let log = audit::slot_path(dir, n);
+        let placed = place.anchor(&log, &audit::slot_name(n))?;
+        let head = JsonLinesAuditSink::verify_anchored(&log, &keys.chain()?, &placed.anchor)
+            .map_err(|e| audit::audit_error(e, &placed.location))?;
+        out.push((log, head.seq));
+    }
+    Ok(out)
 }

@@ -205,7 +205,7 @@ impl Secrets {
     /// [`OpenError::AuditTampered`], or an I/O error, for the first log that
     /// fails.
     pub fn verify_audit(&self) -> Result<Vec<(PathBuf, u64)>, OpenError> {
-        audit::verify_all(&self.audit_dir, &self.audit_keys, &self.audit_anchors)
+        audit_index::verify_all(&self.audit_dir, &self.audit_keys, &self.audit_anchors)
     }
 
     /// The records of every audit log (verified first) whose value

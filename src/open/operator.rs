@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use tyrum_secrets_core::{AuditRecord, ProviderId};
 
-use super::{OpenError, Secrets, audit};
+use super::{OpenError, Secrets, audit, audit_index};
 use crate::Profile;
 
 /// One record of an audit log, with where it is.
@@ -43,7 +43,7 @@ impl Secrets {
     pub fn audit_records(&self) -> Result<Vec<AuditEntry>, OpenError> {
         let mut out = Vec::new();
         for (log, count) in
-            audit::verify_all(&self.audit_dir, &self.audit_keys, &self.audit_anchors)?
+            audit_index::verify_all(&self.audit_dir, &self.audit_keys, &self.audit_anchors)?
         {
             // The log may have grown since it was verified: only the
             // records that were are read.
