@@ -376,3 +376,38 @@ mod tests {
         }
     }
 }
+
+/// Identifies one version of a file that is only ever replaced by a rename
+/// (device, inode, length, modification time): a rename always produces a
+/// new inode, so a changed stamp means a changed file. The JSON stores use
+/// it to reuse what they last read and checked while the file is the same.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileStamp(Option<(u64, u64, u64, i64, i64)>);
+
+impl FileStamp {
+    /// The stamp of the file at `path` now.
+    pub(crate) fn of(path: &Path) -> io::Result<Self> {
+        let meta = std::fs::metadata(path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            Ok(Self(Some((
+                meta.dev(),
+                meta.ino(),
+                meta.len(),
+                meta.mtime(),
+                meta.mtime_nsec(),
+            ))))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            Ok(Self(None))
+        }
+    }
+
+    /// Whether the stamp identifies the file (not on every platform).
+    pub(crate) fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+}

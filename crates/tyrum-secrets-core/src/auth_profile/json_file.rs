@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::store::RefreshLock;
 use super::{AuthProfile, AuthProfileError, AuthProfileStore, Pin, PinKey, ProfileId, ProfileSet};
-use crate::durable::{open_private, read_regular_file, sync_parent_dir};
+use crate::durable::{FileStamp, open_private, read_regular_file, sync_parent_dir};
 
 const FORMAT: &str = "tyrum-secrets-auth-profiles";
 const FORMAT_VERSION: u32 = 1;
@@ -383,36 +383,5 @@ impl FileLock {
 impl Drop for FileLock {
     fn drop(&mut self) {
         let _ = self.0.unlock();
-    }
-}
-
-/// Identifies one version of the store file. A rename always produces a new
-/// inode, so a changed stamp means a changed file.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct FileStamp(Option<(u64, u64, u64, i64, i64)>);
-
-impl FileStamp {
-    fn of(path: &Path) -> io::Result<Self> {
-        let meta = fs::metadata(path)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt as _;
-            Ok(Self(Some((
-                meta.dev(),
-                meta.ino(),
-                meta.len(),
-                meta.mtime(),
-                meta.mtime_nsec(),
-            ))))
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = meta;
-            Ok(Self(None))
-        }
-    }
-
-    fn is_some(&self) -> bool {
-        self.0.is_some()
     }
 }

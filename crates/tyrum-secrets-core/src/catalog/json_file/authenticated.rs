@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
 
-use super::disk::{FileStamp, Lock};
+use super::disk::Lock;
 use super::format::{self, EntryMap, FileHead, Parsed};
 use super::{Auth, Cached, Entries, JsonFileCatalogStore};
 use crate::anchor::{AnchorError, CHAIN_LEN, SealedAnchor, Standing};
 use crate::catalog::store::apply_compare_and_set;
 use crate::catalog::{CatalogEntry, CatalogError};
+use crate::durable::FileStamp;
 
 /// An authenticated file that passed its MAC and anchor checks.
 struct Verified {

@@ -1,5 +1,5 @@
 //! The catalog file on disk: the writers' lock, atomic durable writes,
-//! bounded reads, and the stamp that tells a changed file from a cached one.
+//! and bounded reads.
 
 use std::fs::{self, File};
 use std::io::{self, Write as _};
@@ -11,7 +11,7 @@ use super::{JsonFileCatalogStore, MAX_CATALOG_LEN};
 use crate::anchor::AnchorError;
 use crate::catalog::CatalogError;
 use crate::durable::{
-    ReadFileError, open_private, open_regular, read_regular_file, sync_parent_dir,
+    FileStamp, ReadFileError, open_private, open_regular, read_regular_file, sync_parent_dir,
 };
 use crate::mutation::{self, Mutation};
 
@@ -158,39 +158,5 @@ pub(super) struct WriterLock(File);
 impl Drop for WriterLock {
     fn drop(&mut self) {
         let _ = self.0.unlock();
-    }
-}
-
-/// Identifies one version of the catalog file. A rename always produces a
-/// new inode, so a changed stamp means a changed file. An edit in place
-/// that kept the stamp would only keep this process on the entries it last
-/// read and checked (the cache never holds anything else); the next write
-/// reads and checks the file again.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) struct FileStamp(Option<(u64, u64, u64, i64, i64)>);
-
-impl FileStamp {
-    pub(super) fn of(path: &Path) -> io::Result<Self> {
-        let meta = fs::metadata(path)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt as _;
-            Ok(Self(Some((
-                meta.dev(),
-                meta.ino(),
-                meta.len(),
-                meta.mtime(),
-                meta.mtime_nsec(),
-            ))))
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = meta;
-            Ok(Self(None))
-        }
-    }
-
-    pub(super) fn is_some(&self) -> bool {
-        self.0.is_some()
     }
 }

@@ -34,9 +34,9 @@ use super::store::apply_compare_and_set;
 use super::{CatalogEntry, CatalogError, CatalogStore};
 use crate::HandleId;
 use crate::anchor::{Anchor, AnchorSeal};
+use crate::durable::FileStamp;
 use crate::durable::read_regular_file;
 use authenticated::is_acceptable;
-use disk::FileStamp;
 use format::{EntryMap, FileHead};
 
 pub use key::CatalogKey;
