@@ -14,6 +14,8 @@ mod options;
 #[cfg(feature = "file")]
 mod rekey;
 mod report;
+#[cfg(feature = "file")]
+mod single_host;
 mod state;
 
 use std::fmt;
@@ -591,7 +593,7 @@ fn audit_anchor_place(config: &Config, profile: Profile) -> crate::config::Ancho
 
 #[cfg(feature = "file")]
 fn finish_store(
-    pending: backend::PendingStore,
+    pending: single_host::PendingStore,
     audit: &dyn AuditSink,
     config: &Config,
 ) -> Result<(Arc<dyn SecretProvider>, Recovery), OpenError> {
@@ -609,7 +611,7 @@ fn finish_store(
 }
 
 #[cfg(feature = "file")]
-type Pending = backend::PendingStore;
+type Pending = single_host::PendingStore;
 #[cfg(not(feature = "file"))]
 type Pending = std::convert::Infallible;
 
@@ -627,7 +629,7 @@ fn open_backend(
     match profile {
         #[cfg(feature = "file")]
         Profile::SingleHost => {
-            backend::single_host(config, options, dir, existing, state_id, created)
+            single_host::single_host(config, options, dir, existing, state_id, created)
         }
         #[cfg(feature = "keychain")]
         Profile::Desktop => Ok((backend::desktop(config)?, None)),

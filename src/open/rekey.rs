@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use tyrum_secrets_file::{FileError, FileProvider, KeySource};
 
 use super::state::{self, Created};
-use super::{OpenError, OpenOptions, backend, check_record, state_dir};
+use super::{OpenError, OpenOptions, check_record, single_host, state_dir};
 use crate::{Config, Profile};
 
 /// What [`Secrets::rekey`](super::Secrets::rekey) changed.
@@ -67,11 +67,11 @@ impl super::Secrets {
         }
         let mut created = Created::default();
         let (secret, source_desc) =
-            backend::store_secret(config, options, &store, true, &mut created)?;
-        let placed = backend::store_anchor(config, record.id.as_deref(), &store, None)?;
-        let anchored = backend::store_options(config, options)?.anchor(placed.anchor.clone());
+            single_host::store_secret(config, options, &store, true, &mut created)?;
+        let placed = single_host::store_anchor(config, record.id.as_deref(), &store, None)?;
+        let anchored = single_host::store_options(config, options)?.anchor(placed.anchor.clone());
         let failed = |e: FileError| {
-            backend::store_error(e, &store, &placed.location, &secret, &source_desc, config)
+            single_host::store_error(e, &store, &placed.location, &secret, &source_desc, config)
         };
         let mut provider =
             FileProvider::open_with(&store, secret.source(), anchored).map_err(failed)?;
