@@ -299,3 +299,25 @@ fn plain_http_is_refused_unless_the_config_says_dangerous_allow_http() {
     assert!(err.to_string().contains("dangerous_allow_http"), "{err}");
     assert!(!dir.path().join("state").exists());
 }
+
+/// Review 2: on the other profiles an audit directory deleted together
+/// with the index of its logs is refused (the catalog key shows the state
+/// had an index). The cluster profile has no local catalog, so the index
+/// was never required: a process's whole audit trail went without a word.
+#[test]
+#[ignore = "needs OpenBao (bao); run scripts/test"]
+fn cluster_refuses_an_audit_directory_deleted_with_its_index() {
+    let cluster = Cluster::new();
+    let secrets = cluster.open("worker-a");
+    let handle = create_in(&secrets, "vault", b"sk-cluster-audit-index-canary-1");
+    drop(secrets.resolver().resolve(handle.id(), &request()).unwrap());
+    drop(secrets);
+    let state = cluster.path("worker-a");
+    std::fs::remove_dir_all(state.join("audit")).unwrap();
+    std::fs::remove_file(state.join("audit.anchor")).unwrap();
+    let reopened = Secrets::open(&cluster.config("worker-a"));
+    assert!(
+        matches!(reopened, Err(OpenError::AuditIndexMissing { .. })),
+        "{reopened:?}"
+    );
+}
