@@ -321,3 +321,25 @@ fn cluster_refuses_an_audit_directory_deleted_with_its_index() {
         "{reopened:?}"
     );
 }
+
+/// Review 2: `vault.dangerous_allow_http` sends the token and every value
+/// in clear text to any host, and may come from an environment variable;
+/// like `kubernetes.dangerous_keep_env`, an open that runs with it says so
+/// in its report.
+#[test]
+#[ignore = "needs OpenBao (bao); run scripts/test"]
+fn an_open_over_plain_http_says_so_in_its_report() {
+    let server = tyrum_secrets_testkit::bao::BaoServer::start();
+    let cluster = Cluster::new();
+    std::fs::write(cluster.path("token"), format!("{}\n", server.root_token())).unwrap();
+    let mut config = cluster.config("worker-a");
+    config.vault.address = Some(server.address().to_owned());
+    config.vault.ca_file = None;
+    config.vault.dangerous_allow_http = true;
+    let secrets = Secrets::open(&config).unwrap();
+    let notes = secrets.report().notes.join("\n");
+    assert!(
+        notes.contains("dangerous_allow_http") && notes.contains("clear text"),
+        "{notes}"
+    );
+}
