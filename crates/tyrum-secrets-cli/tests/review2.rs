@@ -71,3 +71,32 @@ fn run_env_file_at_a_fifo_is_refused_without_hanging() {
     let status = status.expect("run --env-file blocked on a FIFO");
     assert_eq!(status.code(), Some(1), "{status:?}");
 }
+
+/// On a terminal (`kubectl exec -it`), the open's progress spinner is a
+/// second thread, and the kubernetes profile may remove the pod's secret
+/// variables only from a single-threaded process: every command failed,
+/// and the message pointed the operator at `dangerous_keep_env`.
+#[test]
+fn kubernetes_commands_open_on_a_terminal() {
+    let env = Env::new();
+    let state = env.state_dir();
+    let out = std::process::Command::new("script")
+        .args(["-qec", &format!("{} init", support::BIN), "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.path("home"))
+        .env("TYRUM_SECRETS_PROFILE", "kubernetes")
+        .env("TYRUM_SECRETS_STATE_DIR", &state)
+        .env("TYRUM_SECRETS_KUBERNETES_ENV_PREFIX", "REVIEW2_APP_SECRET_")
+        .env(
+            "REVIEW2_APP_SECRET_OPENAI",
+            "sk-review2-k8s-terminal-canary",
+        )
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) gives the command a terminal");
+    let text = format!("{}{}", stdout(&out), support::stderr(&out));
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("threads"), "{text}");
+    assert!(state.join("tyrum-secrets.state.json").exists(), "{text}");
+}
