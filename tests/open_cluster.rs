@@ -299,3 +299,47 @@ fn plain_http_is_refused_unless_the_config_says_dangerous_allow_http() {
     assert!(err.to_string().contains("dangerous_allow_http"), "{err}");
     assert!(!dir.path().join("state").exists());
 }
+
+/// Review 2: on the other profiles an audit directory deleted together
+/// with the index of its logs is refused (the catalog key shows the state
+/// had an index). The cluster profile has no local catalog, so the index
+/// was never required: a process's whole audit trail went without a word.
+#[test]
+#[ignore = "needs OpenBao (bao); run scripts/test"]
+fn cluster_refuses_an_audit_directory_deleted_with_its_index() {
+    let cluster = Cluster::new();
+    let secrets = cluster.open("worker-a");
+    let handle = create_in(&secrets, "vault", b"sk-cluster-audit-index-canary-1");
+    drop(secrets.resolver().resolve(handle.id(), &request()).unwrap());
+    drop(secrets);
+    let state = cluster.path("worker-a");
+    std::fs::remove_dir_all(state.join("audit")).unwrap();
+    std::fs::remove_file(state.join("audit.anchor")).unwrap();
+    let reopened = Secrets::open(&cluster.config("worker-a"));
+    assert!(
+        matches!(reopened, Err(OpenError::AuditIndexMissing { .. })),
+        "{reopened:?}"
+    );
+}
+
+/// Review 2: `vault.dangerous_allow_http` sends the token and every value
+/// in clear text to any host, and may come from an environment variable;
+/// like `kubernetes.dangerous_keep_env`, an open that runs with it says so
+/// in its report.
+#[test]
+#[ignore = "needs OpenBao (bao); run scripts/test"]
+fn an_open_over_plain_http_says_so_in_its_report() {
+    let server = tyrum_secrets_testkit::bao::BaoServer::start();
+    let cluster = Cluster::new();
+    std::fs::write(cluster.path("token"), format!("{}\n", server.root_token())).unwrap();
+    let mut config = cluster.config("worker-a");
+    config.vault.address = Some(server.address().to_owned());
+    config.vault.ca_file = None;
+    config.vault.dangerous_allow_http = true;
+    let secrets = Secrets::open(&config).unwrap();
+    let notes = secrets.report().notes.join("\n");
+    assert!(
+        notes.contains("dangerous_allow_http") && notes.contains("clear text"),
+        "{notes}"
+    );
+}

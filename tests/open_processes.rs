@@ -56,6 +56,10 @@ fn main() {
                 "a_threaded_process_cannot_remove_env_secrets_and_is_told_what_to_do",
                 a_threaded_process_cannot_remove_env_secrets_and_is_told_what_to_do,
             ),
+            (
+                "kubernetes_env_secrets_are_not_readable_from_proc_environ_by_a_same_user_tool",
+                kubernetes_env_secrets_are_not_readable_from_proc_environ_by_a_same_user_tool,
+            ),
         ],
         worker,
     );
@@ -114,6 +118,7 @@ fn worker(role: &str, args: &[String]) {
             );
         }
         "k8s-env" => k8s_env(&args[0], args.get(1).map(String::as_str)),
+        "k8s-environ" => k8s_environ(&args[0]),
         other => panic!("unknown role {other}"),
     }
 }
@@ -460,3 +465,70 @@ fn a_threaded_process_cannot_remove_env_secrets_and_is_told_what_to_do() {
 
 #[cfg(not(feature = "env"))]
 fn a_threaded_process_cannot_remove_env_secrets_and_is_told_what_to_do() {}
+
+/// Review 2: opens the kubernetes profile (variables removed), then runs a
+/// tool as the same user that reads the gateway's start-up environment
+/// from `/proc/<ppid>/environ`, as a prompt-injected `shell.exec` can.
+#[cfg(feature = "env")]
+fn k8s_environ(base: &str) {
+    use tyrum_secrets::{Config, Secrets};
+    let mut config = Config::default();
+    config.profile = Some(Profile::Kubernetes);
+    config.state_dir = Some(std::path::Path::new(base).join("state-k8s"));
+    config.kubernetes.env_prefix = Some("TYRUM_TEST_APP_SECRET_".to_owned());
+    let _secrets = Secrets::open(&config).unwrap();
+    let tool = std::process::Command::new("sh")
+        .args(["-c", "cat /proc/$PPID/environ 2>/dev/null"])
+        .output()
+        .unwrap();
+    let read = String::from_utf8_lossy(&tool.stdout).contains(K8S_CANARY);
+    println!("read from /proc: {read}");
+}
+
+#[cfg(not(feature = "env"))]
+fn k8s_environ(_base: &str) {
+    panic!("the k8s-environ role needs the env feature");
+}
+
+/// Review 2: removing the variables from `environ` keeps them from being
+/// inherited, but the kernel still serves the start-up environment in
+/// `/proc/<pid>/environ` to every process of the same user, such as the
+/// tools the gateway starts. As root (who reads everything) the worker and
+/// its tool run as `nobody`.
+fn kubernetes_env_secrets_are_not_readable_from_proc_environ_by_a_same_user_tool() {
+    use std::os::unix::fs::PermissionsExt as _;
+    if !cfg!(feature = "env") {
+        return;
+    }
+    let base = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let root = rustix::process::geteuid().is_root();
+    let worker = process::worker_command("k8s-environ");
+    let mut command = if root {
+        let mut command = std::process::Command::new("setpriv");
+        command
+            .args([
+                &format!("--reuid={NOBODY}"),
+                &format!("--regid={NOBODY}"),
+                "--clear-groups",
+            ])
+            .arg(worker.get_program())
+            .env(process::WORKER_ENV, "k8s-environ");
+        command
+    } else {
+        worker
+    };
+    let out = command
+        .arg(base.path())
+        .env(K8S_VAR, K8S_CANARY)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("setpriv (util-linux) runs the worker as nobody; install it");
+    assert!(out.status.success(), "worker k8s-environ failed");
+    let out = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.contains("read from /proc: false"),
+        "a tool of the same user read the removed env secret from /proc/<ppid>/environ: {out}"
+    );
+}

@@ -269,6 +269,9 @@ pub(crate) fn kubernetes(config: &Config) -> Result<Backend, OpenError> {
             other => OpenError::Env(other),
         })?;
         providers.push((provider_id("env")?, Arc::new(loaded)));
+        if !keep {
+            hide_start_up_environment(&mut notes);
+        }
         if keep {
             notes.push(format!(
                 "the secret variables stay in this process's environment ({}): every child process it starts inherits them without a resolve, a policy check or an audit record; start children with env_clear()",
@@ -296,6 +299,27 @@ pub(crate) fn kubernetes(config: &Config) -> Result<Backend, OpenError> {
         store_anchor: None,
         catalog: None,
     })
+}
+
+/// Removing the variables keeps them from children, but the kernel still
+/// serves the environment this process started with at
+/// `/proc/<pid>/environ` to every process of the same user: the tools the
+/// gateway starts. A process that is not dumpable has those files owned by
+/// root, so only root reads them (nor can the same user ptrace it, and it
+/// leaves no core dump). Children are dumpable again after `exec`.
+#[cfg(feature = "env")]
+fn hide_start_up_environment(notes: &mut Vec<String>) {
+    #[cfg(target_os = "linux")]
+    let hidden =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+            .map_err(|e| e.to_string());
+    #[cfg(not(target_os = "linux"))]
+    let hidden: Result<(), String> = Err("not Linux".to_owned());
+    if let Err(why) = hidden {
+        notes.push(format!(
+            "the removed secret variables can still be read from /proc/<pid>/environ by every process of this user, the tools this process starts included ({why}); prefer mounted Secret volumes"
+        ));
+    }
 }
 
 /// The default state directory of the desktop profile: the user's data

@@ -70,8 +70,15 @@ pub(crate) fn open(config: &Config) -> Result<Backend, OpenError> {
             source: Box::new(source),
         })?;
     }
+    let mut notes = Vec::new();
     if v.dangerous_allow_http {
         server = server.dangerous_allow_http();
+        if address.starts_with("http://") {
+            notes.push(format!(
+                "{address} is plain HTTP ({}): the token and every value cross the network in clear text; use https:// outside a dev server on loopback",
+                config.describe("vault.dangerous_allow_http")
+            ));
+        }
     }
     let client = VaultClient::new(server, auth).map_err(failed)?;
     client.login().map_err(failed)?;
@@ -101,10 +108,13 @@ pub(crate) fn open(config: &Config) -> Result<Backend, OpenError> {
         keys_provider: None,
         keychain: None,
         values: self::values(config),
-        notes: vec![format!(
-            "values and catalog are shared in OpenBao at {address} ({}/{}, {catalog_at}); the audit log is this process's own",
-            v.kv_mount, v.values_path
-        )],
+        notes: {
+            notes.insert(0, format!(
+                "values and catalog are shared in OpenBao at {address} ({}/{}, {catalog_at}); the audit log is this process's own",
+                v.kv_mount, v.values_path
+            ));
+            notes
+        },
         store_anchor: None,
         catalog: Some(Arc::new(store)),
     })

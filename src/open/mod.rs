@@ -431,7 +431,13 @@ fn open_locked(
     // Every log the index vouches for must be there: a log deleted with
     // its anchor, or the whole audit directory, is refused.
     let mut index = audit_index::AuditIndex::new(&audit_anchors, &audit_dir)?;
-    let index_required = local.as_ref().is_some_and(catalog::LocalCatalog::key_found);
+    // The evidence that the state had an index: the local catalog's key;
+    // the cluster profile has no local catalog, but every cluster state
+    // was written by a version that keeps one.
+    let index_required = match &local {
+        Some(local) => local.key_found(),
+        None => profile == Profile::Cluster && existing,
+    };
     let index_accepted = index.check(&keys, index_required, options.accept_rollback.as_ref())?;
     let opened = audit::open_slot(
         &audit_dir,

@@ -44,7 +44,16 @@ pub(crate) enum Mode {
 
 /// Opens the state of `config` as the operator.
 pub(crate) fn open(config: &Config, mode: Mode) -> CliResult<Secrets> {
-    let progress = Progress::start("opening the secret store (deriving the key)");
+    // The spinner is a thread, and the kubernetes profile removes the
+    // pod's secret variables from the environment, which only a
+    // single-threaded process may do: there it would make every open on a
+    // terminal fail (and point the operator at dangerous_keep_env).
+    let profile = config.profile.unwrap_or_else(|| Profile::detect().profile);
+    let progress = if profile == Profile::Kubernetes {
+        Progress::off()
+    } else {
+        Progress::start("opening the secret store (deriving the key)")
+    };
     let mut options = options(config, progress.handle());
     if mode == Mode::Existing {
         options = options.must_exist();

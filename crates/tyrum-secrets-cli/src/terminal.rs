@@ -195,10 +195,7 @@ struct ProgressState {
 impl Progress {
     pub(crate) fn start(message: &str) -> Progress {
         if !io::stderr().is_terminal() {
-            return Progress {
-                state: None,
-                thread: None,
-            };
+            return Progress::off();
         }
         let state = Arc::new(ProgressState {
             stop: AtomicBool::new(false),
@@ -210,6 +207,14 @@ impl Progress {
         Progress {
             state: Some(state),
             thread: Some(thread),
+        }
+    }
+
+    /// No spinner (and no thread).
+    pub(crate) fn off() -> Progress {
+        Progress {
+            state: None,
+            thread: None,
         }
     }
 

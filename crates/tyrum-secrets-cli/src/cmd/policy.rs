@@ -34,7 +34,9 @@ pub(crate) fn check(
             "handle": id.to_string(),
             "agent": agent,
             "tool": tool,
-            "destination": dest,
+            // The canonical host, never the URL as typed: it may carry
+            // a password or a token.
+            "destination": request.destination().map(|d| d.to_string()),
             "effect": effect,
             "rule": decision.rule,
             "reason": output::name(&decision.reason),

@@ -97,6 +97,9 @@ fn exit_code(status: ExitStatus) -> u8 {
     1
 }
 
+/// The largest `--env-file` read (names and handles only).
+const ENV_FILE_MAX: u64 = 1 << 20;
+
 /// `--env` and `--env-file` together; a name given twice is an error.
 fn variables(args: &RunArgs) -> CliResult<Vec<(String, HandleId)>> {
     let mut vars: BTreeMap<String, HandleId> = BTreeMap::new();
@@ -107,8 +110,12 @@ fn variables(args: &RunArgs) -> CliResult<Vec<(String, HandleId)>> {
         Ok(())
     };
     if let Some(path) = &args.env_file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            CliError::failed(format!("cannot read --env-file {}: {e}", path.display()))
+        // A regular file of bounded size, checked on the opened descriptor:
+        // a FIFO or a device is refused at once instead of blocking.
+        let bytes = tyrum_secrets::durable::read_regular_file(path, ENV_FILE_MAX)
+            .map_err(|e| CliError::failed(format!("cannot read --env-file: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            CliError::failed(format!("--env-file {} is not UTF-8 text", path.display()))
         })?;
         for (number, line) in text.lines().enumerate() {
             let line = line.trim();
