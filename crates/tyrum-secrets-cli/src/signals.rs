@@ -6,6 +6,11 @@
 //! whole foreground process group, the child included, so it is not sent a
 //! second time. Either way this process does not die of it: it waits for
 //! the child and exits with the child's status.
+//!
+//! Once the child has been waited for, its process id may be given to an
+//! unrelated process: nothing is sent to it any more. A signal that comes
+//! while this process still passes on what a grandchild writes to the
+//! inherited pipes ends this process as the signal would have.
 
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -32,6 +37,8 @@ struct Target {
     child: Option<Pid>,
     /// Signals that arrived before the child was started.
     pending: Vec<i32>,
+    /// The child has been waited for: its id is no longer its own.
+    reaped: bool,
 }
 
 impl Forwarder {
@@ -44,10 +51,13 @@ impl Forwarder {
         let shared = Arc::clone(&target);
         let thread = std::thread::spawn(move || {
             for origin in signals.forever() {
+                let mut target = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                if target.reaped {
+                    die_like(origin.signal);
+                }
                 if !should_forward(&origin) {
                     continue;
                 }
-                let mut target = shared.lock().unwrap_or_else(PoisonError::into_inner);
                 match target.child {
                     Some(pid) => send(pid, origin.signal),
                     None => target.pending.push(origin.signal),
@@ -70,6 +80,17 @@ impl Forwarder {
         for signal in std::mem::take(&mut target.pending) {
             send(pid, signal);
         }
+    }
+}
+
+impl Forwarder {
+    /// The child has been waited for: stop sending to its id (which the
+    /// system may give to another process now), and let a signal end this
+    /// process from now on.
+    pub(crate) fn child_reaped(&self) {
+        let mut target = self.target.lock().unwrap_or_else(PoisonError::into_inner);
+        target.child = None;
+        target.reaped = true;
     }
 }
 

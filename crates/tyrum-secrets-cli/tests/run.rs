@@ -260,6 +260,61 @@ fn signal_reaches_the_child(signal: &str) {
 }
 
 #[test]
+fn a_signal_after_the_child_exited_ends_the_cli_while_a_grandchild_holds_the_output() {
+    // The child exits at once; a grandchild keeps its standard output
+    // open, so the CLI still passes output on. The child's process id is
+    // no longer its own: a SIGTERM must not be sent there, and must end
+    // the CLI instead of being swallowed until the grandchild exits.
+    let (env, _, handle) = setup();
+    let var = format!("KEY={handle}");
+    let mut command = env.command(&[
+        "run",
+        "--env",
+        &var,
+        "--",
+        "sh",
+        "-c",
+        "sleep 30 & echo ready",
+    ]);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    assert_eq!(first, "ready\n");
+    // The child (sh) has exited once the CLI has reaped it; wait for the
+    // CLI to have no child left but the orphaned sleep (reparented away).
+    let cli = child.id();
+    let children =
+        || std::fs::read_to_string(format!("/proc/{cli}/task/{cli}/children")).unwrap_or_default();
+    for _ in 0..200 {
+        if children().trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(children().trim().is_empty(), "the child has exited");
+    let status = Command::new("kill")
+        .args(["-TERM", &cli.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Ends long before the grandchild's 30 s (a swallowed signal would
+    // leave the CLI waiting for it, to exit with 0 when it ends).
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(
+        status.signal(),
+        Some(15),
+        "the CLI ended as SIGTERM ends it"
+    );
+    let _ = Command::new("pkill").args(["-f", "^sleep 30$"]).status();
+}
+
+#[test]
 fn redact_passes_text_on_before_its_input_ends() {
     let (env, value, handle) = setup();
     let mut command = env.command(&["redact"]);

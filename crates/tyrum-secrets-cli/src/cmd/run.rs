@@ -67,7 +67,9 @@ pub(crate) fn run(secrets: &Secrets, args: RunArgs) -> CliResult<u8> {
             stream::pump(into_file(pipe), &redactor, sink)
         })
     });
-    let status = child.wait()?;
+    let status = child.wait();
+    forwarder.child_reaped();
+    let status = status?;
     for pump in [out, err].into_iter().flatten() {
         match pump.join() {
             Ok(result) => result?,
