@@ -109,6 +109,23 @@ pub enum VaultError {
         /// What rustls reported (certificate problems; never data).
         reason: String,
     },
+    /// The server refused this client's TLS certificate, or its lack of
+    /// one: the listener requires mutual TLS
+    /// (`tls_require_and_verify_client_cert`) and the client sent no
+    /// certificate, or one not signed by a CA the listener trusts. Not
+    /// transient: retrying with the same certificate cannot help.
+    #[error(
+        "OpenBao at {address} refused the TLS handshake over this client's certificate \
+         ({reason}): the listener requires a client certificate signed by a CA it trusts; \
+         give one with VaultConfig::client_cert_pem, issued by the CA in the listener's \
+         tls_client_ca_file"
+    )]
+    ClientCertRefused {
+        /// The server address.
+        address: String,
+        /// The TLS alert the server sent (never data).
+        reason: String,
+    },
     /// The server answered in a way this client does not understand.
     #[error(
         "OpenBao answered {operation} with {what}; check that the mount is a KV version 2 \
@@ -170,7 +187,8 @@ impl From<VaultError> for ProviderError {
             }
             VaultError::PermissionDenied { .. }
             | VaultError::TokenRejected { .. }
-            | VaultError::Login { .. } => ProviderError::PermissionDenied {
+            | VaultError::Login { .. }
+            | VaultError::ClientCertRefused { .. } => ProviderError::PermissionDenied {
                 message: error.to_string(),
             },
             VaultError::Corrupt { .. } => ProviderError::Corrupt {

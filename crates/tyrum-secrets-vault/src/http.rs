@@ -287,24 +287,16 @@ impl Transport {
                 }
                 // rustls reports certificate failures as InvalidData
                 // carrying its error, which names the certificate problem.
-                ErrorKind::InvalidData => VaultError::Tls {
-                    address: self.address.clone(),
-                    reason: e
-                        .get_ref()
+                ErrorKind::InvalidData => self.tls_error(
+                    e.get_ref()
                         .map_or_else(|| "invalid data".to_owned(), ToString::to_string),
-                },
+                ),
                 kind => unavailable(&format!("network error ({kind})")),
             },
             ureq::Error::HostNotFound => unavailable("the host name does not resolve"),
             ureq::Error::ConnectionFailed => unavailable("the connection failed"),
-            ureq::Error::Tls(reason) => VaultError::Tls {
-                address: self.address.clone(),
-                reason: reason.to_owned(),
-            },
-            ureq::Error::Rustls(e) => VaultError::Tls {
-                address: self.address.clone(),
-                reason: e.to_string(),
-            },
+            ureq::Error::Tls(reason) => self.tls_error(reason.to_owned()),
+            ureq::Error::Rustls(e) => self.tls_error(e.to_string()),
             ureq::Error::BodyExceedsLimit(limit) => VaultError::Protocol {
                 operation,
                 what: format!("a response larger than {limit} bytes"),
@@ -319,6 +311,40 @@ impl Transport {
             _ => unavailable("the HTTP client failed"),
         }
     }
+
+    /// A TLS failure: [`VaultError::ClientCertRefused`] when the server
+    /// refused the client's certificate, else [`VaultError::Tls`].
+    fn tls_error(&self, reason: String) -> VaultError {
+        let address = self.address.clone();
+        if refuses_client_cert(&reason) {
+            VaultError::ClientCertRefused { address, reason }
+        } else {
+            VaultError::Tls { address, reason }
+        }
+    }
+}
+
+/// Whether rustls's `reason` is a certificate alert received from the
+/// server. An alert the server sends is about what this client sent, so a
+/// certificate alert means the server refused the client's certificate (or
+/// its absence); the client's own verdict on the server's certificate is an
+/// "invalid peer certificate" error instead.
+fn refuses_client_cert(reason: &str) -> bool {
+    reason
+        .strip_prefix("received fatal alert: ")
+        .is_some_and(|alert| {
+            matches!(
+                alert.trim(),
+                "CertificateRequired"
+                    | "BadCertificate"
+                    | "UnknownCA"
+                    | "CertificateUnknown"
+                    | "UnsupportedCertificate"
+                    | "CertificateExpired"
+                    | "CertificateRevoked"
+                    | "AccessDenied"
+            )
+        })
 }
 
 /// Reads a body into memory that is wiped on drop, also while it grows.
@@ -386,6 +412,25 @@ mod tests {
             let wait = backoff(attempt, base, max);
             let window = (base * 2u32.saturating_pow(attempt.min(16))).min(max);
             assert!(wait <= window, "attempt {attempt}: {wait:?} > {window:?}");
+        }
+    }
+
+    #[test]
+    fn only_certificate_alerts_from_the_server_blame_the_client_certificate() {
+        for alert in ["CertificateRequired", "UnknownCA", "BadCertificate"] {
+            assert!(
+                refuses_client_cert(&format!("received fatal alert: {alert}")),
+                "{alert}"
+            );
+        }
+        for reason in [
+            "received fatal alert: HandshakeFailure",
+            "received fatal alert: ProtocolVersion",
+            "invalid peer certificate: UnknownIssuer",
+            "invalid data",
+            "UnknownCA",
+        ] {
+            assert!(!refuses_client_cert(reason), "{reason}");
         }
     }
 
