@@ -2,7 +2,9 @@
 //!
 //! [`BaoServer::start`] runs `bao server -dev` (or `-dev-tls` with
 //! [`BaoServer::start_tls`]) as a child process on a free loopback port, with
-//! a root token of its own, and kills it when dropped. Each test binary (or
+//! a root token of its own, and kills it when dropped. [`BaoServer::builder`]
+//! adds options: a second listener that requires a client certificate
+//! (mutual TLS), from certificates the test makes. Each test binary (or
 //! each fault test that seals or kills its server) starts its own, so tests
 //! never share state and need no server started beforehand.
 //!
@@ -63,6 +65,7 @@ const START_ATTEMPTS: usize = 5;
 pub struct BaoServer {
     child: Option<Child>,
     address: String,
+    mtls_address: Option<String>,
     root_token: String,
     unseal_key: String,
     ca_pem: Option<PathBuf>,
@@ -73,6 +76,7 @@ impl fmt::Debug for BaoServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BaoServer")
             .field("address", &self.address)
+            .field("mtls_address", &self.mtls_address)
             .field("pid", &self.child.as_ref().map(Child::id))
             .finish_non_exhaustive()
     }
@@ -84,7 +88,7 @@ impl BaoServer {
     /// # Panics
     /// When `bao` cannot be found or the server does not start.
     pub fn start() -> Self {
-        Self::start_with(false)
+        Self::builder().start()
     }
 
     /// Starts a `-dev-tls` server: HTTPS with a CA generated for it, whose
@@ -93,7 +97,25 @@ impl BaoServer {
     /// # Panics
     /// When `bao` cannot be found or the server does not start.
     pub fn start_tls() -> Self {
-        Self::start_with(true)
+        Self::builder().dev_tls().start()
+    }
+
+    /// A server with options; [`BaoServerBuilder::start`] starts it.
+    ///
+    /// ```no_run
+    /// use tyrum_secrets_testkit::bao::BaoServer;
+    ///
+    /// # let (cert_pem, key_pem, client_ca_pem) = (String::new(), String::new(), String::new());
+    /// // PEM text of a server certificate for 127.0.0.1, its key, and the
+    /// // CA whose client certificates the extra listener accepts.
+    /// let server = BaoServer::builder()
+    ///     .mtls_listener(&cert_pem, &key_pem, &client_ca_pem)
+    ///     .start();
+    /// let https = server.mtls_address().expect("asked for");
+    /// # drop(https);
+    /// ```
+    pub fn builder() -> BaoServerBuilder {
+        BaoServerBuilder::default()
     }
 
     /// The `bao` binary: `$TYRUM_BAO`, else `bao` on `PATH`.
@@ -103,10 +125,10 @@ impl BaoServer {
             .unwrap_or_else(|| PathBuf::from("bao"))
     }
 
-    fn start_with(tls: bool) -> Self {
+    fn start_with(options: &BaoServerBuilder) -> Self {
         let mut last_output = String::new();
         for _ in 0..START_ATTEMPTS {
-            match Self::try_start(tls) {
+            match Self::try_start(options) {
                 Ok(server) => return server,
                 Err(output) => last_output = output,
             }
@@ -116,10 +138,26 @@ impl BaoServer {
         );
     }
 
-    fn try_start(tls: bool) -> Result<Self, String> {
+    fn try_start(options: &BaoServerBuilder) -> Result<Self, String> {
+        let tls = options.dev_tls;
         let port = free_port_pair();
         let dir = unique_dir();
         std::fs::create_dir_all(&dir).expect("create a directory for the bao server");
+        let mtls_port = match &options.mtls {
+            Some(listener) => {
+                // Its own port pair (a listener has a cluster port too),
+                // apart from the dev listener's.
+                let mtls_port = loop {
+                    let candidate = free_port_pair();
+                    if candidate.abs_diff(port) > 1 {
+                        break candidate;
+                    }
+                };
+                listener.write_config(&dir, mtls_port);
+                Some(mtls_port)
+            }
+            None => None,
+        };
         let root_token = format!("root-{}", random_hex(12));
         // A shell stands between this process and the server and kills the
         // server when its stdin reaches end of file: when `kill` closes it,
@@ -140,6 +178,11 @@ impl BaoServer {
             .arg("-log-level=warn");
         if tls {
             command.arg(format!("-dev-tls-cert-dir={}", dir.display()));
+        }
+        if mtls_port.is_some() {
+            // Merged with the dev server's own configuration: one more
+            // listener next to the dev one.
+            command.arg(format!("-config={}", dir.join(MTLS_CONFIG).display()));
         }
         let mut child = command
             .current_dir(&dir)
@@ -210,6 +253,7 @@ impl BaoServer {
         let server = Self {
             child: Some(child),
             address: format!("{scheme}://127.0.0.1:{port}"),
+            mtls_address: mtls_port.map(|port| format!("https://127.0.0.1:{port}")),
             root_token,
             unseal_key,
             ca_pem: tls.then(|| dir.join("vault-ca.pem")),
@@ -234,6 +278,14 @@ impl BaoServer {
     /// The server's address, `http://127.0.0.1:PORT` (`https` for TLS).
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The address of the listener that requires a client certificate,
+    /// `https://127.0.0.1:PORT`, when the builder asked for one
+    /// ([`BaoServerBuilder::mtls_listener`]). The CLI helpers
+    /// ([`bao`](Self::bao)...) keep using [`address`](Self::address).
+    pub fn mtls_address(&self) -> Option<&str> {
+        self.mtls_address.as_deref()
     }
 
     /// The root token, made up for this server.
@@ -364,6 +416,91 @@ impl Drop for BaoServer {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The configuration file of the mutual-TLS listener, in the server's
+/// directory.
+const MTLS_CONFIG: &str = "mtls-listener.hcl";
+
+/// Options of a [`BaoServer`]: [`BaoServer::builder`].
+#[derive(Default)]
+pub struct BaoServerBuilder {
+    dev_tls: bool,
+    mtls: Option<MtlsListener>,
+}
+
+impl fmt::Debug for BaoServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BaoServerBuilder")
+            .field("dev_tls", &self.dev_tls)
+            .field("mtls_listener", &self.mtls.is_some())
+            .finish()
+    }
+}
+
+impl BaoServerBuilder {
+    /// Runs `-dev-tls` instead of `-dev`: see [`BaoServer::start_tls`].
+    pub fn dev_tls(mut self) -> Self {
+        self.dev_tls = true;
+        self
+    }
+
+    /// Adds a second TCP listener on its own free loopback port
+    /// ([`BaoServer::mtls_address`]) that serves TLS with `cert_pem` (the
+    /// server's certificate chain, valid for the IP address 127.0.0.1) and
+    /// `key_pem` (its private key), and completes no handshake without a
+    /// client certificate signed by a CA in `client_ca_pem`
+    /// (`tls_require_and_verify_client_cert`). The files are written to the
+    /// server's directory and removed with it.
+    pub fn mtls_listener(mut self, cert_pem: &str, key_pem: &str, client_ca_pem: &str) -> Self {
+        self.mtls = Some(MtlsListener {
+            cert_pem: cert_pem.to_owned(),
+            key_pem: key_pem.to_owned(),
+            client_ca_pem: client_ca_pem.to_owned(),
+        });
+        self
+    }
+
+    /// Starts the server.
+    ///
+    /// # Panics
+    /// When `bao` cannot be found or the server does not start.
+    pub fn start(self) -> BaoServer {
+        BaoServer::start_with(&self)
+    }
+}
+
+/// The PEM text of the mutual-TLS listener (test material, never a real
+/// key; still kept out of `Debug`).
+struct MtlsListener {
+    cert_pem: String,
+    key_pem: String,
+    client_ca_pem: String,
+}
+
+impl MtlsListener {
+    /// Writes the PEM files and the listener's configuration to `dir`.
+    fn write_config(&self, dir: &Path, port: u16) {
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).expect("write a file of the mTLS listener");
+            // A JSON string is a valid HCL string, escapes included.
+            serde_json::Value::String(path.display().to_string()).to_string()
+        };
+        let cert = write("mtls-server.pem", &self.cert_pem);
+        let key = write("mtls-server-key.pem", &self.key_pem);
+        let client_ca = write("mtls-client-ca.pem", &self.client_ca_pem);
+        let config = format!(
+            "listener \"tcp\" {{\n  \
+               address = \"127.0.0.1:{port}\"\n  \
+               tls_cert_file = {cert}\n  \
+               tls_key_file = {key}\n  \
+               tls_client_ca_file = {client_ca}\n  \
+               tls_require_and_verify_client_cert = true\n\
+             }}\n"
+        );
+        std::fs::write(dir.join(MTLS_CONFIG), config).expect("write the mTLS listener's config");
     }
 }
 
