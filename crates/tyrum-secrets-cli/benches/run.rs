@@ -208,6 +208,16 @@ fn bench_run(c: &mut Criterion) {
         b.iter(|| black_box(redactor.redact_str(black_box(&text)).as_str().len()));
     });
     group.finish();
+
+    let mut startup = c.benchmark_group(format!("cli_run/{count}_values"));
+    startup.sample_size(10).sampling_mode(SamplingMode::Flat);
+    // What every run costs before the first byte: starting the CLI and
+    // opening the store (its Argon2id key derivation above all), so the
+    // streaming rate is 256 MiB / (run_cat - run_startup).
+    startup.bench_function("run_startup", |b| {
+        b.iter(|| black_box(drain(cli(dir.path(), &["run", "--", "true"]))));
+    });
+    startup.finish();
 }
 
 mod group {
