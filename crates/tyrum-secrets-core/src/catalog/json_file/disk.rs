@@ -132,7 +132,14 @@ impl JsonFileCatalogStore {
 
 /// [`Mutation::TornCatalog`]: the catalog rewritten in place, half of it,
 /// a pause, the rest; a crash in between leaves half a catalog.
+///
+/// Every fifth torn write of a process dies between the halves, as a kill
+/// landing there by chance would: since readers wait for the writer's lock,
+/// only a crash shows a torn file, and the torture run's kills are too rare
+/// to land in the pause every run.
 fn torn_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static TORN: AtomicUsize = AtomicUsize::new(0);
     let mut out = fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -140,6 +147,9 @@ fn torn_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .open(path)?;
     let half = bytes.len() / 2;
     out.write_all(&bytes[..half])?;
+    if TORN.fetch_add(1, Ordering::Relaxed) % 5 == 4 {
+        std::process::abort();
+    }
     std::thread::sleep(Duration::from_millis(20));
     out.write_all(&bytes[half..])
 }
