@@ -513,16 +513,7 @@ fn rekey_changes_the_passphrase_and_reseals() {
 
     assert_error(&env.run(&["list"], None), 1, "wrong passphrase");
     std::fs::copy(env.path("new"), env.path("passphrase")).unwrap();
-    let var = format!("KEY={handle}");
-    let mut command = env.command(&[
-        "run",
-        "--env",
-        &var,
-        "--",
-        "sh",
-        "-c",
-        "printf %s \"$KEY\" > \"$OUT\"",
-    ]);
+    let mut command = env.sh_command(&handle, "printf %s \"$KEY\" > \"$OUT\"");
     command.env("OUT", env.path("value-out"));
     assert_ok(&env.run_command(command, None));
     assert_eq!(

@@ -24,16 +24,7 @@ fn json(out: &std::process::Output) -> Value {
 
 /// The value `handle` resolves to, as a child of `run` sees it.
 fn resolved(env: &Env, handle: &str) -> String {
-    let var = format!("KEY={handle}");
-    let mut command = env.command(&[
-        "run",
-        "--env",
-        &var,
-        "--",
-        "sh",
-        "-c",
-        r#"printf %s "$KEY" > "$OUT""#,
-    ]);
+    let mut command = env.sh_command(handle, r#"printf %s "$KEY" > "$OUT""#);
     command.env("OUT", env.path("resolved"));
     assert_ok(&env.run_command(command, None));
     let value = std::fs::read_to_string(env.path("resolved")).unwrap();

@@ -163,16 +163,7 @@ fn init_and_put_ask_on_the_terminal_and_echo_nothing() {
     // What was typed is what was stored: the store opens with the typed
     // passphrase and the handle resolves to the typed value.
     std::fs::write(env.path("passphrase"), format!("{passphrase}\n")).unwrap();
-    let var = format!("KEY={handle}");
-    let mut command = env.command(&[
-        "run",
-        "--env",
-        &var,
-        "--",
-        "sh",
-        "-c",
-        r#"printf %s "$KEY" > "$OUT""#,
-    ]);
+    let mut command = env.sh_command(&handle, r#"printf %s "$KEY" > "$OUT""#);
     command.env("OUT", env.path("value"));
     let out = env.run_command(command, None);
     assert_ok(&out);

@@ -61,18 +61,12 @@ fn child_output_is_masked_raw_encoded_split_and_byte_by_byte() {
 #[test]
 fn the_value_is_in_the_childs_environment_only() {
     let (env, value, handle) = setup();
-    let var = format!("KEY={handle}");
-    let mut command = env.command(&[
-        "run",
-        "--env",
-        &var,
-        "--",
-        "sh",
-        "-c",
+    let mut command = env.sh_command(
+        &handle,
         // The child's value, and the command lines of the child and of the
         // CLI (its parent), into files the redactor does not see.
         r#"printf %s "$KEY" > "$DIR/value"; cat /proc/$$/cmdline > "$DIR/child"; cat /proc/$PPID/cmdline > "$DIR/parent""#,
-    ]);
+    );
     command.env("DIR", env.dir.path());
     let out = env.run_command(command, None);
     assert_ok(&out);
@@ -181,16 +175,10 @@ fn wait_for(rx: &mpsc::Receiver<String>, text: &str) -> String {
 #[test]
 fn a_prompt_without_newline_arrives_before_the_child_gets_input() {
     let (env, _, handle) = setup();
-    let var = format!("KEY={handle}");
-    let mut command = env.command(&[
-        "run",
-        "--env",
-        &var,
-        "--",
-        "sh",
-        "-c",
+    let mut command = env.sh_command(
+        &handle,
         r#"printf 'Password: '; read answer; echo "got $answer""#,
-    ]);
+    );
     command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -266,16 +254,7 @@ fn a_signal_after_the_child_exited_ends_the_cli_while_a_grandchild_holds_the_out
     // no longer its own: a SIGTERM must not be sent there, and must end
     // the CLI instead of being swallowed until the grandchild exits.
     let (env, _, handle) = setup();
-    let var = format!("KEY={handle}");
-    let mut command = env.command(&[
-        "run",
-        "--env",
-        &var,
-        "--",
-        "sh",
-        "-c",
-        "sleep 30 & echo ready",
-    ]);
+    let mut command = env.sh_command(&handle, "sleep 30 & echo ready");
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

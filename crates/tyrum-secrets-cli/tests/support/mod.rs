@@ -65,6 +65,14 @@ impl Env {
     }
 
     /// The binary with a clean environment and this state's config.
+    /// `tyrum-secrets run --env KEY=<handle> -- sh -c <script>`, not
+    /// started.
+    #[allow(dead_code, reason = "not every test binary runs a script")]
+    pub(crate) fn sh_command(&self, handle: &str, script: &str) -> Command {
+        let var = format!("KEY={handle}");
+        self.command(&["run", "--env", &var, "--", "sh", "-c", script])
+    }
+
     pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
         command
