@@ -13,7 +13,11 @@
 //! - `open/memory_guard`: the node's side alone (checks, HPKE open,
 //!   redactor registration, an in-memory replay guard);
 //! - `seal_and_open/memory_guard`: both, as one hand-off (the target:
-//!   ≤ 150 µs);
+//!   ≤ 150 µs), with a pairing record the gateway keeps (its table of
+//!   multiples of the node's key is built on its second seal);
+//! - `seal_and_open/fresh_pairing_record`: the same with a record made anew
+//!   for every seal (read from a database each time), which never gets a
+//!   table;
 //! - `seal_and_open/file_guard`: the same with the durable replay guard
 //!   (lock, read, append, `fdatasync` per open), in a temporary directory,
 //!   whose cost is the file system's.
@@ -26,8 +30,8 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use tyrum_secrets::seal::{
-    Expected, FileReplayGuard, MemoryReplayGuard, NodeId, NodeIdentity, Opener, ReplayGuard,
-    SealFor as _, SealOptions,
+    Expected, FileReplayGuard, MemoryReplayGuard, NodeId, NodeIdentity, Opener, PairingRecord,
+    ReplayGuard, SealFor as _, SealOptions,
 };
 use tyrum_secrets::{
     AdminRequest, Catalog, ExposeSecret as _, KindSpec, MemoryAuditSink, MemoryCatalogStore,
@@ -129,6 +133,13 @@ fn bench(c: &mut Criterion) {
     c.bench_function("seal_and_open/memory_guard", |b| {
         b.iter(|| {
             let envelope = resolver.seal_for(&pairing, handle.id(), &request).unwrap();
+            black_box(memory_opener.open(&envelope, &expected).unwrap())
+        });
+    });
+    c.bench_function("seal_and_open/fresh_pairing_record", |b| {
+        b.iter(|| {
+            let fresh = PairingRecord::new(pairing.node().clone(), *pairing.public_key());
+            let envelope = resolver.seal_for(&fresh, handle.id(), &request).unwrap();
             black_box(memory_opener.open(&envelope, &expected).unwrap())
         });
     });

@@ -139,6 +139,7 @@ impl SealFor for Resolver {
         let envelope_id = EnvelopeId::generate().ok_or(SealError::Randomness)?;
         seal_value(
             node.public_key().as_bytes(),
+            Some(node.recipient_table()),
             &Binding {
                 envelope_id,
                 expires_at,
@@ -157,6 +158,7 @@ impl SealFor for Resolver {
 /// resolver path and the test vectors call it.
 pub(crate) fn seal_value(
     recipient: &[u8; 32],
+    table: Option<&suite::RecipientTable>,
     binding: &Binding<'_>,
     value: &[u8],
     rng: &mut impl suite::Random,
@@ -166,7 +168,7 @@ pub(crate) fn seal_value(
     }
     let aad = binding.aad().map_err(SealError::Envelope)?;
     let (enc, ciphertext) =
-        suite::seal(recipient, &aad, value, rng).map_err(|_| SealError::UnusableNodeKey)?;
+        suite::seal(recipient, table, &aad, value, rng).map_err(|_| SealError::UnusableNodeKey)?;
     if rng.failed() {
         return Err(SealError::Randomness);
     }

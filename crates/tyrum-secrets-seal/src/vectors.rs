@@ -61,6 +61,7 @@ fn seal_vector() -> Vec<u8> {
     };
     crate::seal::seal_value(
         identity.public_key().as_bytes(),
+        None,
         &binding,
         VALUE,
         &mut FixedRandom(hex(EPHEMERAL_IKM)),
