@@ -4,7 +4,11 @@
 //! - `cat_pipe`: `cat FILE` through a plain pipe into this process: the
 //!   floor of moving the bytes at all;
 //! - `run_cat`: `tyrum-secrets run -- cat FILE`, the child's output through
-//!   the CLI's redacting stream (open, pre-load and spawn included);
+//!   the CLI's redacting stream (open, pre-load and spawn included), the
+//!   store's key derived from a passphrase (Argon2id at OWASP's minimum,
+//!   19 MiB and 2 passes, about 35 ms of every run);
+//! - `run_cat_key_file`: the same with the store's key in a key file (no
+//!   derivation), as a service host keeps it;
 //! - `redact_str`: [`Redactor::redact_str`] over the same text in this
 //!   process, with the same values registered: the redactor's own
 //!   throughput, as `benches/redaction.rs` measures it. The target is
@@ -101,19 +105,53 @@ fn make_text(bytes: usize, values: &[String], rng: &mut Rng) -> String {
     text
 }
 
-/// The binary with a single-host state in `dir` (cheap key derivation:
+/// The binary with a single-host state in `dir`: its key in `dir/key` if
+/// there is one, else derived from `dir/passphrase` (cheap key derivation:
 /// the open is not what is measured).
 fn cli(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command
         .args(args)
         .env("TYRUM_SECRETS_PROFILE", "single-host")
-        .env("TYRUM_SECRETS_STATE_DIR", dir.join("state"))
-        .env("TYRUM_SECRETS_PASSPHRASE_FILE", dir.join("passphrase"))
-        .env("TYRUM_SECRETS_FILE_KDF_MEMORY_KIB", "19456")
-        .env("TYRUM_SECRETS_FILE_KDF_PASSES", "2")
-        .env("TYRUM_SECRETS_FILE_KDF_LANES", "1");
+        .env("TYRUM_SECRETS_STATE_DIR", dir.join("state"));
+    if dir.join("key").exists() {
+        command.env("TYRUM_SECRETS_KEY_FILE", dir.join("key"));
+    } else {
+        command
+            .env("TYRUM_SECRETS_PASSPHRASE_FILE", dir.join("passphrase"))
+            .env("TYRUM_SECRETS_FILE_KDF_MEMORY_KIB", "19456")
+            .env("TYRUM_SECRETS_FILE_KDF_PASSES", "2")
+            .env("TYRUM_SECRETS_FILE_KDF_LANES", "1");
+    }
     command
+}
+
+/// A state in `dir` (with a passphrase, or a key file when `key_file`)
+/// holding `values`.
+fn state(dir: &Path, key_file: bool, values: &[String]) {
+    if key_file {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).unwrap();
+        std::fs::write(dir.join("key"), key).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(dir.join("key"), std::fs::Permissions::from_mode(0o600))
+                .unwrap();
+        }
+    } else {
+        std::fs::write(dir.join("passphrase"), "bench passphrase\n").unwrap();
+    }
+    assert!(
+        cli(dir, &["init"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
+    for value in values {
+        put(dir, value);
+    }
 }
 
 fn put(dir: &Path, value: &str) {
@@ -148,23 +186,14 @@ fn drain(mut command: Command) -> u64 {
 fn bench_run(c: &mut Criterion) {
     let bytes = env_usize("CLI_BENCH_MIB", 256) << 20;
     let count = env_usize("CLI_BENCH_VALUES", 100).max(1);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("passphrase"), "bench passphrase\n").unwrap();
-    assert!(
-        cli(dir.path(), &["init"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    );
-
     let mut rng = Rng(0x05EE_DC11);
     let values: Vec<String> = (0..count)
         .map(|_| format!("sk-live-{}", rng.token(32)))
         .collect();
-    for value in &values {
-        put(dir.path(), value);
-    }
+    let dir = tempfile::tempdir().unwrap();
+    state(dir.path(), false, &values);
+    let keyed = tempfile::tempdir().unwrap();
+    state(keyed.path(), true, &values);
     let text = make_text(bytes, &values, &mut rng);
     let file = dir.path().join("log.txt");
     std::fs::write(&file, &text).unwrap();
@@ -184,6 +213,9 @@ fn bench_run(c: &mut Criterion) {
     run.arg(&file);
     let masked = drain(run);
     assert_ne!(masked, text.len() as u64, "run -- cat did not mask");
+    let mut run = cli(keyed.path(), &["run", "--", "cat"]);
+    run.arg(&file);
+    assert_eq!(drain(run), masked, "the key-file state masks the same");
 
     let mut group = c.benchmark_group(format!("cli_run/{count}_values"));
     group
@@ -204,6 +236,13 @@ fn bench_run(c: &mut Criterion) {
             black_box(drain(run))
         });
     });
+    group.bench_function("run_cat_key_file", |b| {
+        b.iter(|| {
+            let mut run = cli(keyed.path(), &["run", "--", "cat"]);
+            run.arg(&file);
+            black_box(drain(run))
+        });
+    });
     group.bench_function("redact_str", |b| {
         b.iter(|| black_box(redactor.redact_str(black_box(&text)).as_str().len()));
     });
@@ -216,6 +255,9 @@ fn bench_run(c: &mut Criterion) {
     // streaming rate is 256 MiB / (run_cat - run_startup).
     startup.bench_function("run_startup", |b| {
         b.iter(|| black_box(drain(cli(dir.path(), &["run", "--", "true"]))));
+    });
+    startup.bench_function("run_startup_key_file", |b| {
+        b.iter(|| black_box(drain(cli(keyed.path(), &["run", "--", "true"]))));
     });
     startup.finish();
 }

@@ -314,3 +314,35 @@ fn redact_passes_text_on_before_its_input_ends() {
     drop(input);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_a_child_that_keeps_writing() {
+    // `run -- yes | head -c 1000`: once the reader is gone the CLI's
+    // writes fail, it stops reading the child's output and closes it, the
+    // child's next write ends it with SIGPIPE, and the CLI ends as it did.
+    let (env, _, _) = setup();
+    let mut command = env.command(&["run", "--", "yes", "output line"]);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 1000];
+    out.read_exact(&mut first).unwrap();
+    assert!(first.starts_with(b"output line\n"));
+    drop(out);
+    let cli = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let Ok(status) = rx.recv_timeout(DEADLINE) else {
+        let _ = Command::new("kill")
+            .args(["-KILL", &cli.to_string()])
+            .status();
+        panic!("the CLI kept running with its reader gone");
+    };
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(status.unwrap().signal(), Some(13), "ended like its child");
+}

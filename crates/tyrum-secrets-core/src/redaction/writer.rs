@@ -95,38 +95,26 @@ impl<W: Write> RedactingWriter<W> {
             inner: inner.as_mut(),
             out,
         };
-        let (spans, open) = if all {
-            (matcher.spans(held).collect(), held.len())
-        } else {
-            matcher.stream_spans(held)
-        };
-        // Everything before `cut` is final: no pattern that the next bytes
-        // could complete begins there. A span reaching past it may still be
-        // extended by a match that starts in the open tail.
-        let cut = open;
-        let mut cursor = 0;
-        let mut emit_end = cut;
-        for span in &spans {
-            if span.start >= cut {
-                break;
-            }
-            if span.end > cut && span.end - span.start <= MAX_OPEN_SPAN {
-                emit_end = span.start;
-                break;
-            }
-            sink.put(&held[cursor..span.start]);
-            for placeholder in matcher.placeholders(span) {
-                sink.put(placeholder.as_bytes());
-            }
-            cursor = span.end;
-        }
-        if cursor < emit_end {
-            sink.put(&held[cursor..emit_end]);
-            cursor = emit_end;
-        }
+        let cursor = redact_final(matcher, held, all, &mut sink);
         // Shifts the tail to the front within the same (wiped-on-drop)
         // allocation.
         held.drain(..cursor);
+    }
+
+    /// [`redact_held`](Self::redact_held) for `bytes` the caller still
+    /// owns, while nothing is held: scanned where they are, and only the
+    /// tail a future match could start in is copied (into `held`).
+    fn redact_in_place(&mut self, matcher: &Matcher, bytes: &[u8]) {
+        debug_assert!(self.held.is_empty());
+        let Self {
+            held, inner, out, ..
+        } = self;
+        let mut sink = Sink {
+            inner: inner.as_mut(),
+            out,
+        };
+        let cursor = redact_final(matcher, bytes, false, &mut sink);
+        extend_wiped(held, &bytes[cursor..]);
     }
 
     /// Hands `out` to the inner writer. On error, keeps what it did not
@@ -163,6 +151,54 @@ impl<W: Write> RedactingWriter<W> {
 /// overlapping the cut-off point may then leave at most `max pattern length
 /// - 1` bytes of its tail unreplaced.
 const MAX_OPEN_SPAN: usize = 1 << 20;
+
+/// The most of a write appended to a non-empty held-back tail at a time
+/// (at least the tail's own length, so a long tail is rescanned a bounded
+/// number of times): once the tail is resolved, the rest of the write is
+/// scanned in place instead of copied.
+const JUNCTION: usize = 64 * 1024;
+
+/// Redacts `bytes` into `sink`: all of them when `all`, otherwise all but
+/// the tail a future match could still start in (a proper prefix of a
+/// pattern, or a match that may still grow). Returns where that tail
+/// begins: everything before it has been passed on.
+fn redact_final<W: Write>(
+    matcher: &Matcher,
+    bytes: &[u8],
+    all: bool,
+    sink: &mut Sink<'_, W>,
+) -> usize {
+    let (spans, open) = if all {
+        (matcher.spans(bytes).collect(), bytes.len())
+    } else {
+        matcher.stream_spans(bytes)
+    };
+    // Everything before `cut` is final: no pattern that the next bytes
+    // could complete begins there. A span reaching past it may still be
+    // extended by a match that starts in the open tail.
+    let cut = open;
+    let mut cursor = 0;
+    let mut emit_end = cut;
+    for span in &spans {
+        if span.start >= cut {
+            break;
+        }
+        if span.end > cut && span.end - span.start <= MAX_OPEN_SPAN {
+            emit_end = span.start;
+            break;
+        }
+        sink.put(&bytes[cursor..span.start]);
+        for placeholder in matcher.placeholders(span) {
+            sink.put(placeholder.as_bytes());
+        }
+        cursor = span.end;
+    }
+    if cursor < emit_end {
+        sink.put(&bytes[cursor..emit_end]);
+        cursor = emit_end;
+    }
+    cursor
+}
 
 /// Where redacted bytes go: straight to the inner writer, or, once it has
 /// failed, to the `out` buffer (in order) to be retried on the next call.
@@ -209,11 +245,21 @@ impl<W: Write> Write for RedactingWriter<W> {
         if buf.is_empty() {
             return Ok(0);
         }
-        extend_wiped(&mut self.held, buf);
         let matcher = self.redactor.matcher();
         // `buf` is taken now; an inner error while passing it on leaves the
         // untaken redacted bytes in `out`, and surfaces on the next call.
-        self.redact_held(&matcher, false);
+        // Splitting it is as if the caller had written it in pieces, which
+        // gives the same output by design.
+        let mut rest = buf;
+        while !self.held.is_empty() && !rest.is_empty() {
+            let take = rest.len().min(JUNCTION.max(self.held.len()));
+            extend_wiped(&mut self.held, &rest[..take]);
+            rest = &rest[take..];
+            self.redact_held(&matcher, false);
+        }
+        if !rest.is_empty() {
+            self.redact_in_place(&matcher, rest);
+        }
         Ok(buf.len())
     }
 
@@ -326,5 +372,68 @@ mod tests {
         assert_eq!(writer.held_back(), 0);
         let out = String::from_utf8(writer.finish().unwrap()).unwrap();
         assert_eq!(out, format!("a={} b=sk-live-4f", placeholder(2)));
+    }
+
+    /// Text of `len` bytes with `value` at each of `at` (and nothing else
+    /// that could begin it).
+    fn text_with(len: usize, value: &str, at: &[usize]) -> Vec<u8> {
+        let mut text: Vec<u8> = b"lorem ipsum dolor; "
+            .iter()
+            .copied()
+            .cycle()
+            .take(len)
+            .collect();
+        for &position in at {
+            text[position..position + value.len()].copy_from_slice(value.as_bytes());
+        }
+        text
+    }
+
+    #[test]
+    fn a_large_write_after_a_held_tail_is_cut_as_one_pass() {
+        let value = "sk-live-4f9a8b7c";
+        let redactor = redactor_with(&[(1, value)]);
+        let junction = super::JUNCTION;
+        // Values around where the junction pieces end (the held tail is a
+        // few bytes, so the first piece ends near `junction`) and later.
+        let at = [
+            3,
+            junction - 40,
+            junction - 8,
+            junction + 1,
+            2 * junction - 5,
+            3 * junction + 100,
+        ];
+        let input = text_with(4 * junction, value, &at);
+        let expected = redactor.redact_bytes(&input).into_inner().into_owned();
+        assert!(!expected.windows(value.len()).any(|w| w == value.as_bytes()));
+        // Split inside the first value: the tail is held, and the one large
+        // write that follows must resolve it, then go on in place.
+        for split in [4, 8, 12, 18] {
+            let mut writer = redactor.writer(Vec::new());
+            writer.write_all(&input[..split]).unwrap();
+            assert!(writer.held_back() > 0, "split {split}");
+            writer.write_all(&input[split..]).unwrap();
+            assert_eq!(writer.finish().unwrap(), expected, "split {split}");
+        }
+    }
+
+    #[test]
+    fn a_match_still_growing_past_the_junction_is_not_cut() {
+        // The value repeated back to back overlaps itself ("abab..."): one
+        // merged match that keeps growing through several junction pieces.
+        let value = "abcdefgh-abcdefgh-";
+        let redactor = redactor_with(&[(1, value)]);
+        let mut input = b"start ".to_vec();
+        input.extend(value.repeat(3 * super::JUNCTION / value.len()).bytes());
+        input.extend_from_slice(b" end");
+        let expected = redactor.redact_bytes(&input).into_inner().into_owned();
+        let mut writer = redactor.writer(Vec::new());
+        writer.write_all(&input[..10]).unwrap();
+        assert!(writer.held_back() > 0);
+        writer.write_all(&input[10..]).unwrap();
+        let out = writer.finish().unwrap();
+        assert_eq!(out, expected);
+        assert!(!out.windows(value.len()).any(|w| w == value.as_bytes()));
     }
 }
