@@ -88,13 +88,7 @@ impl<W: Write> RedactingWriter<W> {
     /// Redacts the held bytes and passes them on: all of them when `all`,
     /// otherwise all but the tail a future match could still start in.
     fn redact_held(&mut self, matcher: &Matcher, all: bool) {
-        let Self {
-            held, inner, out, ..
-        } = self;
-        let mut sink = Sink {
-            inner: inner.as_mut(),
-            out,
-        };
+        let (held, mut sink) = self.held_and_sink();
         let cursor = redact_final(matcher, held, all, &mut sink);
         // Shifts the tail to the front within the same (wiped-on-drop)
         // allocation.
@@ -106,15 +100,23 @@ impl<W: Write> RedactingWriter<W> {
     /// tail a future match could start in is copied (into `held`).
     fn redact_in_place(&mut self, matcher: &Matcher, bytes: &[u8]) {
         debug_assert!(self.held.is_empty());
+        let (held, mut sink) = self.held_and_sink();
+        let cursor = redact_final(matcher, bytes, false, &mut sink);
+        extend_wiped(held, &bytes[cursor..]);
+    }
+
+    /// The held-back bytes, and where redacted bytes go.
+    fn held_and_sink(&mut self) -> (&mut Zeroizing<Vec<u8>>, Sink<'_, W>) {
         let Self {
             held, inner, out, ..
         } = self;
-        let mut sink = Sink {
-            inner: inner.as_mut(),
-            out,
-        };
-        let cursor = redact_final(matcher, bytes, false, &mut sink);
-        extend_wiped(held, &bytes[cursor..]);
+        (
+            held,
+            Sink {
+                inner: inner.as_mut(),
+                out,
+            },
+        )
     }
 
     /// Hands `out` to the inner writer. On error, keeps what it did not
