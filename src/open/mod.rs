@@ -70,6 +70,9 @@ pub struct Secrets {
     resolver: Arc<Resolver>,
     admin: SecretAdmin,
     redactor: Redactor,
+    /// The sink the resolver and the admin write to, for the changes the
+    /// facade makes itself (a rekey).
+    audit: Arc<dyn AuditSink>,
     audit_dir: PathBuf,
     audit_keys: audit::AuditKeys,
     audit_anchors: anchors::Place,
@@ -541,6 +544,7 @@ fn open_locked(
         resolver,
         admin,
         redactor,
+        audit: sink,
         audit_keys: keys,
         audit_anchors,
         report: OpenReport {

@@ -42,8 +42,8 @@ impl CliError {
     }
 
     /// The same error with every value `redactor` knows masked in its
-    /// message: a value pasted where a handle belonged is echoed by an
-    /// "unknown handle" error, and must not reach standard error.
+    /// message: a second guard behind the handle check, so no library
+    /// error line repeats a value the store keeps.
     pub(crate) fn redacted(mut self, redactor: &tyrum_secrets::Redactor) -> Self {
         let masked = redactor.redact_str(&self.message).as_str().to_owned();
         self.message = masked;
@@ -80,13 +80,11 @@ impl<E: Error + 'static> From<E> for CliError {
         {
             return CliError::silent(0);
         }
-        if let Some(tyrum_secrets::AdminError::UnknownHandle { id }) =
-            (&error as &dyn Error).downcast_ref::<tyrum_secrets::AdminError>()
-        {
-            // The library names its own API; an operator has a command.
-            return CliError::failed(format!(
-                "unknown secret handle {id}; tyrum-secrets list shows the handles there are"
-            ));
+        if is_unknown_handle(&error) {
+            // The library names the id as typed (and its own API); the id
+            // may be a token pasted where a handle belongs, so the operator
+            // gets a line that does not repeat it, and the command to use.
+            return CliError::failed(crate::session::UNKNOWN_HANDLE);
         }
         let mut message = error.to_string();
         let mut source = error.source();
@@ -100,6 +98,28 @@ impl<E: Error + 'static> From<E> for CliError {
         }
         CliError::failed(message)
     }
+}
+
+/// Whether `error` or one of its sources says a handle is unknown (to the
+/// catalog, the admin API or the resolver).
+fn is_unknown_handle(error: &(dyn Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if matches!(
+            e.downcast_ref::<tyrum_secrets::AdminError>(),
+            Some(tyrum_secrets::AdminError::UnknownHandle { .. })
+        ) || matches!(
+            e.downcast_ref::<tyrum_secrets::ResolveError>(),
+            Some(tyrum_secrets::ResolveError::UnknownHandle { .. })
+        ) || matches!(
+            e.downcast_ref::<tyrum_secrets::CatalogError>(),
+            Some(tyrum_secrets::CatalogError::UnknownHandle { .. })
+        ) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 impl fmt::Debug for CliError {

@@ -70,16 +70,16 @@ fn dispatch(cli: Cli) -> CliResult<u8> {
     Ok(0)
 }
 
-/// The commands that work on an existing state. Their errors pass through
-/// the pre-loaded redactor: a value typed where a handle belonged comes
-/// back in an "unknown handle" line.
+/// The commands that work on an existing state. Their handles are checked
+/// against the catalog first (an unknown one is refused without being
+/// named), and their errors pass through the pre-loaded redactor as well.
 fn with_secrets(config: &tyrum_secrets::Config, command: Command, json: bool) -> CliResult<u8> {
     let secrets = session::open(config, Mode::Existing)?;
     on_secrets(&secrets, command, json).map_err(|e| e.redacted(secrets.redactor()))
 }
 
 fn on_secrets(secrets: &tyrum_secrets::Secrets, command: Command, json: bool) -> CliResult<u8> {
-    session::refuse_values(secrets, command.handles())?;
+    session::check_handles(secrets, command.handles())?;
     match command {
         Command::Put(args) => cmd::secrets::put(secrets, args, json)?,
         Command::List(args) => cmd::secrets::list(secrets, &args, json)?,

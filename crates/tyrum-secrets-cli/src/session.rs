@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use tyrum_secrets::{Config, HandleId, OpenOptions, PassphraseRequest, Profile, Secrets};
+use tyrum_secrets::{
+    AdminError, Config, HandleId, OpenOptions, PassphraseRequest, Profile, Secrets,
+};
 
 use crate::args::{Cli, ProfileArg};
 use crate::error::{CliError, CliResult};
@@ -97,18 +99,36 @@ fn store_name(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// Refuses a "handle" that holds a value the store keeps (pasted in the
-/// wrong place), before any library call: an unknown handle's audit record
-/// and error line would repeat it.
-pub(crate) fn refuse_values<'a>(
+/// The line for a handle the catalog does not know. It never names what
+/// was typed: most API tokens (`ghp_…`) parse as handle ids, and one pasted
+/// where a handle belongs would reach CI logs.
+pub(crate) const UNKNOWN_HANDLE: &str =
+    "unknown secret handle (not shown: it may be a value); `tyrum-secrets list` shows the handles";
+
+/// Checks every handle named on the command line before any library call
+/// that acts on it or records it: a value the store keeps, pasted in the
+/// wrong place, is a usage error (exit 2); a handle the catalog does not
+/// know is refused (exit 1) without naming it. Either would otherwise be
+/// repeated by an unknown handle's audit record and error line.
+pub(crate) fn check_handles<'a>(
     secrets: &Secrets,
     ids: impl IntoIterator<Item = &'a HandleId>,
 ) -> CliResult {
-    for id in ids {
+    let ids: Vec<&HandleId> = ids.into_iter().collect();
+    for id in &ids {
         if secrets.redactor().redact_str(id.as_str()).as_str() != id.as_str() {
             return Err(CliError::usage(
                 "a secret value was given where a handle belongs (not shown, not recorded); values are never arguments: pipe them on standard input",
             ));
+        }
+    }
+    for id in ids {
+        match secrets.admin().entry(id) {
+            Ok(_) => {}
+            Err(AdminError::UnknownHandle { .. }) => {
+                return Err(CliError::failed(UNKNOWN_HANDLE));
+            }
+            Err(other) => return Err(other.into()),
         }
     }
     Ok(())

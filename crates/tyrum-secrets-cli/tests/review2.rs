@@ -100,3 +100,88 @@ fn kubernetes_commands_open_on_a_terminal() {
     assert!(!text.contains("threads"), "{text}");
     assert!(state.join("tyrum-secrets.state.json").exists(), "{text}");
 }
+
+/// An API token the store does not manage, typed where a handle belongs
+/// (`run --env TOKEN=secret:$GH_TOKEN` in CI), parses as a handle id. It
+/// must be refused before anything is looked up or recorded: not written
+/// into the audit log as an unknown handle, not echoed on standard error.
+#[test]
+fn an_unmanaged_token_typed_as_a_handle_is_not_recorded_or_echoed() {
+    let env = Env::init();
+    let token = "ghp_R2unmanagedGithubToken0123456789";
+    let out = env.run(
+        &[
+            "run",
+            "--env",
+            &format!("TOKEN=secret:{token}"),
+            "--",
+            "true",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", support::stderr(&out));
+    assert!(
+        !support::stderr(&out).contains(token),
+        "{}",
+        support::stderr(&out)
+    );
+    // Named in an env file instead.
+    std::fs::write(env.path("vars"), format!("TOKEN=secret:{token}\n")).unwrap();
+    let mut command = env.command(&["run", "--env-file"]);
+    command.arg(env.path("vars")).args(["--", "true"]);
+    let out = env.run_command(command, None);
+    support::assert_error(&out, 1, "unknown secret handle (not shown");
+    assert!(!support::stderr(&out).contains(token));
+    std::fs::remove_file(env.path("vars")).unwrap();
+    assert_not_kept(&env, token);
+}
+
+/// The same for every other command that names a handle, with and without
+/// `--json`, as `secret:<token>` and as the bare token.
+#[test]
+fn every_handle_command_refuses_an_unmanaged_token_without_naming_it() {
+    let mut env = Env::init();
+    // A managed value, so the redactor is not empty and the state is used.
+    env.put(&canary(), &[]);
+    let token = "ghp_R2unmanagedGithubToken0123456789";
+    let commands: [&[&str]; 7] = [
+        &["show", "H"],
+        &["versions", "H"],
+        &["revoke", "H", "--reason", "x"],
+        &["restore", "H"],
+        &["destroy", "H", "--version", "1"],
+        &["rotate", "H"],
+        &["policy", "check", "--agent", "a", "--tool", "t", "H"],
+    ];
+    for typed in [format!("secret:{token}"), token.to_owned()] {
+        for args in commands {
+            for json in [false, true] {
+                let mut full: Vec<&str> = if json { vec!["--json"] } else { Vec::new() };
+                full.extend(
+                    args.iter()
+                        .map(|a| if *a == "H" { typed.as_str() } else { a }),
+                );
+                let out = env.run(&full, Some(b"sk-a-new-value-on-standard-input\n"));
+                support::assert_error(&out, 1, "unknown secret handle (not shown");
+                assert!(
+                    !support::stderr(&out).contains(token) && !stdout(&out).contains(token),
+                    "{full:?}: {}",
+                    support::stderr(&out)
+                );
+            }
+        }
+    }
+    assert_not_kept(&env, token);
+    env.assert_no_leaks();
+}
+
+/// No file of the state directory holds `token`.
+fn assert_not_kept(env: &Env, token: &str) {
+    for (path, bytes) in support::files(&env.state_dir()) {
+        assert!(
+            !support::contains(&bytes, token.as_bytes()),
+            "{} holds it",
+            path.display()
+        );
+    }
+}

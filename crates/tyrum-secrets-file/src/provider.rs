@@ -196,6 +196,18 @@ impl FileProvider {
         Ok(())
     }
 
+    /// How many value records the file holds now: every version kept for
+    /// every locator, which is what [`rotate_data_key`](Self::rotate_data_key)
+    /// re-seals (for an audit record of it).
+    ///
+    /// # Errors
+    /// A file error while reading what other processes appended.
+    pub fn record_count(&self) -> Result<usize, FileError> {
+        let mut store = self.lock();
+        store.refresh(&self.source, &self.options.kdf_limits)?;
+        Ok(store.index.entries.values().map(|e| e.slots.len()).sum())
+    }
+
     /// Re-encrypts every record under a fresh random data key (for example
     /// after an old copy of the file and its key may have leaked). The file
     /// is rewritten atomically in format 2 (a new chain).

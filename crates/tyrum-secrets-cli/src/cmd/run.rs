@@ -17,7 +17,7 @@ use crate::stream;
 /// child's signal ended it, when one did).
 pub(crate) fn run(secrets: &Secrets, args: RunArgs) -> CliResult<u8> {
     let vars = variables(&args)?;
-    crate::session::refuse_values(secrets, vars.iter().map(|(_, id)| id))?;
+    crate::session::check_handles(secrets, vars.iter().map(|(_, id)| id))?;
     let Some((program, program_args)) = args.command.split_first() else {
         return Err(CliError::usage("name the command to run after --"));
     };

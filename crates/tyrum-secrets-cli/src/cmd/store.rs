@@ -87,6 +87,8 @@ pub(crate) fn rekey(
     json: bool,
 ) -> CliResult {
     use tyrum_secrets::file::KeySource;
+    use tyrum_secrets::operator::operator_requester;
+    use tyrum_secrets::{AdminRequest, Purpose};
 
     let new = match &new_passphrase_file {
         Some(path) => read_passphrase_file(path)?,
@@ -105,7 +107,13 @@ pub(crate) fn rekey(
         "re-wrapping the data key under the new passphrase"
     });
     let options = session::options(config, progress.handle());
-    let report = Secrets::rekey(config, &options, KeySource::Passphrase(new), data_key)?;
+    let why = if data_key {
+        "tyrum-secrets rekey --data-key"
+    } else {
+        "tyrum-secrets rekey"
+    };
+    let by = AdminRequest::new(operator_requester()?, Purpose::new(why)?);
+    let report = Secrets::rekey(config, &options, KeySource::Passphrase(new), data_key, &by)?;
     drop(progress);
     if json {
         output::json_line(&json!({

@@ -130,6 +130,10 @@ pub struct AuditRecord {
     /// the redactor (never their values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub loaded: Vec<LoadedVersions>,
+    /// How many records an [`Action::Rekey`] re-sealed under a fresh data
+    /// key; absent when only the key protecting the data key changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resealed: Option<u64>,
 }
 
 /// A label set (`value` is `Some`) or cleared (`None`) by an administrative
@@ -186,6 +190,7 @@ impl AuditRecord {
             label: None,
             allow_unmasked: false,
             loaded: Vec::new(),
+            resealed: None,
         }
     }
 }
@@ -264,6 +269,12 @@ pub enum Action {
     Preload,
     /// An operator accepted state older than its anchor.
     AcceptRollback,
+    /// An operator changed the key that protects a file store (a new
+    /// passphrase or key source) and, on request, re-sealed every record
+    /// under a fresh data key ([`AuditRecord::resealed`]). The record's
+    /// `handle_id` is a marker naming the store, not a handle; it names no
+    /// key or passphrase.
+    Rekey,
 }
 
 impl fmt::Display for Action {
@@ -281,6 +292,7 @@ impl fmt::Display for Action {
             Action::Retire => "retire",
             Action::Preload => "preload",
             Action::AcceptRollback => "accept_rollback",
+            Action::Rekey => "rekey",
         })
     }
 }
@@ -585,5 +597,31 @@ mod tests {
         }
         let ids: Vec<_> = sink.records().into_iter().map(|r| r.request_id).collect();
         assert_eq!(ids, ["r1", "r2"]);
+    }
+
+    /// Records written before `rekey` existed keep their bytes (no
+    /// `resealed` key is added) and still parse; a rekey record round-trips.
+    #[test]
+    fn rekey_records_round_trip_and_older_records_are_unchanged() {
+        let mut record = AuditRecord::new(
+            Timestamp::from_unix_millis(1),
+            "r1".into(),
+            HandleId::generate().unwrap(),
+            Requester::new("operator").unwrap(),
+            "p".into(),
+        );
+        record.action = Action::Create;
+        record.outcome = Outcome::Applied;
+        let older = serde_json::to_string(&record).unwrap();
+        assert!(!older.contains("resealed"), "{older}");
+        let parsed: AuditRecord = serde_json::from_str(&older).unwrap();
+        assert_eq!(parsed, record);
+
+        record.action = Action::Rekey;
+        record.resealed = Some(3);
+        let text = serde_json::to_string(&record).unwrap();
+        assert!(text.contains(r#""action":"rekey""#), "{text}");
+        assert!(text.contains(r#""resealed":3"#), "{text}");
+        assert_eq!(serde_json::from_str::<AuditRecord>(&text).unwrap(), record);
     }
 }
