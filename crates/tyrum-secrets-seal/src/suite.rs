@@ -31,6 +31,7 @@ use chacha20poly1305::aead::AeadInPlace as _;
 use chacha20poly1305::{ChaCha20Poly1305, Key, KeyInit as _, Nonce, Tag};
 use curve25519_dalek::edwards::EdwardsBasepointTable;
 use curve25519_dalek::montgomery::MontgomeryPoint;
+use curve25519_dalek::scalar::clamp_integer;
 use curve25519_dalek::traits::BasepointTable as _;
 use hkdf::{Hkdf, HkdfExtract};
 use sha2::Sha256;
@@ -96,19 +97,23 @@ fn derive_key_pair(ikm: &[u8]) -> PrivateKey {
     PrivateKey::from_secret(secret)
 }
 
-/// The private key from its 32 stored bytes.
+/// The private key from its 32 stored bytes, clamped as RFC 9180 §7.1.2's
+/// `DeserializePrivateKey` requires (every use clamps anyway: the key is
+/// the same).
 pub(crate) fn private_key(bytes: &[u8]) -> Result<PrivateKey, CryptoFailure> {
     let mut secret = Zeroizing::new([0u8; KEY_LEN]);
     if bytes.len() != KEY_LEN {
         return Err(CryptoFailure);
     }
     secret.copy_from_slice(bytes);
+    *secret = clamp_integer(*secret);
     Ok(PrivateKey::from_secret(secret))
 }
 
-/// The 32 bytes of `key`, in a buffer wiped on drop.
+/// The 32 bytes of `key`, clamped as RFC 9180 §7.1.2's
+/// `SerializePrivateKey` requires, in a buffer wiped on drop.
 pub(crate) fn private_key_bytes(key: &PrivateKey) -> Zeroizing<[u8; KEY_LEN]> {
-    key.secret.clone()
+    Zeroizing::new(clamp_integer(*key.secret))
 }
 
 pub(crate) fn public_key_of(key: &PrivateKey) -> [u8; KEY_LEN] {

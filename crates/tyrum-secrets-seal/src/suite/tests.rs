@@ -73,6 +73,14 @@ fn each_step_reproduces_rfc_9180_a_2_1() {
     assert_eq!(ephemeral.public.to_vec(), hex(ENC));
     let recipient = private_key(&hex(SK_RM)).unwrap();
     assert_eq!(public_key_of(&recipient).to_vec(), hex(PK_RM));
+    // Stored clamped (RFC 9180 §7.1.2), and the same key read back.
+    let stored = private_key_bytes(&recipient);
+    assert_eq!(stored[0] & 7, 0);
+    assert_eq!(stored[31] & 0xc0, 0x40);
+    assert_eq!(
+        public_key_of(&private_key(stored.as_slice()).unwrap()),
+        public_key_of(&recipient)
+    );
 
     let sender_dh = diffie_hellman(&ephemeral.secret, &array(PK_RM));
     let receiver_dh = diffie_hellman(&recipient.secret, &array(ENC));
