@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,7 +12,7 @@ use tyrum_secrets_core::{
     VersionSelector,
 };
 
-use crate::suite::{self, KEY_LEN, PrivateKey, Random as _, RecipientTable, SystemRandom};
+use crate::suite::{self, KEY_LEN, PrivateKey, Random as _, SystemRandom};
 
 /// Longest node id, in bytes.
 pub const NODE_ID_MAX_LEN: usize = 64;
@@ -187,30 +186,6 @@ pub struct PublicKeyParseError;
 pub struct PairingRecord {
     node: NodeId,
     public_key: NodePublicKey,
-    /// What sealing to this key again reuses; shared by clones, never
-    /// serialized, not part of equality.
-    #[serde(skip)]
-    precomputed: Precomputed,
-}
-
-/// A pairing record's [`RecipientTable`]: built on the record's second
-/// seal, shared by its clones.
-#[derive(Clone, Default)]
-struct Precomputed(Arc<RecipientTable>);
-
-impl PartialEq for Precomputed {
-    /// A cache: any two are equal, so records compare by node and key.
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for Precomputed {}
-
-impl fmt::Debug for Precomputed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
 }
 
 impl PairingRecord {
@@ -218,11 +193,7 @@ impl PairingRecord {
     /// over a channel that authenticates it (an operator comparing it, an
     /// enrolment token): whoever supplies it can read what is sealed to it.
     pub fn new(node: NodeId, public_key: NodePublicKey) -> Self {
-        Self {
-            node,
-            public_key,
-            precomputed: Precomputed::default(),
-        }
+        Self { node, public_key }
     }
 
     /// The node.
@@ -233,11 +204,6 @@ impl PairingRecord {
     /// Its public key.
     pub fn public_key(&self) -> &NodePublicKey {
         &self.public_key
-    }
-
-    /// The table of multiples of the key that seals after the first use.
-    pub(crate) fn recipient_table(&self) -> &RecipientTable {
-        &self.precomputed.0
     }
 }
 
@@ -422,44 +388,5 @@ pub enum IdentityError {
 impl IdentityError {
     fn provider(operation: &'static str, source: ProviderError) -> Self {
         IdentityError::Provider { operation, source }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "test code")]
-
-    use super::*;
-
-    #[test]
-    fn the_seal_table_is_shared_by_clones_and_invisible_to_serde_and_equality() {
-        let identity = NodeIdentity::generate(NodeId::new("build-7").unwrap()).unwrap();
-        let record = identity.pairing_record();
-        let json = serde_json::to_string(&record).unwrap();
-        let clone = record.clone();
-        let mut rng = SystemRandom::default();
-        for _ in 0..2 {
-            suite::seal(
-                record.public_key().as_bytes(),
-                Some(clone.recipient_table()),
-                b"aad",
-                b"value",
-                &mut rng,
-            )
-            .unwrap();
-        }
-        assert!(format!("{record:?}").contains("built: true"));
-        assert!(std::ptr::eq(
-            record.recipient_table(),
-            clone.recipient_table()
-        ));
-        assert_eq!(serde_json::to_string(&record).unwrap(), json);
-        assert_eq!(
-            record,
-            PairingRecord::new(record.node().clone(), *record.public_key())
-        );
-        let read: PairingRecord = serde_json::from_str(&json).unwrap();
-        assert_eq!(read, record);
-        assert!(format!("{read:?}").contains("built: false"));
     }
 }

@@ -139,7 +139,7 @@ impl SealFor for Resolver {
         let envelope_id = EnvelopeId::generate().ok_or(SealError::Randomness)?;
         seal_value(
             node.public_key().as_bytes(),
-            Some(node.recipient_table()),
+            Some(&suite::recipient_table(node.public_key().as_bytes())),
             &Binding {
                 envelope_id,
                 expires_at,

@@ -15,17 +15,19 @@
 //!   for every input;
 //! - the recipient's public key is known on the node (no recomputation per
 //!   open), and the gateway keeps a table of multiples of a node's key once
-//!   it seals to it a second time, which turns the seal's Diffie-Hellman
-//!   into a fixed-base multiplication.
+//!   it seals to it a second time (for the [`TABLES`] most recent keys),
+//!   which turns the seal's Diffie-Hellman into a fixed-base
+//!   multiplication.
 //!
 //! The tests check it against RFC 9180's vectors (A.2.1), against the `hpke`
 //! crate in both directions, and the Edwards path against the ladder on
 //! arbitrary inputs. Everything here works on bytes; the envelope layout is
 //! in [`envelope`](crate::envelope).
 
+use std::collections::VecDeque;
 use std::fmt;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use chacha20poly1305::aead::AeadInPlace as _;
 use chacha20poly1305::{ChaCha20Poly1305, Key, KeyInit as _, Nonce, Tag};
@@ -124,10 +126,10 @@ pub(crate) fn public_key_of(key: &PrivateKey) -> [u8; KEY_LEN] {
 /// table of multiples of the key (about 30 KiB, built once in about
 /// 1.5 ms), which makes each later seal's Diffie-Hellman a fixed-base
 /// multiplication, several times cheaper. The first seal does without, so
-/// a record used once costs nothing extra.
+/// a key sealed to once costs nothing extra.
 ///
-/// It holds nothing secret, and only ever belongs to the one key it was
-/// made for (the pairing record that owns it cannot change its key).
+/// It holds nothing secret. [`recipient_table`] keeps one per key, so a
+/// pairing record read anew for every seal benefits as much as one kept.
 #[derive(Default)]
 pub(crate) struct RecipientTable {
     sealed_before: AtomicBool,
@@ -165,6 +167,32 @@ impl RecipientTable {
             None => diffie_hellman(scalar, recipient),
         }
     }
+}
+
+/// How many node keys [`recipient_table`] keeps tables for (at most about
+/// 30 KiB each), the least recently sealed to dropped first.
+pub(crate) const TABLES: usize = 32;
+
+/// The node keys sealed to most recently, with their tables, most recent
+/// first.
+static RECIPIENTS: Mutex<VecDeque<([u8; KEY_LEN], Arc<RecipientTable>)>> =
+    Mutex::new(VecDeque::new());
+
+/// The table for sealing to `key`: the one kept for it, or a new one
+/// (keeping at most [`TABLES`]). A table is only ever looked up by its own
+/// key, so it cannot be used for another.
+pub(crate) fn recipient_table(key: &[u8; KEY_LEN]) -> Arc<RecipientTable> {
+    // The list is consistent at every step: a panic elsewhere while it was
+    // held leaves nothing half done.
+    let mut recent = RECIPIENTS.lock().unwrap_or_else(PoisonError::into_inner);
+    let table = match recent.iter().position(|(k, _)| k == key) {
+        Some(at) => recent.remove(at).map(|(_, table)| table),
+        None => None,
+    }
+    .unwrap_or_default();
+    recent.push_front((*key, Arc::clone(&table)));
+    recent.truncate(TABLES);
+    table
 }
 
 impl fmt::Debug for RecipientTable {

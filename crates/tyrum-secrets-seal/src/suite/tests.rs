@@ -277,3 +277,20 @@ proptest! {
         prop_assert_eq!(opened.expose_secret(), value.as_slice());
     }
 }
+
+#[test]
+fn tables_are_kept_per_key_for_the_most_recent_keys() {
+    let mut rng = SystemRandom::default();
+    let key = public_key_of(&generate_key_pair(&mut rng));
+    let first = recipient_table(&key);
+    assert!(
+        Arc::ptr_eq(&first, &recipient_table(&key)),
+        "one table per key"
+    );
+    // Enough other keys push it out; it then starts afresh.
+    for _ in 0..TABLES {
+        let other = public_key_of(&generate_key_pair(&mut rng));
+        assert!(!Arc::ptr_eq(&first, &recipient_table(&other)));
+    }
+    assert!(!Arc::ptr_eq(&first, &recipient_table(&key)));
+}
