@@ -510,6 +510,54 @@ fn find_value_names_the_records_that_handed_a_value_out() {
 }
 
 #[test]
+fn find_value_and_the_records_read_only_verified_lines() {
+    // A copy of a record that handed the value out, appended to a log as a
+    // last line without its newline: verification leaves such a line out
+    // (an append in progress), so nothing may read it as a record either.
+    let setup = Setup::new();
+    let secrets = setup.open().unwrap();
+    let value = b"sk-find-value-unverified-1";
+    let handle = setup.create(&secrets, value);
+    secrets
+        .resolver()
+        .resolve(handle.id(), &setup.request())
+        .unwrap();
+    let candidate = SecretBytes::from(value.to_vec());
+    assert_eq!(secrets.find_value(&candidate).unwrap().len(), 1);
+    let before = secrets.audit_records().unwrap().len();
+
+    let audit_dir = setup.state_dir().join("audit");
+    let mut forged = false;
+    for entry in std::fs::read_dir(&audit_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let Some(line) = text
+            .lines()
+            .find(|l| l.contains(handle.id().as_str()) && l.contains("\"fingerprint\""))
+        else {
+            continue;
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut file, line.as_bytes()).unwrap();
+        forged = true;
+    }
+    assert!(forged, "a record with the value's fingerprint was found");
+    secrets.verify_audit().unwrap();
+    assert_eq!(
+        secrets.find_value(&candidate).unwrap().len(),
+        1,
+        "the unverified copy was read"
+    );
+    assert_eq!(secrets.audit_records().unwrap().len(), before);
+}
+
+#[test]
 fn layers_wrap_the_provider_and_the_audit_sink() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};

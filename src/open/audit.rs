@@ -20,7 +20,6 @@ use std::io::{ErrorKind, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use serde::Deserialize;
 use tyrum_secrets_core::durable::open_private;
 use tyrum_secrets_core::{
     AdminRequest, Anchor, AnchorError, AuditChainKey, AuditError, AuditRecord, AuditSink,
@@ -404,37 +403,6 @@ pub(super) fn list_slots(dir: &Path) -> Result<Vec<u32>, OpenError> {
     }
     slots.sort_unstable();
     Ok(slots)
-}
-
-/// The records of the log at `log`, oldest first (a torn last line is
-/// left out). Verify the log first.
-pub(crate) fn records(log: &Path) -> Result<Vec<AuditRecord>, OpenError> {
-    #[derive(Deserialize)]
-    struct Line {
-        entry: Entry,
-    }
-    #[derive(Deserialize)]
-    struct Entry {
-        record: AuditRecord,
-    }
-    let bytes = fs::read(log).map_err(|e| OpenError::io("cannot read the audit log", log, e))?;
-    let mut out = Vec::new();
-    for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
-        if line.is_empty() {
-            continue;
-        }
-        match serde_json::from_slice::<Line>(line) {
-            Ok(line) => out.push(line.entry.record),
-            Err(_) if n + 1 == bytes.split(|b| *b == b'\n').count() => {}
-            Err(_) => {
-                return Err(OpenError::StateCorrupt {
-                    path: log.to_owned(),
-                    reason: format!("line {} is not an audit record", n + 1),
-                });
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// The JSON-lines sink, each line also copied to standard output (for a

@@ -213,24 +213,22 @@ impl Secrets {
         audit_index::verify_all(&self.audit_dir, &self.audit_keys, &self.audit_anchors)
     }
 
-    /// The records of every audit log (verified first) whose value
-    /// fingerprint matches `candidate`: whether, when and to whom a value an
-    /// investigator holds was handed out. Compared in constant time; needs
+    /// The records of every audit log whose value fingerprint matches
+    /// `candidate`: whether, when and to whom a value an investigator holds
+    /// was handed out. Only verified records are searched, read from the
+    /// bytes that were verified. Compared in constant time; needs
     /// `audit.fingerprints` (the default) when the records were written.
     ///
     /// # Errors
     /// As [`verify_audit`](Self::verify_audit).
     pub fn find_value(&self, candidate: &SecretBytes) -> Result<Vec<AuditRecord>, OpenError> {
         let key = self.audit_keys.fingerprint()?;
-        let mut found = Vec::new();
-        for (log, _) in self.verify_audit()? {
-            for record in audit::records(&log)? {
-                if key.matches(&record, candidate) {
-                    found.push(record);
-                }
-            }
-        }
-        Ok(found)
+        let logs = audit_index::read_all(&self.audit_dir, &self.audit_keys, &self.audit_anchors)?;
+        Ok(logs
+            .into_iter()
+            .flat_map(|(_, records)| records)
+            .filter(|record| key.matches(record, candidate))
+            .collect())
     }
 }
 

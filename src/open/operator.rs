@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use tyrum_secrets_core::{AuditRecord, ProviderId};
 
-use super::{OpenError, Secrets, audit, audit_index};
+use super::{OpenError, Secrets, audit_index};
 use crate::Profile;
 
 /// One record of an audit log, with where it is.
@@ -42,12 +42,10 @@ impl Secrets {
     /// verify; or an I/O error.
     pub fn audit_records(&self) -> Result<Vec<AuditEntry>, OpenError> {
         let mut out = Vec::new();
-        for (log, count) in
-            audit_index::verify_all(&self.audit_dir, &self.audit_keys, &self.audit_anchors)?
+        // Each log's records as verified, from the bytes verified.
+        for (log, records) in
+            audit_index::read_all(&self.audit_dir, &self.audit_keys, &self.audit_anchors)?
         {
-            // The log may have grown since it was verified: only the
-            // records that were are read.
-            let records = audit::records(&log)?.into_iter().take(count as usize);
             for (seq, record) in (1..).zip(records) {
                 out.push(AuditEntry {
                     log: log.clone(),

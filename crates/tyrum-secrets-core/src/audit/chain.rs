@@ -278,11 +278,17 @@ impl JsonLinesAuditSink {
         };
         let mut watch = ChainWatch::new(sealed.as_ref().ok().and_then(Option::as_ref), 0);
         let len = file.metadata().map_err(io("cannot read"))?.len();
-        let scan = verify::scan(BufReader::new((&file).take(len)), &key, None, &mut watch)
-            .map_err(|source| AuditError::Tampered {
-                path: path.clone(),
-                source,
-            })?;
+        let scan = verify::scan(
+            BufReader::new((&file).take(len)),
+            &key,
+            None,
+            &mut watch,
+            None,
+        )
+        .map_err(|source| AuditError::Tampered {
+            path: path.clone(),
+            source,
+        })?;
         if scan.torn {
             // A crash mid-append leaves a partial line that was never
             // acknowledged (the fsync had not returned): drop it.
@@ -348,7 +354,33 @@ impl JsonLinesAuditSink {
         key: &AuditChainKey,
         anchor: &Anchor,
     ) -> Result<ChainHead, AuditError> {
-        let path = path.as_ref();
+        Self::check_anchored(path.as_ref(), key, anchor, None)
+    }
+
+    /// [`verify_anchored`](Self::verify_anchored), returning the log's
+    /// records as well: exactly the ones verified, parsed from the bytes
+    /// that were verified (the file is read once), so a log replaced or
+    /// appended to between a verification and a read cannot put other
+    /// records in the answer.
+    ///
+    /// # Errors
+    /// As [`verify_anchored`](Self::verify_anchored).
+    pub fn read_anchored(
+        path: impl AsRef<Path>,
+        key: &AuditChainKey,
+        anchor: &Anchor,
+    ) -> Result<(ChainHead, Vec<AuditRecord>), AuditError> {
+        let mut records = Vec::new();
+        let head = Self::check_anchored(path.as_ref(), key, anchor, Some(&mut records))?;
+        Ok((head, records))
+    }
+
+    fn check_anchored(
+        path: &Path,
+        key: &AuditChainKey,
+        anchor: &Anchor,
+        records: Option<&mut Vec<AuditRecord>>,
+    ) -> Result<ChainHead, AuditError> {
         let anchored = |source| AuditError::Anchor {
             path: path.to_owned(),
             source,
@@ -367,12 +399,17 @@ impl JsonLinesAuditSink {
         let file = open_regular(path, false, false).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         let mut watch = ChainWatch::new(sealed.as_ref().ok().and_then(Option::as_ref), 0);
-        let scan = verify::scan(BufReader::new((&file).take(len)), key, None, &mut watch).map_err(
-            |source| AuditError::Tampered {
-                path: path.to_owned(),
-                source,
-            },
-        )?;
+        let scan = verify::scan(
+            BufReader::new((&file).take(len)),
+            key,
+            None,
+            &mut watch,
+            records,
+        )
+        .map_err(|source| AuditError::Tampered {
+            path: path.to_owned(),
+            source,
+        })?;
         standing(anchor, &seal, sealed, &scan.head, watch).map_err(anchored)?;
         Ok(scan.head)
     }

@@ -21,7 +21,6 @@ const MAX_LINE_LEN: usize = 1 << 20;
 struct EntryIn {
     seq: u64,
     prev: String,
-    #[allow(dead_code, reason = "parsed to check the record is well-formed")]
     record: AuditRecord,
 }
 
@@ -49,6 +48,7 @@ pub fn verify_audit_log(
         key,
         expected,
         &mut ChainWatch::default(),
+        None,
     )?;
     if scan.torn {
         return Err(VerifyError {
@@ -68,7 +68,7 @@ pub fn verify_audit_bytes(
     key: &AuditChainKey,
     expected: Option<&ChainHead>,
 ) -> Result<ChainHead, VerifyError> {
-    let scan = scan(bytes, key, expected, &mut ChainWatch::default())?;
+    let scan = scan(bytes, key, expected, &mut ChainWatch::default(), None)?;
     if scan.torn {
         return Err(VerifyError {
             line: scan.head.seq + 1,
@@ -89,12 +89,15 @@ pub(super) struct Scan {
 
 /// Reads `reader` line by line, checking each line's MAC, sequence and
 /// link, and noting the chain at the counts `watch` asks for. A final line
-/// without a newline is reported as torn, not checked.
+/// without a newline is reported as torn, not checked. With `records`,
+/// each checked line's record is appended to it: exactly the records the
+/// scan verified, from the bytes it verified.
 pub(super) fn scan(
     mut reader: impl BufRead,
     key: &AuditChainKey,
     expected: Option<&ChainHead>,
     watch: &mut ChainWatch,
+    mut records: Option<&mut Vec<AuditRecord>>,
 ) -> Result<Scan, VerifyError> {
     let mut head = ChainHead::genesis();
     watch.observe(0, &[0; MAC_HEX_LEN / 2]);
@@ -121,7 +124,11 @@ pub(super) fn scan(
             }
             break true;
         };
-        head = check_line(line, &head, key)?;
+        let record;
+        (head, record) = check_line(line, &head, key)?;
+        if let Some(records) = records.as_deref_mut() {
+            records.push(record);
+        }
         complete_len += buf.len() as u64;
         if let Some(bytes) = unhex(&head.mac).and_then(|b| <[u8; 32]>::try_from(b).ok()) {
             watch.observe(head.seq, &bytes);
@@ -160,12 +167,12 @@ pub(super) fn scan(
 }
 
 /// Checks one line (without its newline) against the head before it and
-/// returns the head after it.
+/// returns the head after it, and the line's record.
 fn check_line(
     line: &[u8],
     head: &ChainHead,
     key: &AuditChainKey,
-) -> Result<ChainHead, VerifyError> {
+) -> Result<(ChainHead, AuditRecord), VerifyError> {
     let number = head.seq + 1;
     let fail = |problem| VerifyError {
         line: number,
@@ -187,10 +194,13 @@ fn check_line(
     if parsed.prev != head.mac {
         return Err(fail(VerifyProblem::BrokenLink));
     }
-    Ok(ChainHead {
-        seq: parsed.seq,
-        mac: mac_hex.to_owned(),
-    })
+    Ok((
+        ChainHead {
+            seq: parsed.seq,
+            mac: mac_hex.to_owned(),
+        },
+        parsed.record,
+    ))
 }
 
 /// Splits a line into its MAC hex and the exact entry bytes.
