@@ -56,6 +56,22 @@ fn all_variants(values: &[Vec<u8>]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A redactor with `values` registered (handles 0, 1, ...), and each
+/// value's variants.
+fn registered(values: &[Vec<u8>]) -> (Redactor, Vec<Vec<Vec<u8>>>) {
+    let redactor = Redactor::new();
+    for (i, v) in values.iter().enumerate() {
+        redactor
+            .register(&handle(u32::try_from(i).unwrap()), &secret(v))
+            .unwrap();
+    }
+    let variants = values
+        .iter()
+        .map(|v| all_variants(std::slice::from_ref(v)))
+        .collect();
+    (redactor, variants)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -66,14 +82,7 @@ proptest! {
         tail in text(),
         chunks in proptest::collection::vec(1usize..48, 1..8),
     ) {
-        let redactor = Redactor::new();
-        for (i, v) in values.iter().enumerate() {
-            redactor.register(&handle(u32::try_from(i).unwrap()), &secret(v)).unwrap();
-        }
-        let variants: Vec<Vec<Vec<u8>>> = values
-            .iter()
-            .map(|v| all_variants(std::slice::from_ref(v)))
-            .collect();
+        let (redactor, variants) = registered(&values);
         // Surrounding text, then a random variant of a random value, repeated.
         let mut input = Vec::new();
         for (text, which_value, which_variant) in &pieces {
@@ -281,14 +290,7 @@ proptest! {
         ),
         refusals in 0usize..40,
     ) {
-        let redactor = Redactor::new();
-        for (i, v) in values.iter().enumerate() {
-            redactor.register(&handle(u32::try_from(i).unwrap()), &secret(v)).unwrap();
-        }
-        let variants: Vec<Vec<Vec<u8>>> = values
-            .iter()
-            .map(|v| all_variants(std::slice::from_ref(v)))
-            .collect();
+        let (redactor, variants) = registered(&values);
         let filler = b"lorem ipsum, dolor sit amet; ";
         let mut input = Vec::new();
         for (gap, which_value, which_variant, repeats) in &pieces {
