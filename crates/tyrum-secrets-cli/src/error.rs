@@ -24,6 +24,15 @@ impl CliError {
         }
     }
 
+    /// A handle the catalog does not know (exit 1). The line never names
+    /// what was typed: most API tokens (`ghp_…`) parse as handle ids, and
+    /// one pasted where a handle belongs would reach CI logs.
+    pub(crate) fn unknown_handle() -> Self {
+        Self::failed(
+            "unknown secret handle (not shown: it may be a value); `tyrum-secrets list` shows the handles",
+        )
+    }
+
     /// A usage error found after parsing (exit 2).
     pub(crate) fn usage(message: impl Into<String>) -> Self {
         Self {
@@ -84,7 +93,7 @@ impl<E: Error + 'static> From<E> for CliError {
             // The library names the id as typed (and its own API); the id
             // may be a token pasted where a handle belongs, so the operator
             // gets a line that does not repeat it, and the command to use.
-            return CliError::failed(crate::session::UNKNOWN_HANDLE);
+            return CliError::unknown_handle();
         }
         let mut message = error.to_string();
         let mut source = error.source();

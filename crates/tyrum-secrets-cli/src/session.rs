@@ -99,12 +99,6 @@ fn store_name(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// The line for a handle the catalog does not know. It never names what
-/// was typed: most API tokens (`ghp_…`) parse as handle ids, and one pasted
-/// where a handle belongs would reach CI logs.
-pub(crate) const UNKNOWN_HANDLE: &str =
-    "unknown secret handle (not shown: it may be a value); `tyrum-secrets list` shows the handles";
-
 /// Checks every handle named on the command line before any library call
 /// that acts on it or records it: a value the store keeps, pasted in the
 /// wrong place, is a usage error (exit 2); a handle the catalog does not
@@ -126,7 +120,7 @@ pub(crate) fn check_handles<'a>(
         match secrets.admin().entry(id) {
             Ok(_) => {}
             Err(AdminError::UnknownHandle { .. }) => {
-                return Err(CliError::failed(UNKNOWN_HANDLE));
+                return Err(CliError::unknown_handle());
             }
             Err(other) => return Err(other.into()),
         }
