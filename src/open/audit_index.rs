@@ -19,8 +19,8 @@
 use std::path::{Path, PathBuf};
 
 use tyrum_secrets_core::{
-    Action, AdminRequest, Anchor, AnchorHead, AnchorKey, AnchorSeal, AuditRecord, AuditSink,
-    HandleId, JsonLinesAuditSink, Outcome, SecretBytes, Timestamp,
+    Action, AdminRequest, Anchor, AnchorHead, AnchorKey, AnchorSeal, AuditChainKey, AuditError,
+    AuditRecord, AuditSink, HandleId, JsonLinesAuditSink, Outcome, SecretBytes, Timestamp,
 };
 
 use super::OpenError;
@@ -207,16 +207,9 @@ pub(crate) fn verify_all(
     keys: &AuditKeys,
     place: &Place,
 ) -> Result<Vec<(PathBuf, u64)>, OpenError> {
-    verify(dir, keys, place)?;
-    let mut out = Vec::new();
-    for n in audit::list_slots(dir)? {
-        let log = audit::slot_path(dir, n);
-        let placed = place.anchor(&log, &audit::slot_name(n))?;
-        let head = JsonLinesAuditSink::verify_anchored(&log, &keys.chain()?, &placed.anchor)
-            .map_err(|e| audit::audit_error(e, &placed.location))?;
-        out.push((log, head.seq));
-    }
-    Ok(out)
+    each_log(dir, keys, place, |log, key, anchor| {
+        JsonLinesAuditSink::verify_anchored(log, key, anchor).map(|head| head.seq)
+    })
 }
 
 /// [`verify_all`], returning each log's records: the ones verified, from
@@ -227,14 +220,27 @@ pub(crate) fn read_all(
     keys: &AuditKeys,
     place: &Place,
 ) -> Result<Vec<(PathBuf, Vec<AuditRecord>)>, OpenError> {
+    each_log(dir, keys, place, |log, key, anchor| {
+        JsonLinesAuditSink::read_anchored(log, key, anchor).map(|(_, records)| records)
+    })
+}
+
+/// Checks the index of the logs, then runs `check` (a verification under
+/// the chain key and the log's anchor) on every log, in slot order.
+fn each_log<T>(
+    dir: &Path,
+    keys: &AuditKeys,
+    place: &Place,
+    check: impl Fn(&Path, &AuditChainKey, &Anchor) -> Result<T, AuditError>,
+) -> Result<Vec<(PathBuf, T)>, OpenError> {
     verify(dir, keys, place)?;
     let mut out = Vec::new();
     for n in audit::list_slots(dir)? {
         let log = audit::slot_path(dir, n);
         let placed = place.anchor(&log, &audit::slot_name(n))?;
-        let (_, records) = JsonLinesAuditSink::read_anchored(&log, &keys.chain()?, &placed.anchor)
+        let found = check(&log, &keys.chain()?, &placed.anchor)
             .map_err(|e| audit::audit_error(e, &placed.location))?;
-        out.push((log, records));
+        out.push((log, found));
     }
     Ok(out)
 }
