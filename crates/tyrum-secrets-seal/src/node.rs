@@ -12,7 +12,7 @@ use tyrum_secrets_core::{
     VersionSelector,
 };
 
-use crate::suite::{self, KEY_LEN, PrivateKey, Random as _, SystemRandom};
+use crate::suite::{self, KEY_LEN, PrivateKey, SystemRandom};
 
 /// Longest node id, in bytes.
 pub const NODE_ID_MAX_LEN: usize = 64;
@@ -225,11 +225,8 @@ impl NodeIdentity {
     /// [`IdentityError::Randomness`] when the operating system cannot
     /// supply randomness.
     pub fn generate(node: NodeId) -> Result<Self, IdentityError> {
-        let mut rng = SystemRandom::default();
-        let private_key = suite::generate_key_pair(&mut rng);
-        if rng.failed() {
-            return Err(IdentityError::Randomness);
-        }
+        let private_key = suite::generate_key_pair(&mut SystemRandom)
+            .map_err(|suite::NoRandomness| IdentityError::Randomness)?;
         Ok(Self::from_key(node, private_key))
     }
 

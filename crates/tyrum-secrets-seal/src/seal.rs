@@ -149,7 +149,7 @@ impl SealFor for Resolver {
                 tool_call,
             },
             resolved.expose_secret(),
-            &mut SystemRandom::default(),
+            &mut SystemRandom,
         )
     }
 }
@@ -168,10 +168,10 @@ pub(crate) fn seal_value(
     }
     let aad = binding.aad().map_err(SealError::Envelope)?;
     let (enc, ciphertext) =
-        suite::seal(recipient, table, &aad, value, rng).map_err(|_| SealError::UnusableNodeKey)?;
-    if rng.failed() {
-        return Err(SealError::Randomness);
-    }
+        suite::seal(recipient, table, &aad, value, rng).map_err(|failure| match failure {
+            suite::SealFailure::NoRandomness => SealError::Randomness,
+            suite::SealFailure::Crypto => SealError::UnusableNodeKey,
+        })?;
     SealedSecret::assemble(aad, &enc, &ciphertext).map_err(SealError::Envelope)
 }
 

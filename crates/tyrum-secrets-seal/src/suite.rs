@@ -64,6 +64,19 @@ const AEAD_NONCE_LEN: usize = 12;
 #[derive(Debug)]
 pub(crate) struct CryptoFailure;
 
+/// The operating system could not supply randomness.
+#[derive(Debug)]
+pub(crate) struct NoRandomness;
+
+/// Why a seal failed.
+#[derive(Debug)]
+pub(crate) enum SealFailure {
+    /// No randomness for the ephemeral key.
+    NoRandomness,
+    /// The recipient's key is of small order.
+    Crypto,
+}
+
 /// An X25519 private key, with its public key (computed once).
 pub(crate) struct PrivateKey {
     secret: Zeroizing<[u8; KEY_LEN]>,
@@ -85,10 +98,10 @@ impl fmt::Debug for PrivateKey {
 
 /// A fresh key pair from `rng`: RFC 9180's `DeriveKeyPair` of 32 random
 /// bytes, as the RFC's vectors (and the `hpke` crate) make ephemeral keys.
-pub(crate) fn generate_key_pair(rng: &mut impl Random) -> PrivateKey {
+pub(crate) fn generate_key_pair(rng: &mut impl Random) -> Result<PrivateKey, NoRandomness> {
     let mut ikm = Zeroizing::new([0u8; KEY_LEN]);
-    rng.fill(ikm.as_mut_slice());
-    derive_key_pair(ikm.as_slice())
+    rng.fill(ikm.as_mut_slice())?;
+    Ok(derive_key_pair(ikm.as_slice()))
 }
 
 /// RFC 9180 §7.1.3, `DeriveKeyPair` for X25519.
@@ -313,7 +326,7 @@ pub(crate) fn seal(
     aad: &[u8],
     plaintext: &[u8],
     rng: &mut impl Random,
-) -> Result<([u8; KEY_LEN], Vec<u8>), CryptoFailure> {
+) -> Result<([u8; KEY_LEN], Vec<u8>), SealFailure> {
     seal_with_info(recipient, table, INFO, aad, plaintext, rng)
 }
 
@@ -324,15 +337,16 @@ fn seal_with_info(
     aad: &[u8],
     plaintext: &[u8],
     rng: &mut impl Random,
-) -> Result<([u8; KEY_LEN], Vec<u8>), CryptoFailure> {
+) -> Result<([u8; KEY_LEN], Vec<u8>), SealFailure> {
     // Encap(pkR), §4.1.
-    let ephemeral = generate_key_pair(rng);
+    let ephemeral = generate_key_pair(rng).map_err(|NoRandomness| SealFailure::NoRandomness)?;
     let dh = match table {
         Some(table) => table.diffie_hellman(&ephemeral.secret, recipient),
         None => diffie_hellman(&ephemeral.secret, recipient),
     };
     let enc = ephemeral.public;
-    let shared = shared_secret(&dh, &enc, recipient)?;
+    let shared =
+        shared_secret(&dh, &enc, recipient).map_err(|CryptoFailure| SealFailure::Crypto)?;
     let (key, nonce) = key_schedule(&shared, info);
     // The buffer holds the plaintext until it is encrypted in place; it is
     // wiped if anything fails before that.
@@ -340,7 +354,7 @@ fn seal_with_info(
     buffer.extend_from_slice(plaintext);
     let tag = ChaCha20Poly1305::new(Key::from_slice(key.as_slice()))
         .encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, buffer.as_mut_slice())
-        .map_err(|_| CryptoFailure)?;
+        .map_err(|_| SealFailure::Crypto)?;
     buffer.extend_from_slice(&tag);
     // Ciphertext now, not a secret: take it out of the wiping wrapper.
     Ok((enc, std::mem::take(&mut *buffer)))
@@ -390,31 +404,17 @@ fn open_with_info(
 
 /// The randomness sealing draws (the ephemeral key, and node keys).
 pub(crate) trait Random {
-    /// Fills `dst`. A failure is remembered, not raised: see
-    /// [`failed`](Self::failed).
-    fn fill(&mut self, dst: &mut [u8]);
-
-    /// Whether a draw failed. Whatever was made with this generator since
-    /// must then be thrown away.
-    fn failed(&self) -> bool;
+    /// Fills `dst`.
+    fn fill(&mut self, dst: &mut [u8]) -> Result<(), NoRandomness>;
 }
 
-/// The operating system's CSPRNG. A failed draw is remembered (and the
-/// output thrown away by the caller) instead of panicking.
-#[derive(Debug, Default)]
-pub(crate) struct SystemRandom {
-    failed: bool,
-}
+/// The operating system's CSPRNG.
+#[derive(Debug)]
+pub(crate) struct SystemRandom;
 
 impl Random for SystemRandom {
-    fn fill(&mut self, dst: &mut [u8]) {
-        if getrandom::fill(dst).is_err() {
-            self.failed = true;
-        }
-    }
-
-    fn failed(&self) -> bool {
-        self.failed
+    fn fill(&mut self, dst: &mut [u8]) -> Result<(), NoRandomness> {
+        getrandom::fill(dst).map_err(|_| NoRandomness)
     }
 }
 
@@ -425,15 +425,12 @@ pub(crate) struct FixedRandom(pub(crate) Vec<u8>);
 
 #[cfg(test)]
 impl Random for FixedRandom {
-    fn fill(&mut self, dst: &mut [u8]) {
+    fn fill(&mut self, dst: &mut [u8]) -> Result<(), NoRandomness> {
         assert!(dst.len() <= self.0.len(), "the fixed randomness ran out");
         let rest = self.0.split_off(dst.len());
         dst.copy_from_slice(&self.0);
         self.0 = rest;
-    }
-
-    fn failed(&self) -> bool {
-        false
+        Ok(())
     }
 }
 
